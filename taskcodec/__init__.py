@@ -1,0 +1,55 @@
+"""taskcodec: a plugin-based benchmark for task-aware image codecs.
+
+The public API for plugin authors is what this module exports; everything else is
+internal and may change. Heavy libraries (torch, compressai) are never imported here.
+"""
+from __future__ import annotations
+
+from .api import (
+    Codec,
+    Dataset,
+    ImageMetric,
+    Sample,
+    Setting,
+    Task,
+    TaskContext,
+    TaskMetric,
+    check_image,
+    image_digest,
+)
+from .errors import (
+    CodecError,
+    ConfigError,
+    DatasetError,
+    DuplicatePluginError,
+    PluginError,
+    StoreError,
+    TaskcodecError,
+    UnknownPluginError,
+)
+from .hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Codec",
+    "CodecError",
+    "ConfigError",
+    "Dataset",
+    "DatasetError",
+    "DuplicatePluginError",
+    "ImageMetric",
+    "PluginError",
+    "Sample",
+    "Setting",
+    "StoreError",
+    "Task",
+    "TaskContext",
+    "TaskMetric",
+    "TaskcodecError",
+    "UnknownPluginError",
+    "__version__",
+    "check_image",
+    "hookimpl",
+    "image_digest",
+]

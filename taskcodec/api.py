@@ -1,0 +1,255 @@
+"""The public interfaces that plugins implement: Codec, Dataset, Task, metrics.
+
+Images are ``numpy.uint8`` arrays, ``H x W`` (grayscale) or ``H x W x 3`` (RGB).
+Plugins subclass these, set the class attributes, and register the class through a
+hook in :mod:`taskcodec.hookspecs`. Keep module-level imports light: import torch or
+codec libraries inside methods so that ``taskcodec plugins`` stays fast.
+"""
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterator, Sequence
+
+import numpy as np
+
+from .errors import CodecError
+
+Setting = Any  # a rate point: a number, or None for codecs without a rate parameter
+
+
+def check_image(image: Any, where: str) -> np.ndarray:
+    """Return ``image`` if it is a valid taskcodec image, else raise a clear error."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise CodecError(
+            f"{where}: expected a numpy uint8 array, got {type(image).__name__}"
+            + (f" of dtype {image.dtype}" if isinstance(image, np.ndarray) else "")
+        )
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise CodecError(f"{where}: expected shape HxW or HxWx3, got {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise CodecError(f"{where}: empty image of shape {image.shape}")
+    return image
+
+
+def image_digest(image: np.ndarray) -> str:
+    """sha256 of an image's shape and pixels: its identity in every cache key."""
+    h = hashlib.sha256()
+    h.update(repr(image.shape).encode())
+    h.update(np.ascontiguousarray(image).tobytes())
+    return h.hexdigest()
+
+
+def stable_json(value: Any) -> str:
+    """Canonical JSON used for hashing settings and options."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+# --------------------------------------------------------------------------- codecs
+class Codec(abc.ABC):
+    """An image codec: ``encode(image, setting) -> bytes`` and ``decode(bytes) -> image``.
+
+    The framework, never the codec, computes the rate from the returned bytes:
+    ``8 * len(data) / (H * W)`` of the original image. Everything the decoder needs
+    must be inside ``data``.
+
+    Class attributes:
+      name: registry key, lowercase-hyphen (``"jpeg"``).
+      version: bump when the bytes the codec writes change; part of every cache key.
+      rate_parameter: what a rate point means (``"quality"``), or None for a lossless codec.
+      default_rate_points: rate points used when a config gives none.
+      description: one line for ``taskcodec list codecs``.
+    Constructor keyword arguments are the codec's options (from the config's
+    ``options:``); :meth:`options` must return them so that they enter cache keys.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    rate_parameter: ClassVar[str | None] = "quality"
+    default_rate_points: ClassVar[tuple[Setting, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise CodecError(f"codec {self.name!r} takes no options, got {sorted(options)}")
+
+    def options(self) -> dict[str, Any]:
+        """The options this instance was built with (JSON-serialisable)."""
+        return {}
+
+    def identity(self) -> dict[str, Any]:
+        """What makes this codec's output what it is: name, version, library versions, options."""
+        return {"name": self.name, "version": self.version, "options": self.options()}
+
+    def validate_setting(self, setting: Setting) -> Setting:
+        """Return the setting if this codec accepts it, else raise CodecError naming it."""
+        return setting
+
+    @abc.abstractmethod
+    def encode(self, image: np.ndarray, setting: Setting) -> bytes:
+        """Compress one image at one rate point into a self-contained bitstream."""
+
+    @abc.abstractmethod
+    def decode(self, data: bytes) -> np.ndarray:
+        """Reconstruct an image of the original shape and dtype uint8 from ``encode``'s bytes."""
+
+    def payload_bytes(self, data: bytes) -> int | None:
+        """Bytes of ``data`` that are not fixed headers/tables, where separable; else None."""
+        return None
+
+
+# --------------------------------------------------------------------------- datasets
+@dataclass(frozen=True)
+class Sample:
+    """One image of a dataset, with its id (unique, stable) and label (None if unlabelled)."""
+
+    id: str
+    image: np.ndarray
+    label: Any = None
+
+
+class Dataset(abc.ABC):
+    """A finite, ordered collection of samples from one split.
+
+    Constructed as ``DatasetClass(root=Path|None, split=str, **options)``. ``root`` is
+    already resolved against ``TASKCODEC_DATA`` by the framework. Raise DatasetError
+    naming the missing/malformed file. Class attributes: ``name``, ``splits`` (the split
+    names it accepts), ``needs_root``, ``classes`` (label names for classification, may be
+    set per instance), ``description``.
+    """
+
+    name: ClassVar[str]
+    splits: ClassVar[tuple[str, ...]] = ("test",)
+    needs_root: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+    classes: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def __getitem__(self, index: int) -> Sample: ...
+
+    def __iter__(self) -> Iterator[Sample]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def fingerprint(self) -> str:
+        """sha256 over every sample's id, label and pixels: changes whenever the data does."""
+        h = hashlib.sha256()
+        for sample in self:
+            h.update(stable_json([sample.id, sample.label]).encode())
+            h.update(image_digest(sample.image).encode())
+        return h.hexdigest()
+
+    def metadata(self) -> dict[str, Any]:
+        """Facts about the data worth publishing (source, counts, exclusions)."""
+        return {}
+
+
+# --------------------------------------------------------------------------- tasks
+@dataclass
+class TaskContext:
+    """What the runner gives a task before it evaluates anything.
+
+    ``load_split(name)`` builds the benchmark's dataset for another split (e.g. to
+    train on); ``cache_dir`` is a folder in the store for trained weights and the like;
+    ``device`` is ``"cpu"`` or ``"cuda"``; ``seed`` is the benchmark's seed.
+    """
+
+    load_split: Any
+    cache_dir: Path
+    device: str = "cpu"
+    seed: int = 0
+    progress: bool = True
+    log: Any = print
+
+
+class Task(abc.ABC):
+    """A downstream task model evaluated on decoded images.
+
+    The runner calls :meth:`prepare` once (train or load weights), then
+    :meth:`predict` on batches of images (originals for the reference row, decoded
+    images for codec rows), and caches each image's output keyed by
+    :meth:`fingerprint`. :meth:`sample_rows` turns the outputs of a whole dataset into
+    per-sample rows, from which :class:`TaskMetric` plugins compute the headline numbers.
+
+    Class attributes: ``name``; ``kind`` (``"classification"``, ``"verification"``...):
+    metrics declare which kinds they accept; ``default_metrics``; ``description``.
+    Outputs must be JSON-serialisable (lists, numbers, strings).
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str] = "classification"
+    default_metrics: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+
+    def options(self) -> dict[str, Any]:
+        return dict(self._options)
+
+    @abc.abstractmethod
+    def prepare(self, dataset: Dataset, context: TaskContext) -> None:
+        """Get ready to predict on ``dataset`` (train, or load weights)."""
+
+    @abc.abstractmethod
+    def fingerprint(self) -> str:
+        """Identity of the prepared model (e.g. a hash of its weights); valid after prepare."""
+
+    @abc.abstractmethod
+    def predict(self, images: Sequence[np.ndarray]) -> list[Any]:
+        """One JSON-serialisable output per image."""
+
+    @abc.abstractmethod
+    def sample_rows(self, dataset: Dataset, outputs: dict[str, Any]) -> list[dict[str, Any]]:
+        """Per-sample rows (e.g. ``image, label, pred``) from outputs keyed by sample id."""
+
+    def provenance(self) -> dict[str, Any]:
+        """What to publish about the model: weights hash, training config, metrics."""
+        return {"fingerprint": self.fingerprint(), "options": self.options()}
+
+
+# --------------------------------------------------------------------------- metrics
+class ImageMetric(abc.ABC):
+    """A full-reference image quality metric, computed per image and averaged over images.
+
+    ``compute`` returns None where the metric is undefined for that image (e.g.
+    MS-SSIM on images too small for its five scales).
+    """
+
+    name: ClassVar[str]
+    higher_is_better: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def compute(self, original: np.ndarray, decoded: np.ndarray) -> float | None: ...
+
+
+class TaskMetric(abc.ABC):
+    """A metric over a task's per-sample rows; returns one or more named columns."""
+
+    name: ClassVar[str]
+    task_kinds: ClassVar[tuple[str, ...]] = ("classification",)
+    higher_is_better: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class RegisteredPlugin:
+    """A registry entry: the class, and the plugin (entry point) that registered it."""
+
+    kind: str
+    name: str
+    target: type
+    plugin: str
+    source: str
+    version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
