@@ -27,6 +27,7 @@ from .errors import (
     TaskcodecError,
     UnknownPluginError,
 )
+from .download import fetch_file, sha256_file
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -50,6 +51,8 @@ __all__ = [
     "UnknownPluginError",
     "__version__",
     "check_image",
+    "fetch_file",
+    "sha256_file",
     "hookimpl",
     "image_digest",
 ]

@@ -1,2 +1,162 @@
-def main():
-    raise SystemExit("not yet")
+"""The ``taskcodec`` command line."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .api import ImageMetric
+from .errors import TaskcodecError
+
+KIND_NAMES = {"codecs": "codec", "tasks": "task", "datasets": "dataset", "metrics": "metric"}
+
+
+def _plugins():
+    from .pluginmanager import get_plugin_manager
+
+    return get_plugin_manager()
+
+
+def _fail(exc: BaseException) -> None:
+    click.echo(f"taskcodec: error: {exc}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="taskcodec")
+def main() -> None:
+    """Benchmark image codecs by how well a downstream task works on their output.
+
+    \b
+    Start here:
+      taskcodec run configs/quickstart.yaml     run a benchmark, write leaderboard/quickstart/
+      taskcodec list codecs                     what can be benchmarked
+      taskcodec plugins                         installed plugins, and any that failed to load
+    A config names a dataset, a task, metrics and codecs with rate points (see README.md).
+    Results are cached in a store (.taskcodec/ by default): rerunning computes only what is missing.
+    """
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Leaderboard folder [default: leaderboard/<benchmark>].")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="TASKCODEC_STORE",
+              help="Results store [default: .taskcodec, or $TASKCODEC_STORE].")
+@click.option("--workers", type=click.IntRange(min=1), help="Codec worker processes [default: config, else all cores].")
+@click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
+def run(config: Path, out: Path | None, store: Path | None, workers: int | None, no_progress: bool) -> None:
+    """Run the benchmark CONFIG (YAML) and publish its leaderboard.
+
+    Everything computed is kept in the store as soon as it is done: a run that is
+    interrupted (even killed) resumes where it stopped when started again, and a
+    rerun of a finished benchmark recomputes nothing.
+    """
+    from .config import load_config
+    from .publish import publish
+    from .runner import Runner
+    from .store import Store
+
+    try:
+        pm = _plugins()
+        cfg = load_config(config, pm.registry)
+        folder = out or Path("leaderboard") / cfg.benchmark
+        started = time.perf_counter()
+        st = Store(store)
+        collected = Runner(cfg, st, pm, workers=workers, progress=not no_progress).run()
+        publish(collected, cfg, folder)
+    except TaskcodecError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        click.echo("taskcodec: interrupted; finished work is kept in the store, run the same command to resume", err=True)
+        sys.exit(130)
+    click.echo(f"taskcodec: wrote {folder}/ ({len(collected.rows)} rows) in {time.perf_counter() - started:.1f} s")
+
+
+@main.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder to write [default: TARGET if a folder].")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="TASKCODEC_STORE",
+              help="Results store [default: .taskcodec, or $TASKCODEC_STORE].")
+def leaderboard(target: Path, out: Path | None, store: Path | None) -> None:
+    """Re-render a leaderboard from the store, computing nothing.
+
+    TARGET is a leaderboard folder (its config.yaml is used) or a config file.
+    Fails, naming what is missing, if the store lacks any result.
+    """
+    from .config import load_config
+    from .publish import publish
+    from .runner import Runner
+    from .store import Store
+
+    try:
+        pm = _plugins()
+        config_path = target / "config.yaml" if target.is_dir() else target
+        cfg = load_config(config_path, pm.registry)
+        folder = out or (target if target.is_dir() else Path("leaderboard") / cfg.benchmark)
+        collected = Runner(cfg, Store(store), pm, progress=False).run(compute=False)
+        publish(collected, cfg, folder)
+    except TaskcodecError as exc:
+        _fail(exc)
+    click.echo(f"taskcodec: re-rendered {folder}/ from the store")
+
+
+@main.command()
+@click.option("--traceback", "show_traceback", is_flag=True, help="Show the full traceback of failed plugins.")
+def plugins(show_traceback: bool) -> None:
+    """List installed plugins: name, what they register, version, source, error if any."""
+    pm = _plugins()
+    rows = []
+    for p in pm.plugins:
+        provides = ", ".join(f"{kind} {name}" for kind, name in p.registered) or "-"
+        rows.append((p.name, provides, p.version or "-", p.source, p.error or "ok"))
+    _table(("plugin", "registers", "version", "source", "status"), rows)
+    if show_traceback:
+        for p in pm.failures:
+            tb = getattr(p, "traceback", None)
+            if tb:
+                click.echo(f"\n--- {p.name} ---\n{tb}")
+    if pm.failures:
+        click.echo(f"\n{len(pm.failures)} plugin(s) failed; the others work. Use --traceback for details.", err=True)
+
+
+@main.command("list")
+@click.argument("kind", type=click.Choice(sorted(KIND_NAMES)))
+def list_(kind: str) -> None:
+    """List the registered codecs, tasks, datasets or metrics."""
+    pm = _plugins()
+    rows = []
+    for entry in pm.registry.entries(KIND_NAMES[kind]):
+        cls = entry.target
+        if kind == "codecs":
+            points = ", ".join(map(str, cls.default_rate_points))
+            rows.append((entry.name, cls.rate_parameter or "-", points or "-", entry.plugin, cls.description))
+        elif kind == "datasets":
+            rows.append((entry.name, "/".join(cls.splits), "yes" if cls.needs_root else "no", entry.plugin, cls.description))
+        elif kind == "tasks":
+            rows.append((entry.name, cls.kind, ", ".join(cls.default_metrics), entry.plugin, cls.description))
+        else:
+            on = "image pairs" if issubclass(cls, ImageMetric) else "/".join(cls.task_kinds) + " tasks"
+            rows.append((entry.name, on, "higher" if cls.higher_is_better else "lower", entry.plugin, cls.description))
+    headers = {
+        "codecs": ("codec", "rate parameter", "default rate points", "plugin", "description"),
+        "datasets": ("dataset", "splits", "needs root", "plugin", "description"),
+        "tasks": ("task", "kind", "default metrics", "plugin", "description"),
+        "metrics": ("metric", "on", "better", "plugin", "description"),
+    }[kind]
+    _table(headers, rows)
+
+
+def _table(headers, rows) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)] if rows else [len(h) for h in headers]
+    widths[-1] = 0  # the last column is free text
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    click.echo(line(headers))
+    for r in rows:
+        click.echo(line(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Overhead of the taskcodec Codec wrappers over bare imagecodecs calls (encode + decode).
+
+Run with ``python -m pytest benchmarks --benchmark-only -q`` (skipped by default). Each
+benchmark times encode + decode of an image set through the taskcodec Codec object; the same
+work done by the bare imagecodecs calls, with the same parameters, is timed alongside and
+``extra_info`` records both medians and their ratio (taskcodec / bare; 1.0 = no overhead).
+Image sets: "faces" = four 96x112 RGB images (aligned face-crop size), "kodak" = one 512x768 RGB.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+import imagecodecs
+import numpy as np
+import pytest
+
+from taskcodec.pluginmanager import get_plugin_manager
+
+
+def natural_image(height: int, width: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    v, u = np.mgrid[0:height, 0:width] / np.array([height - 1, width - 1])[:, None, None]
+    lum = 70 + 90 * u + 40 * np.sin(2.5 * np.pi * v + seed) * (1 - 0.5 * u)
+    lum = np.where(((u - 0.5) / 0.28) ** 2 + ((v - 0.45) / 0.36) ** 2 < 1, lum * 0.6 + 90, lum)
+    img = lum[..., None] * (np.array([1.0, 0.85, 0.7]) + 0.15 * np.stack([u, v, 1 - u], -1))
+    return np.clip(np.rint(img + rng.normal(0.0, 3.0, img.shape)), 0, 255).astype(np.uint8)
+
+
+IMAGE_SETS = {
+    "faces": [natural_image(96, 112, seed) for seed in range(4)],
+    "kodak": [natural_image(512, 768, 9)],
+}
+
+# codec name -> (setting, bare encode, bare decode): the same library calls and parameters
+# that the codec's defaults make.
+BARE: dict[str, tuple[Any, Callable[[np.ndarray, Any], bytes], Callable[[bytes], np.ndarray]]] = {
+    "jpeg": (50, lambda im, s: imagecodecs.jpeg8_encode(im, level=s, subsampling="420", optimize=False),
+             imagecodecs.jpeg8_decode),
+    "jpeg2000": (36, lambda im, s: imagecodecs.jpeg2k_encode(im, level=s, codecformat="j2k", reversible=False,
+                                                             numthreads=1),
+                 lambda d: imagecodecs.jpeg2k_decode(d, numthreads=1)),
+    "webp": (60, lambda im, s: imagecodecs.webp_encode(im, level=s, lossless=False, method=4),
+             lambda d: imagecodecs.webp_decode(d, hasalpha=False)),
+    "avif": (55, lambda im, s: imagecodecs.avif_encode(im, level=s, speed=8, pixelformat="yuv444", numthreads=1),
+             lambda d: imagecodecs.avif_decode(d, numthreads=1)),
+    "jpegxl": (70, lambda im, s: imagecodecs.jpegxl_encode(im, level=s, effort=7, numthreads=1),
+               lambda d: imagecodecs.jpegxl_decode(d, numthreads=1)),
+    "png": (None, lambda im, s: imagecodecs.png_encode(im), imagecodecs.png_decode),
+}
+ROUNDS = {"faces": 5, "kodak": 3}
+
+
+def _median_seconds(function: Callable[[], Any], rounds: int) -> float:
+    function()  # warm-up
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@pytest.mark.parametrize("image_set", list(IMAGE_SETS))
+@pytest.mark.parametrize("codec_name", list(BARE))
+def test_codec_vs_bare_imagecodecs(benchmark, codec_name: str, image_set: str) -> None:
+    codec = get_plugin_manager().get("codec", codec_name).target()
+    setting, bare_encode, bare_decode = BARE[codec_name]
+    images = IMAGE_SETS[image_set]
+
+    def via_taskcodec() -> int:
+        return sum(codec.decode(codec.encode(image, setting)).size for image in images)
+
+    def bare() -> int:
+        return sum(bare_decode(bytes(bare_encode(image, setting))).size for image in images)
+
+    # same bytes, so the comparison is like for like
+    for image in images:
+        assert codec.encode(image, setting) == bytes(bare_encode(image, setting))
+
+    benchmark.group = f"{codec_name} {image_set}"
+    benchmark.pedantic(via_taskcodec, rounds=ROUNDS[image_set], iterations=1, warmup_rounds=1)
+    bare_s = _median_seconds(bare, ROUNDS[image_set])
+    ours_s = benchmark.stats.stats.median
+    benchmark.extra_info.update(
+        codec=codec_name,
+        setting=setting,
+        images=f"{len(images)} x {images[0].shape}",
+        taskcodec_ms=round(ours_s * 1e3, 3),
+        bare_ms=round(bare_s * 1e3, 3),
+        ratio=round(ours_s / bare_s, 3),
+    )

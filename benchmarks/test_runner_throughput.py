@@ -1,0 +1,77 @@
+"""A Kodak JPEG sweep through the runner (cold store, both cores) vs a bare imagecodecs loop.
+
+Run: pytest benchmarks/test_runner_throughput.py --benchmark-only
+The runner's extra work is the store (SQLite + bitstream files), digests and process
+start-up; `extra_info` records images/s for both and their ratio.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import DATASETS
+
+QUALITIES = (10, 30, 50, 70, 90)
+pytestmark = pytest.mark.shared_data
+RESULTS: dict[str, float] = {}
+
+
+def _bare_image(path: str) -> list[tuple[float, float]]:
+    import imagecodecs
+    from PIL import Image
+
+    image = np.asarray(Image.open(path).convert("RGB"))
+    out = []
+    for q in QUALITIES:
+        data = imagecodecs.jpeg8_encode(image, level=q)
+        decoded = imagecodecs.jpeg8_decode(data)
+        mse = np.mean((image.astype(np.float64) - decoded) ** 2)
+        out.append((8 * len(data) / (image.shape[0] * image.shape[1]), 10 * np.log10(255**2 / mse)))
+    return out
+
+
+def _bare_sweep(files: list[str]) -> list:
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        return pool.map(_bare_image, files)
+
+
+def _runner_sweep(root: Path) -> None:
+    from taskcodec.config import parse_config
+    from taskcodec.pluginmanager import get_plugin_manager
+    from taskcodec.runner import Runner
+    from taskcodec.store import Store
+
+    pm = get_plugin_manager()
+    raw = {
+        "benchmark": "kodak-bench",
+        "dataset": {"name": "kodak", "root": str(root)},
+        "metrics": ["psnr"],
+        "codecs": [{"name": "jpeg", "settings": list(QUALITIES)}],
+        "runner": {"workers": 2},
+    }
+    cfg = parse_config(raw, "benchmark", pm.registry)
+    store_dir = Path(tempfile.mkdtemp(prefix="tc-bench-"))
+    try:
+        Runner(cfg, Store(store_dir), pm, progress=False).run()
+    finally:
+        shutil.rmtree(store_dir)
+
+
+def test_bare_imagecodecs_loop(benchmark):
+    files = sorted(str(p) for p in (DATASETS / "kodak").glob("kodim*.png"))
+    benchmark.pedantic(_bare_sweep, args=(files,), rounds=2, iterations=1)
+    RESULTS["bare"] = benchmark.stats.stats.mean
+    benchmark.extra_info["images_per_s"] = len(files) * len(QUALITIES) / benchmark.stats.stats.mean
+
+
+def test_runner_cold_store(benchmark):
+    benchmark.pedantic(_runner_sweep, args=(DATASETS / "kodak",), rounds=2, iterations=1)
+    mean = benchmark.stats.stats.mean
+    benchmark.extra_info["images_per_s"] = 24 * len(QUALITIES) / mean
+    if "bare" in RESULTS:
+        benchmark.extra_info["runner_over_bare_time_ratio"] = mean / RESULTS["bare"]

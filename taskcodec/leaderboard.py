@@ -1,0 +1,308 @@
+"""Render a leaderboard folder (README.md + rd.png) from results the runner already computed.
+
+Nothing here runs a codec or a task: the input is one row per (codec, setting) with its mean bpp and
+metrics, optionally per-sample scores for bootstrap intervals. BD numbers use :mod:`taskcodec.bd` (pchip on
+each curve's monotone front); the returned summary carries them for results.json.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .bd import (
+    MIN_FRONT_POINTS,
+    MIN_OVERLAP_FRACTION,
+    BDResult,
+    BootstrapResult,
+    bd_quality,
+    bd_rate,
+    bootstrap_bd_rate,
+    monotone_front,
+    rate_at_quality,
+)
+from .plots import plot_rate_quality
+
+REFERENCE = "none"
+IMAGE_METRICS = ("psnr", "ms_ssim")
+SAMPLE_ID_COLUMNS = ("image", "sample", "sample_id", "pair", "id")
+BOOTSTRAP_N = 200
+BOOTSTRAP_SEED = 0
+HEADERS = {"bpp": "bpp", "payload_bpp": "payload bpp", "psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}
+
+
+def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quality_metric: str,
+                       higher_is_better: bool = True, anchor: str = "jpeg", extra_anchors: Sequence[str] = (),
+                       per_sample: pd.DataFrame | None = None, sample_score_column: str | None = None,
+                       notes: Sequence[str] = (), provenance: dict) -> dict:
+    """Write ``folder/README.md`` and ``folder/rd.png``; return a JSON-ready summary with the BD numbers.
+
+    ``results``: one row per (codec, setting) with ``codec`` (``none`` = uncompressed reference),
+    ``setting``, ``bpp`` and the ``quality_metric`` column, plus any of ``payload_bpp``, ``psnr``,
+    ``ms_ssim`` and task metrics. ``per_sample`` (codec, setting, a sample id column such as ``image``,
+    ``bpp`` and ``sample_score_column``) adds paired-bootstrap 95% intervals to the BD-rates.
+    """
+    missing = [c for c in ("codec", "setting", "bpp", quality_metric) if c not in results.columns]
+    if missing:
+        raise ValueError(f"results lack column(s) {missing}; has {list(results.columns)}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    results = results.reset_index(drop=True)
+    codecs = _codec_order(results, anchor, extra_anchors)
+    coded = [c for c in codecs if c != REFERENCE]
+    percent = _is_fraction(results, quality_metric)
+    auto_notes: list[str] = []
+
+    score_col = sample_score_column
+    if per_sample is not None and score_col is None:
+        score_col = next((c for c in (quality_metric, "correct") if c in per_sample.columns), None)
+    if per_sample is not None and (score_col is None or score_col not in per_sample.columns):
+        wanted = repr(score_col) if score_col else f"'{quality_metric}' or 'correct'"
+        auto_notes.append(f"per-sample data has no score column {wanted}: no bootstrap intervals")
+        per_sample = None
+
+    bd_rows: list[dict[str, Any]] = []
+    for a in [anchor, *extra_anchors]:
+        if a not in coded:
+            auto_notes.append(f"anchor `{a}` is not among the results ({', '.join(coded) or 'no codecs'}): "
+                              f"no BD-rates against it")
+            continue
+        for c in coded:
+            if c != a:
+                bd_rows.append(_bd_entry(results, per_sample, score_col, c, a, quality_metric, higher_is_better))
+
+    fronts = {c: int(monotone_front(*_curve(results, c, quality_metric), higher_is_better)[0].size)
+              for c in coded}
+    drop = _one_point_drop(results, coded, quality_metric, higher_is_better, percent)
+
+    metrics = [quality_metric]
+    second = next((m for m in IMAGE_METRICS if m != quality_metric and m in results.columns
+                   and results[m].notna().any()), None)
+    if second:
+        metrics.append(second)
+    plot_rate_quality(folder / "rd.png", results, title=title, metrics=metrics, codecs=coded,
+                      percent=[_is_fraction(results, m) and m not in IMAGE_METRICS for m in metrics],
+                      higher_is_better=higher_is_better)
+
+    readme = _readme(results, title=title, qm=quality_metric, hib=higher_is_better, percent=percent,
+                     codecs=codecs, bd_rows=bd_rows, fronts=fronts, drop=drop, bootstrap=per_sample is not None,
+                     notes=[*notes, *auto_notes], provenance=provenance)
+    (folder / "README.md").write_text(readme, encoding="utf-8")
+    return {
+        "title": title, "quality_metric": quality_metric, "higher_is_better": higher_is_better,
+        "anchor": anchor, "extra_anchors": list(extra_anchors), "method": "pchip",
+        "bd": bd_rows, "front_points": fronts, "one_point_drop": drop, "notes": auto_notes,
+        "files": ["README.md", "rd.png"],
+    }
+
+
+# ---------------------------------------------------------------------------------------- computation
+def _codec_order(results: pd.DataFrame, anchor: str, extra: Sequence[str]) -> list[str]:
+    seen = list(dict.fromkeys(str(c) for c in results["codec"]))
+    first = [c for c in (REFERENCE, anchor, *extra) if c in seen]
+    return list(dict.fromkeys(first + seen))
+
+
+def _curve(results: pd.DataFrame, codec: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    rows = results[results["codec"] == codec]
+    return rows["bpp"].to_numpy(dtype=float), rows[metric].to_numpy(dtype=float)
+
+
+def _is_fraction(results: pd.DataFrame, col: str) -> bool:
+    """A task metric reported as a fraction in [0, 1] (shown as %)."""
+    if col in IMAGE_METRICS or "bpp" in col or not pd.api.types.is_numeric_dtype(results[col]):
+        return False
+    v = results[col].to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    return v.size > 0 and bool(((v >= 0) & (v <= 1)).all())
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _bd_entry(results, per_sample, score_col, codec, anchor, qm, hib) -> dict[str, Any]:
+    ra, qa = _curve(results, anchor, qm)
+    rt, qt = _curve(results, codec, qm)
+    rate: BDResult = bd_rate(ra, qa, rt, qt, "pchip", hib)
+    qual: BDResult = bd_quality(ra, qa, rt, qt, "pchip", hib)
+    boot = _bootstrap(per_sample, score_col, codec, anchor, hib) if per_sample is not None else None
+    return {
+        "codec": codec, "anchor": anchor, "bd_rate": _num(rate.value),
+        "bd_rate_ci95": list(boot.interval) if boot is not None and boot.interval else None,
+        "bootstrap_note": boot.note if boot is not None else
+        ("too few complete per-sample rows for a paired bootstrap" if per_sample is not None else ""),
+        "bd_quality": _num(qual.value), "overlap_fraction": rate.overlap_fraction,
+        "reliable": rate.reliable, "note": rate.note,
+        "bd_quality_overlap_fraction": qual.overlap_fraction, "bd_quality_reliable": qual.reliable,
+        "bd_quality_note": qual.note,
+        "codec_front_points": rate.test_points, "anchor_front_points": rate.anchor_points,
+    }
+
+
+def _sample_matrices(per_sample: pd.DataFrame, codec: str, score_col: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(points x samples) bpp and score tables of one codec, columns = sample ids."""
+    rows = per_sample[per_sample["codec"] == codec]
+    id_col = next((c for c in SAMPLE_ID_COLUMNS if c in rows.columns), None)
+    ids = rows[id_col] if id_col else rows.groupby("setting").cumcount()
+    grouped = rows.assign(_id=ids.to_numpy()).groupby(["setting", "_id"])[["bpp", score_col]].mean()
+    return grouped["bpp"].unstack("_id"), grouped[score_col].unstack("_id")
+
+
+def _bootstrap(per_sample, score_col, codec, anchor, hib) -> BootstrapResult | None:
+    ar, asc = _sample_matrices(per_sample, anchor, score_col)
+    tr, tsc = _sample_matrices(per_sample, codec, score_col)
+    common = ar.columns.intersection(tr.columns)
+    complete = [s for s in common if not (ar[s].isna().any() or asc[s].isna().any()
+                                          or tr[s].isna().any() or tsc[s].isna().any())]
+    if len(complete) < 2 or ar.shape[0] < 2 or tr.shape[0] < 2:
+        return None
+    return bootstrap_bd_rate(ar[complete].to_numpy(float), asc[complete].to_numpy(float),
+                             tr[complete].to_numpy(float), tsc[complete].to_numpy(float),
+                             n_boot=BOOTSTRAP_N, seed=BOOTSTRAP_SEED, higher_is_better=hib)
+
+
+def _one_point_drop(results, coded, qm, hib, percent) -> dict | None:
+    """bpp at which each codec first reaches the reference quality minus one point (0.01 for fractions)."""
+    if qm in IMAGE_METRICS:
+        return None
+    ref = results.loc[results["codec"] == REFERENCE, qm].to_numpy(dtype=float)
+    ref = ref[np.isfinite(ref)]
+    if not ref.size:
+        return None
+    step = 0.01 if percent else 1.0
+    target = float(ref.mean()) - (step if hib else -step)
+    bpp = {c: rate_at_quality(*_curve(results, c, qm), target, hib) for c in coded}
+    return {"reference": float(ref.mean()), "target": target, "bpp": bpp}
+
+
+# ---------------------------------------------------------------------------------------- formatting
+def _fmt(col: str, v: Any, percent: bool) -> str:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+    v = float(v)
+    if math.isnan(v):
+        return "-"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if col == "setting":
+        return f"{v:g}"
+    if "bpp" in col:
+        return f"{v:.3f}"
+    if percent:
+        return f"{100 * v:.2f}"
+    return {"psnr": f"{v:.2f}", "ms_ssim": f"{v:.4f}"}.get(col, f"{v:.4g}")
+
+
+def _table(df: pd.DataFrame, left: Sequence[str] = ("codec", "setting", "vs", "note")) -> str:
+    align = ["left" if c in left else "right" for c in df.columns]
+    return df.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
+def _leaderboard_table(results: pd.DataFrame, codecs: list[str], qm: str) -> str:
+    first = ["codec", "setting", "bpp", "payload_bpp", qm]
+    cols = [c for c in first if c in results.columns]
+    cols += [c for c in results.columns if c not in cols and c not in IMAGE_METRICS]
+    cols += [c for c in IMAGE_METRICS if c in results.columns and c not in cols]
+    order = {c: i for i, c in enumerate(codecs)}
+    rows = results.assign(_o=results["codec"].astype(str).map(order)).sort_values(["_o", "bpp"], kind="stable")
+    pct = {c: _is_fraction(results, c) for c in cols}
+    out = pd.DataFrame({HEADERS.get(c, c) + (" (%)" if pct[c] else ""): [_fmt(c, v, pct[c]) for v in rows[c]]
+                        for c in cols})
+    return _table(out)
+
+
+def _pct(v: float | None, signed: bool = True) -> str:
+    return "n/a" if v is None else (f"{100 * v:+.1f}%" if signed else f"{100 * v:.1f}%")
+
+
+def _bd_table(bd_rows: list[dict], qm: str, percent: bool, bootstrap: bool) -> str:
+    qhead = f"BD-{qm}" + (" (pp)" if percent else "")
+    out = []
+    for r in bd_rows:
+        q = r["bd_quality"]
+        row = {"codec": r["codec"], "vs": r["anchor"], "BD-rate": _pct(r["bd_rate"])}
+        if bootstrap:
+            ci = r["bd_rate_ci95"]
+            row["95% CI"] = "n/a" if ci is None else f"[{_pct(ci[0])}, {_pct(ci[1])}]"
+        row[qhead] = "n/a" if q is None else (f"{100 * q:+.2f}" if percent else f"{q:+.4g}")
+        row["overlap"] = _pct(r["overlap_fraction"], signed=False)
+        row["front pts (codec/anchor)"] = f"{r['codec_front_points']}/{r['anchor_front_points']}"
+        parts = [r["note"]] if r["note"] else []
+        if r["bd_quality_note"] and r["bd_quality_note"] != r["note"]:
+            parts.append(f"BD-{qm}: {r['bd_quality_note']}")
+        if bootstrap and r["bootstrap_note"]:
+            parts.append(r["bootstrap_note"])
+        row["note"] = "; ".join(parts) or "ok"
+        out.append(row)
+    return _table(pd.DataFrame(out))
+
+
+def _codec_table(results, codecs, fronts, drop, qm, percent) -> str:
+    rows = []
+    for c in codecs:
+        if c == REFERENCE:
+            continue
+        row = {"codec": c, "points": int((results["codec"] == c).sum()), "front points": fronts[c]}
+        if drop is not None:
+            b = drop["bpp"][c]
+            row[f"bpp at {_fmt(qm, drop['target'], percent)}{'%' if percent else ''}"] = \
+                "not reached" if b is None else f"{b:.3f}"
+        rows.append(row)
+    return _table(pd.DataFrame(rows))
+
+
+def _provenance(provenance: dict) -> list[str]:
+    scalars = {k: v for k, v in provenance.items() if not isinstance(v, (dict, list, tuple))}
+    nested = {k: v for k, v in provenance.items() if k not in scalars}
+    lines = [f"- {k}: `{v}`" for k, v in scalars.items() if k != "command"]
+    if nested:
+        lines += ["", "```json", json.dumps(nested, indent=2, default=str), "```"]
+    command = provenance.get("command")
+    lines += ["", f"Regenerate with: `{command}`" if command else "Regenerate: no command recorded."]
+    return lines
+
+
+def _readme(results, *, title, qm, hib, percent, codecs, bd_rows, fronts, drop, bootstrap, notes,
+            provenance) -> str:
+    unit = " (shown in %, BD in percentage points)" if percent else ""
+    direction = "higher is better" if hib else "lower is better"
+    lines = [
+        f"# {title}", "",
+        "Rate is 8 x the bytes each codec actually wrote for an image (headers and side information "
+        "included) divided by the pixel count of the original image, averaged over images (mean of "
+        "per-image bpp); `payload bpp` leaves out a separable header where the codec has one. "
+        f"Quality is `{qm}`{unit}, {direction}; `{REFERENCE}` is the uncompressed reference.", "",
+        "## Leaderboard", "", _leaderboard_table(results, codecs, qm), "",
+    ]
+    lines += [
+        "## BD-rate", "",
+        f"Bjontegaard delta (VCEG-M33) with piecewise cubic (pchip) interpolation as in JVET practice, "
+        f"computed on each curve's monotone (upper Pareto) front so saturating, non-monotone task curves are "
+        f"usable: BD-rate is the average change in bits at equal `{qm}` over the range both curves cover "
+        f"(negative = fewer bits than the anchor); BD-{qm} is the average change in `{qm}` at equal rate. "
+        f"Values are flagged when the quality ranges overlap by less than {MIN_OVERLAP_FRACTION:.0%} of the "
+        f"narrower range or a front has fewer than {MIN_FRONT_POINTS} points."
+        + (f" 95% intervals: paired percentile bootstrap over samples ({BOOTSTRAP_N} resamples, "
+           f"seed {BOOTSTRAP_SEED})." if bootstrap else ""), "",
+    ]
+    lines += [_bd_table(bd_rows, qm, percent, bootstrap), ""] if bd_rows else ["No BD-rates (see notes).", ""]
+    lines += ["## Curves", ""]
+    if drop is not None:
+        ref = _fmt(qm, drop["reference"], percent) + ("%" if percent else "")
+        lines += [f"Last column: the lowest rate at which the codec's front reaches the uncompressed reference "
+                  f"({ref}) minus one point (interpolated linearly in log-rate between front points).", ""]
+    lines += [_codec_table(results, codecs, fronts, drop, qm, percent), "",
+              "![rate-quality](rd.png)", "",
+              "Hollow markers: points off the codec's monotone front (not used for BD).", ""]
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    lines += ["## Provenance", "", *_provenance(provenance), ""]
+    return "\n".join(lines)
+
+
+__all__ = ["render_leaderboard"]

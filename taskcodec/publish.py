@@ -1,0 +1,113 @@
+"""Writes a leaderboard folder: results.csv/json, per-image and per-sample outputs,
+the config snapshot, and (through :mod:`taskcodec.leaderboard`) README.md and rd.png.
+
+Every file is written to a temporary name and renamed into place, so a folder never
+holds a half-written file; gzip members carry no timestamp, so regenerating identical
+results rewrites identical bytes.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .runner import REFERENCE, Collected
+from .store import write_atomic
+
+RESULT_COLUMNS = ("codec", "setting", "parameter", "images", "bpp", "payload_bpp")
+
+
+def _frame(rows: list[dict[str, Any]]):
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def _csv_bytes(frame) -> bytes:
+    return frame.to_csv(index=False, float_format="%.6g", lineterminator="\n").encode()
+
+
+def _gzip_bytes(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as fh:
+        fh.write(data)
+    return buffer.getvalue()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def quality_metric(config, results) -> tuple[str, bool]:
+    """The column on the BD axis: the configured one, else the first task column, else PSNR."""
+    if config.leaderboard.quality_metric:
+        if config.leaderboard.quality_metric not in results.columns:
+            from .errors import ConfigError
+
+            raise ConfigError(
+                f"{config.source}: leaderboard.quality_metric: {config.leaderboard.quality_metric!r} is not a result "
+                f"column; columns: {', '.join(results.columns)}"
+            )
+        return config.leaderboard.quality_metric, True
+    task_columns = [c for c in results.columns if c not in RESULT_COLUMNS and c not in ("psnr", "ms_ssim")]
+    return (task_columns[0] if task_columns else "psnr"), True
+
+
+def publish(collected: Collected, config, folder: Path) -> dict[str, Any]:
+    """Write the leaderboard folder for ``collected``; returns the BD summary."""
+    from .leaderboard import render_leaderboard
+
+    folder.mkdir(parents=True, exist_ok=True)
+    results = _frame(collected.rows)
+    images = _frame(collected.images)
+    samples = _frame(collected.samples) if collected.samples else None
+    metric, higher = quality_metric(config, results)
+
+    per_sample = None
+    score_column = None
+    if samples is not None and {"image", "label", "pred"} <= set(samples.columns) and not images.empty:
+        per_sample = samples.merge(images[["codec", "setting", "image", "bpp"]], on=["codec", "setting", "image"], how="left")
+        per_sample["correct"] = (per_sample["label"] == per_sample["pred"]).astype(float)
+        score_column = "correct"
+
+    notes = list(config.leaderboard.notes)
+    summary = render_leaderboard(
+        folder,
+        results,
+        title=config.title,
+        quality_metric=metric,
+        higher_is_better=higher,
+        anchor=config.leaderboard.anchor,
+        extra_anchors=config.leaderboard.extra_anchors,
+        per_sample=per_sample,
+        sample_score_column=score_column,
+        notes=notes,
+        provenance=collected.provenance,
+    )
+    write_atomic(folder / "results.csv", _csv_bytes(results))
+    document = {
+        "rows": _json_safe(results.to_dict(orient="records")),
+        "quality_metric": metric,
+        "bd": _json_safe(summary),
+        "provenance": _json_safe(collected.provenance),
+    }
+    write_atomic(folder / "results.json", (json.dumps(document, indent=1, sort_keys=False, default=str) + "\n").encode())
+    write_atomic(folder / "images.csv.gz", _gzip_bytes(_csv_bytes(images)))
+    if samples is not None:
+        write_atomic(folder / "samples.csv.gz", _gzip_bytes(_csv_bytes(samples)))
+    write_atomic(folder / "config.yaml", yaml.safe_dump(config.raw, sort_keys=False).encode())
+    return summary
+
+
+__all__ = ["publish", "REFERENCE"]

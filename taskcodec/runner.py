@@ -1,0 +1,362 @@
+"""Expands a benchmark config into cells (codec x rate point), computes what the store
+lacks, and collects every row's numbers from the store.
+
+Work is resumable by construction: each chunk of encodings and each batch of task
+outputs is committed to the store as soon as it is done, and a rerun computes only
+what is missing. Codec work runs in worker processes (spawn: torch may already be
+running threads in this process, and fork would deadlock); task inference runs here.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .api import Codec, Dataset, ImageMetric, Task, TaskContext, TaskMetric, image_digest
+from .config import BenchmarkConfig
+from .encoding import ChunkResult, encode_chunk
+from .errors import ConfigError, StoreError
+from .pluginmanager import PluginManager
+from .store import Store, encoding_key, reference_key
+
+REFERENCE = "none"
+
+
+@dataclass
+class Cell:
+    """One leaderboard row: a codec at one rate point."""
+
+    row: str
+    codec: Codec
+    identity: dict[str, Any]
+    setting: Any
+    keys: list[str] = field(default_factory=list)  # one per sample, in dataset order
+
+
+@dataclass
+class Collected:
+    """Everything a leaderboard is made of, straight from the store."""
+
+    rows: list[dict[str, Any]]  # one per (row, setting): headline numbers
+    images: list[dict[str, Any]]  # one per (row, setting, image): rate and quality
+    samples: list[dict[str, Any]]  # one per (row, setting, task sample): task outputs
+    provenance: dict[str, Any]
+
+
+def _default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_device(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    if importlib.util.find_spec("torch") is None:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Runner:
+    """Runs (or, with ``compute=False``, only collects) one benchmark."""
+
+    def __init__(
+        self,
+        config: BenchmarkConfig,
+        store: Store,
+        plugins: PluginManager,
+        *,
+        workers: int | None = None,
+        progress: bool = True,
+        log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
+    ):
+        self.config = config
+        self.store = store
+        self.plugins = plugins
+        self.workers = workers or config.runner.workers or _default_workers()
+        self.progress = progress
+        self.log = log
+        self._pool: ProcessPoolExecutor | None = None
+
+    # set-up -------------------------------------------------------------------------
+    def _dataset(self, split: str) -> Dataset:
+        d = self.config.dataset
+        cls = self.plugins.get("dataset", d.name).target
+        return cls(root=d.root, split=split, **d.options)
+
+    def _metrics(self) -> tuple[list[ImageMetric], list[TaskMetric]]:
+        names = list(self.config.metrics)
+        if not names:
+            names = ["psnr"]
+            if self.config.task is not None:
+                names += list(self.plugins.get("task", self.config.task.name).target.default_metrics)
+        image_metrics, task_metrics = [], []
+        for i, name in enumerate(names):
+            cls = self.plugins.get("metric", name).target
+            if issubclass(cls, ImageMetric):
+                image_metrics.append(cls())
+            else:
+                if self.config.task is None:
+                    raise ConfigError(f"{self.config.source}: metrics[{i}]: {name!r} is a task metric but the config has no task")
+                kind = self.plugins.get("task", self.config.task.name).target.kind
+                if kind not in cls.task_kinds:
+                    raise ConfigError(
+                        f"{self.config.source}: metrics[{i}]: {name!r} applies to {list(cls.task_kinds)} tasks, "
+                        f"task {self.config.task.name!r} is a {kind!r} task"
+                    )
+                task_metrics.append(cls())
+        return image_metrics, task_metrics
+
+    def _cells(self, digests: list[str]) -> list[Cell]:
+        cells = []
+        for c in self.config.codecs:
+            codec = self.plugins.get("codec", c.name).target(**c.options)
+            identity = codec.identity()
+            for setting in c.settings or codec.default_rate_points:
+                setting = codec.validate_setting(setting)
+                cell = Cell(c.label, codec, identity, setting)
+                cell.keys = [encoding_key(identity, setting, d) for d in digests]
+                cells.append(cell)
+        return cells
+
+    # running ------------------------------------------------------------------------
+    def run(self, compute: bool = True) -> Collected:
+        cfg = self.config
+        dataset = self._dataset(cfg.dataset.split)
+        samples = list(dataset)
+        if not samples:
+            raise ConfigError(f"{cfg.source}: dataset {cfg.dataset.name!r} split {cfg.dataset.split!r} is empty")
+        digests = [image_digest(s.image) for s in samples]
+        image_metrics, task_metrics = self._metrics()
+        cells = self._cells(digests)
+        task, task_id, run_info = None, None, self.store.get_run(cfg.key()) or {}
+        if cfg.task is not None:
+            task = self.plugins.get("task", cfg.task.name).target(**cfg.task.options)
+            if compute:
+                device = resolve_device(cfg.runner.device)
+                context = TaskContext(
+                    load_split=self._dataset, cache_dir=self.store.models_dir, device=device,
+                    seed=cfg.seed, progress=self.progress, log=self.log,
+                )
+                task.prepare(dataset, context)
+                task_id = f"{task.name}:{task.fingerprint()}"
+                run_info = {"task_id": task_id, "task": task.provenance(), "device": device, "config_file": cfg.source}
+                self.store.put_run(cfg.key(), cfg.benchmark, run_info)
+            elif "task_id" not in run_info:
+                raise StoreError(f"the store {self.store.root} has no run of benchmark {cfg.benchmark!r}: run `taskcodec run` first")
+            else:
+                task_id = run_info["task_id"]
+        if compute:
+            try:
+                self._compute(samples, digests, cells, image_metrics, task, task_id)
+            finally:
+                if self._pool is not None:
+                    self._pool.shutdown(cancel_futures=True)
+                    self._pool = None
+        return self._collect(dataset, samples, digests, cells, image_metrics, task, task_metrics, task_id, run_info)
+
+    def _compute(self, samples, digests, cells, image_metrics, task: Task | None, task_id: str | None) -> None:
+        from tqdm import tqdm
+
+        metric_names = [m.name for m in image_metrics]
+        plan = []  # (cell, [indices to encode], [indices needing task output only])
+        total = 0
+        ref_todo: list[int] = []
+        if task is not None and self.config.reference:
+            have = self.store.get_task_outputs(task_id, [reference_key(d) for d in digests])
+            ref_todo = _unique([i for i, d in enumerate(digests) if reference_key(d) not in have], digests)
+            total += len(ref_todo)
+        for cell in cells:
+            encoded = self.store.get_encodings(cell.keys)
+            measured = self.store.get_image_metrics(cell.keys, metric_names)
+            complete = {k for k in encoded if all((k, m) in measured for m in metric_names)}
+            to_encode = _unique([i for i, k in enumerate(cell.keys) if k not in complete], cell.keys)
+            to_predict: list[int] = []
+            if task is not None:
+                have = self.store.get_task_outputs(task_id, cell.keys)
+                encode_set = set(to_encode)
+                to_predict = _unique([i for i, k in enumerate(cell.keys) if k not in have and i not in encode_set], cell.keys)
+                need = {cell.keys[i] for i, k in enumerate(cell.keys) if k not in have}
+            else:
+                need = set()
+            if to_encode or to_predict:
+                plan.append((cell, to_encode, to_predict, need))
+                total += len(to_encode) + len(to_predict)
+        if total == 0:
+            self.log("taskcodec: every result is already in the store; nothing to compute")
+            return
+        bar = tqdm(total=total, desc="taskcodec", unit="img", disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
+        try:
+            if ref_todo:
+                bar.set_description(f"{REFERENCE} (task)")
+                self._predict_and_store(task, task_id, {reference_key(digests[i]): samples[i].image for i in ref_todo}, bar)
+            pending: list[tuple[Cell, set[str], Future | ChunkResult]] = []
+            for cell, to_encode, to_predict, need in plan:
+                for chunk in _split(to_encode, self._chunk_size(len(to_encode))):
+                    items = [(samples[i].id, digests[i], samples[i].image) for i in chunk]
+                    args = (cell.codec, cell.identity, cell.row, cell.setting, items, str(self.store.streams_dir),
+                            image_metrics, bool(need))
+                    pool = self._get_pool(sum(len(p[1]) for p in plan))
+                    pending.append((cell, need, pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)))
+                    if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
+                        pending = self._drain(pending, task, task_id, bar, block=True, limit=1)
+                if to_predict:  # encoded earlier, outputs missing: decode the stored streams
+                    bar.set_description(f"{cell.row} {cell.setting} (task)")
+                    decoded = {cell.keys[i]: cell.codec.decode(self.store.read_stream(cell.keys[i])) for i in to_predict}
+                    self._predict_and_store(task, task_id, decoded, bar)
+                pending = self._drain(pending, task, task_id, bar, block=False)
+            self._drain(pending, task, task_id, bar, block=True)
+        finally:
+            bar.close()
+
+    def _drain(self, pending, task, task_id, bar, block: bool, limit: int | None = None):
+        """Store finished chunks in submission order (at most ``limit``); keep the others."""
+        done = 0
+        while pending and (limit is None or done < limit):
+            done += 1
+            cell, need, job = pending[0]
+            if isinstance(job, Future):
+                if not block and not job.done():
+                    break
+                result = job.result()
+            else:
+                result = job
+            pending.pop(0)
+            bar.set_description(f"{cell.row} {cell.setting}")
+            self.store.put_encodings(result.records, result.metrics)
+            if task is not None:
+                todo = {k: img for k, img in result.decoded.items() if k in need}
+                self._predict_and_store(task, task_id, todo, None)
+            bar.update(len(result.records))
+        return pending
+
+    def _predict_and_store(self, task: Task, task_id: str, images: dict[str, np.ndarray], bar) -> None:
+        keys = list(images)
+        size = self.config.runner.batch_size
+        for start in range(0, len(keys), size):
+            batch = keys[start : start + size]
+            outputs = task.predict([images[k] for k in batch])
+            if len(outputs) != len(batch):
+                raise StoreError(f"task {task.name!r} returned {len(outputs)} outputs for {len(batch)} images")
+            self.store.put_task_outputs(task_id, dict(zip(batch, outputs)))
+            if bar is not None:
+                bar.update(len(batch))
+
+    def _chunk_size(self, n: int) -> int:
+        return max(4, min(64, math.ceil(n / (self.workers * 4))))
+
+    def _get_pool(self, pending_work: int) -> ProcessPoolExecutor | None:
+        # Spawning workers costs about a second each: not worth it for a handful of images.
+        if self.workers <= 1 or pending_work < 64:
+            return None
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_single_threaded_worker
+            )
+        return self._pool
+
+    # collecting ---------------------------------------------------------------------
+    def _collect(self, dataset, samples, digests, cells, image_metrics, task, task_metrics, task_id, run_info) -> Collected:
+        from .provenance import build_provenance
+
+        rows, images, sample_rows = [], [], []
+        ids = [s.id for s in samples]
+        metric_names = [m.name for m in image_metrics]
+        columns = {m.name: m.name.replace("-", "_") for m in image_metrics}
+        if self.config.reference:
+            channels = 1 if samples[0].image.ndim == 2 else 3
+            row = {"codec": REFERENCE, "setting": None, "parameter": None, "images": len(samples),
+                   "bpp": 8.0 * channels, "payload_bpp": math.nan}
+            row.update({columns[m]: math.nan for m in metric_names})
+            if task is not None:
+                outputs = self._outputs(task_id, [reference_key(d) for d in digests], ids, REFERENCE)
+                row.update(self._task_columns(task, task_metrics, dataset, outputs, REFERENCE, None, None, sample_rows))
+            rows.append(row)
+        for cell in cells:
+            encoded = self.store.get_encodings(cell.keys)
+            missing = [ids[i] for i, k in enumerate(cell.keys) if k not in encoded]
+            if missing:
+                raise StoreError(
+                    f"row {cell.row!r} at {cell.setting!r}: {len(missing)} images not in the store "
+                    f"(e.g. {missing[0]!r}): run `taskcodec run` to compute them"
+                )
+            measured = self.store.get_image_metrics(cell.keys, metric_names)
+            bpps, payloads, values = [], [], {m: [] for m in metric_names}
+            for sid, key in zip(ids, cell.keys):
+                rec = encoded[key]
+                pixels = rec.height * rec.width
+                bpp = 8.0 * rec.n_bytes / pixels
+                payload = math.nan if rec.payload_bytes is None else 8.0 * rec.payload_bytes / pixels
+                image_row = {"codec": cell.row, "setting": cell.setting, "image": sid, "bytes": rec.n_bytes,
+                             "payload_bytes": rec.payload_bytes, "bpp": bpp, "payload_bpp": payload}
+                for m in metric_names:
+                    v = measured.get((key, m))
+                    image_row[columns[m]] = math.nan if v is None else v
+                    values[m].append(image_row[columns[m]])
+                images.append(image_row)
+                bpps.append(bpp)
+                payloads.append(payload)
+            row = {"codec": cell.row, "setting": cell.setting, "parameter": cell.codec.rate_parameter,
+                   "images": len(samples), "bpp": float(np.mean(bpps)), "payload_bpp": float(np.mean(payloads))}
+            for m in metric_names:
+                finite = [v for v in values[m] if not math.isnan(v)]
+                row[columns[m]] = float(np.mean(finite)) if finite else math.nan
+            if task is not None:
+                outputs = self._outputs(task_id, cell.keys, ids, cell.row)
+                row.update(self._task_columns(task, task_metrics, dataset, outputs, cell.row, cell.setting,
+                                              cell.codec.rate_parameter, sample_rows))
+            rows.append(row)
+        provenance = build_provenance(self.config, dataset, cells, run_info, self.plugins)
+        return Collected(rows=rows, images=images, samples=sample_rows, provenance=provenance)
+
+    def _outputs(self, task_id: str, keys: list[str], ids: list[str], row: str) -> dict[str, Any]:
+        found = self.store.get_task_outputs(task_id, keys)
+        missing = [sid for sid, k in zip(ids, keys) if k not in found]
+        if missing:
+            raise StoreError(
+                f"row {row!r}: task outputs for {len(missing)} images are not in the store "
+                f"(e.g. {missing[0]!r}): run `taskcodec run` to compute them"
+            )
+        return {sid: found[k] for sid, k in zip(ids, keys)}
+
+    def _task_columns(self, task, task_metrics, dataset, outputs, row, setting, parameter, sample_rows) -> dict[str, float]:
+        per_sample = task.sample_rows(dataset, outputs)
+        for r in per_sample:
+            sample_rows.append({"codec": row, "setting": setting, **r})
+        columns: dict[str, float] = {}
+        for metric in task_metrics:
+            columns.update(metric.compute(per_sample))
+        return columns
+
+
+def _single_threaded_worker() -> None:
+    """Workers already use every core between them: a metric that runs torch (MS-SSIM) must
+    not spawn threads of its own, or the cores are oversubscribed (measured ~75x slower)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
+def _split(items: list[int], size: int) -> list[list[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _unique(indices: list[int], keys: list[str]) -> list[int]:
+    """Drop indices whose key repeats an earlier one (identical images are computed once)."""
+    seen: set[str] = set()
+    out = []
+    for i in indices:
+        if keys[i] not in seen:
+            seen.add(keys[i])
+            out.append(i)
+    return out

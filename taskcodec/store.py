@@ -1,0 +1,222 @@
+"""The results store: a SQLite database plus a content-addressed folder of bitstreams.
+
+Every encoding is keyed by sha256 of (codec identity — name, version, library versions,
+options —, rate point, image digest); its bitstream lives at ``streams/<k[:2]>/<k>``
+and its sizes and image metrics in the database. Task outputs are keyed by (encoding
+key, task fingerprint). Writes are atomic (SQLite transactions; streams written to a
+temporary file then renamed), so a process killed at any point leaves only complete
+entries, and a rerun recomputes exactly what is missing.
+
+The default location is ``.taskcodec/`` in the current directory; ``--store`` or the
+environment variable ``TASKCODEC_STORE`` choose another.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .api import stable_json
+from .errors import StoreError
+
+STORE_ENV = "TASKCODEC_STORE"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS encodings (
+    key TEXT PRIMARY KEY,
+    codec TEXT NOT NULL,
+    setting TEXT NOT NULL,
+    image_digest TEXT NOT NULL,
+    height INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    n_bytes INTEGER NOT NULL,
+    payload_bytes INTEGER,
+    decoded_digest TEXT NOT NULL,
+    encode_seconds REAL,
+    decode_seconds REAL
+);
+CREATE TABLE IF NOT EXISTS image_metrics (
+    key TEXT NOT NULL, metric TEXT NOT NULL, value REAL,
+    PRIMARY KEY (key, metric)
+);
+CREATE TABLE IF NOT EXISTS task_outputs (
+    key TEXT NOT NULL, task TEXT NOT NULL, output TEXT NOT NULL,
+    PRIMARY KEY (key, task)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    benchmark_key TEXT PRIMARY KEY,
+    benchmark TEXT NOT NULL,
+    info TEXT NOT NULL
+);
+"""
+
+
+def default_store_dir() -> Path:
+    return Path(os.environ.get(STORE_ENV) or ".taskcodec")
+
+
+def encoding_key(codec_identity: dict[str, Any], setting: Any, image_digest: str) -> str:
+    """The cache key of one image encoded by one codec at one rate point."""
+    blob = stable_json({"codec": codec_identity, "setting": setting, "image": image_digest})
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def reference_key(image_digest: str) -> str:
+    """The key under which task outputs on the uncompressed image are stored."""
+    return "none:" + image_digest
+
+
+@dataclass(frozen=True)
+class EncodingRecord:
+    key: str
+    codec: str
+    setting: Any
+    image_digest: str
+    height: int
+    width: int
+    n_bytes: int
+    payload_bytes: int | None
+    decoded_digest: str
+    encode_seconds: float | None = None
+    decode_seconds: float | None = None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Store:
+    """Open (creating if needed) the store in ``root``."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_store_dir()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store folder {str(self.root)!r}: {exc}") from None
+        self.streams_dir = self.root / "streams"
+        self.models_dir = self.root / "models"
+        self.db_path = self.root / "results.sqlite"
+        try:
+            self.db = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.db_path}: not a usable taskcodec results database: {exc}") from None
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(f"{self.db_path}: schema version {row[0]}, this taskcodec expects {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # bitstreams ---------------------------------------------------------------------
+    def stream_path(self, key: str) -> Path:
+        return self.streams_dir / key[:2] / key
+
+    def read_stream(self, key: str) -> bytes:
+        path = self.stream_path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"bitstream {key} is recorded but its file {path} is missing") from None
+
+    # encodings ----------------------------------------------------------------------
+    def put_encodings(self, records: Iterable[EncodingRecord], metrics: Iterable[tuple[str, str, float | None]]) -> None:
+        """Record encodings and their image metrics in one transaction (streams must exist)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO encodings VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (r.key, r.codec, stable_json(r.setting), r.image_digest, r.height, r.width, r.n_bytes,
+                     r.payload_bytes, r.decoded_digest, r.encode_seconds, r.decode_seconds)
+                    for r in records
+                ],
+            )
+            db.executemany("INSERT OR REPLACE INTO image_metrics VALUES (?,?,?)", list(metrics))
+
+    def get_encodings(self, keys: list[str]) -> dict[str, EncodingRecord]:
+        found: dict[str, EncodingRecord] = {}
+        for chunk in _chunks(keys, 500):
+            q = f"SELECT * FROM encodings WHERE key IN ({','.join('?' * len(chunk))})"
+            for row in self.db.execute(q, chunk):
+                found[row[0]] = EncodingRecord(
+                    row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10]
+                )
+        return found
+
+    def get_image_metrics(self, keys: list[str], names: list[str]) -> dict[tuple[str, str], float | None]:
+        found: dict[tuple[str, str], float | None] = {}
+        if not names:
+            return found
+        for chunk in _chunks(keys, 400):
+            q = (
+                f"SELECT key, metric, value FROM image_metrics WHERE key IN ({','.join('?' * len(chunk))}) "
+                f"AND metric IN ({','.join('?' * len(names))})"
+            )
+            for key, metric, value in self.db.execute(q, [*chunk, *names]):
+                found[(key, metric)] = value
+        return found
+
+    # task outputs -------------------------------------------------------------------
+    def put_task_outputs(self, task: str, outputs: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO task_outputs VALUES (?,?,?)",
+                [(key, task, json.dumps(value)) for key, value in outputs.items()],
+            )
+
+    def get_task_outputs(self, task: str, keys: list[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for chunk in _chunks(keys, 500):
+            q = f"SELECT key, output FROM task_outputs WHERE task=? AND key IN ({','.join('?' * len(chunk))})"
+            for key, output in self.db.execute(q, [task, *chunk]):
+                found[key] = json.loads(output)
+        return found
+
+    # runs ---------------------------------------------------------------------------
+    def put_run(self, benchmark_key: str, benchmark: str, info: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?)", (benchmark_key, benchmark, stable_json(info)))
+
+    def get_run(self, benchmark_key: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT info FROM runs WHERE benchmark_key=?", (benchmark_key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from taskcodec.config import load_config, parse_config
+from taskcodec.errors import ConfigError
+from taskcodec.pluginmanager import PluginManager
+
+BASE = {
+    "benchmark": "demo",
+    "dataset": {"name": "synthetic-faces", "split": "test"},
+    "codecs": [{"name": "jpeg", "settings": [10, 50]}],
+}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return PluginManager().registry
+
+
+def with_(**changes):
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in BASE.items()}
+    raw.update(changes)
+    return raw
+
+
+def error(raw, registry) -> str:
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, "cfg.yaml", registry)
+    return str(err.value)
+
+
+def test_valid_config_parses(registry):
+    cfg = parse_config(with_(), "cfg.yaml", registry)
+    assert cfg.codecs[0].label == "jpeg" and cfg.codecs[0].settings == (10, 50)
+    assert cfg.reference and cfg.task is None and cfg.dataset.root is None
+
+
+def test_unknown_top_level_key_lists_allowed(registry):
+    message = error(with_(codec=[]), registry)
+    assert message.startswith("cfg.yaml: (top level): unknown key 'codec'")
+    assert "allowed keys:" in message and "codecs" in message
+
+
+def test_unknown_codec_names_key_path_and_suggests(registry):
+    message = error(with_(codecs=[{"name": "jpeg"}, {"name": "jpeg200"}]), registry)
+    assert "cfg.yaml: codecs[1].name: no codec named 'jpeg200'" in message
+    assert "Did you mean 'jpeg2000'" in message
+
+
+def test_bad_setting_names_its_index(registry):
+    message = error(with_(codecs=[{"name": "jpeg", "settings": [10, 500]}]), registry)
+    assert "codecs[0].settings[1]" in message and "500" in message
+
+
+def test_wrong_type_and_missing_key(registry):
+    assert "dataset: missing required key 'name'" in error(with_(dataset={"split": "test"}), registry)
+    assert "runner.workers: expected a positive integer" in error(with_(runner={"workers": 0}), registry)
+    assert "runner.device: expected one of 'auto', 'cpu', 'cuda'" in error(with_(runner={"device": "tpu"}), registry)
+    assert "codecs[0].options" in error(with_(codecs=[{"name": "jpeg", "options": {"nonsense": 1}}]), registry)
+
+
+def test_bad_split_lists_splits(registry):
+    message = error(with_(dataset={"name": "synthetic-faces", "split": "dev"}), registry)
+    assert "dataset.split" in message and "'train'" in message
+
+
+def test_duplicate_rows_and_reserved_label(registry):
+    assert "duplicate row name 'jpeg'" in error(with_(codecs=["jpeg", "jpeg"]), registry)
+    assert "reserved" in error(with_(codecs=[{"name": "jpeg", "label": "none"}]), registry)
+
+
+def test_relative_root_resolves_against_taskcodec_data(monkeypatch, tmp_path, registry):
+    monkeypatch.setenv("TASKCODEC_DATA", str(tmp_path))
+    cfg = parse_config(with_(dataset={"name": "kodak", "root": "kodak"}), "cfg.yaml", registry)
+    assert cfg.dataset.root == (tmp_path / "kodak").resolve()
+    absolute = parse_config(with_(dataset={"name": "kodak", "root": "/data/k"}), "cfg.yaml", registry)
+    assert absolute.dataset.root == Path("/data/k")
+
+
+def test_dataset_needing_root(registry):
+    assert "dataset.root" in error(with_(dataset={"name": "kodak"}), registry)
+
+
+def test_yaml_errors_name_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("benchmark: [unclosed\n")
+    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_shipped_configs_are_valid(registry, monkeypatch):
+    repo = Path(__file__).resolve().parent.parent
+    monkeypatch.setenv("TASKCODEC_DATA", "/nonexistent")  # validation does not need the data
+    for path in sorted((repo / "configs").glob("*.yaml")):
+        load_config(path, registry)
