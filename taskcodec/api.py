@@ -8,6 +8,7 @@ codec libraries inside methods so that ``taskcodec plugins`` stays fast.
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -61,16 +62,32 @@ class Codec(abc.ABC):
       version: bump when the bytes the codec writes change; part of every cache key.
       rate_parameter: what a rate point means (``"quality"``), or None for a lossless codec.
       default_rate_points: rate points used when a config gives none.
+      setting_range: ``(low, high)`` accepted by the default :meth:`validate_setting`.
+      integer_settings: whether the default :meth:`validate_setting` demands integers.
       description: one line for ``taskcodec list codecs``.
     Constructor keyword arguments are the codec's options (from the config's
     ``options:``); :meth:`options` must return them so that they enter cache keys.
+
+    Subclasses' ``encode`` and ``decode`` are wrapped (see ``__init_subclass__``): the
+    image is checked, the setting validated, and any exception other than CodecError
+    from the underlying library is re-raised as a CodecError naming the codec, so a
+    plugin needs no error handling of its own.
     """
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     rate_parameter: ClassVar[str | None] = "quality"
     default_rate_points: ClassVar[tuple[Setting, ...]] = ()
+    setting_range: ClassVar[tuple[float, float] | None] = None
+    integer_settings: ClassVar[bool] = False
     description: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "encode" in cls.__dict__ and not getattr(cls.__dict__["encode"], "_guarded", False):
+            cls.encode = _guard_encode(cls.__dict__["encode"])  # type: ignore[method-assign]
+        if "decode" in cls.__dict__ and not getattr(cls.__dict__["decode"], "_guarded", False):
+            cls.decode = _guard_decode(cls.__dict__["decode"])  # type: ignore[method-assign]
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -85,7 +102,29 @@ class Codec(abc.ABC):
         return {"name": self.name, "version": self.version, "options": self.options()}
 
     def validate_setting(self, setting: Setting) -> Setting:
-        """Return the setting if this codec accepts it, else raise CodecError naming it."""
+        """Return the (canonical) setting if this codec accepts it, else raise CodecError naming it.
+
+        The default accepts None when ``rate_parameter`` is None, else a finite number
+        (an integer if ``integer_settings``) inside ``setting_range``.
+        """
+        if self.rate_parameter is None:
+            if setting is not None:
+                raise CodecError(f"codec {self.name!r} has no rate parameter; its only setting is null, got {setting!r}")
+            return None
+        what = f"codec {self.name!r}: {self.rate_parameter} must be"
+        number = isinstance(setting, (int, float, np.integer, np.floating)) and not isinstance(setting, bool)
+        if not number or not np.isfinite(setting):
+            raise CodecError(f"{what} a finite number, got {setting!r}")
+        if self.integer_settings:
+            if float(setting) != int(setting):
+                raise CodecError(f"{what} an integer, got {setting!r}")
+            setting = int(setting)
+        else:
+            setting = int(setting) if float(setting) == int(setting) else float(setting)
+        if self.setting_range is not None:
+            low, high = self.setting_range
+            if not low <= setting <= high:
+                raise CodecError(f"{what} in {low}..{high}, got {setting!r}")
         return setting
 
     @abc.abstractmethod
@@ -99,6 +138,46 @@ class Codec(abc.ABC):
     def payload_bytes(self, data: bytes) -> int | None:
         """Bytes of ``data`` that are not fixed headers/tables, where separable; else None."""
         return None
+
+
+def _guard_encode(encode):
+    @functools.wraps(encode)
+    def guarded(self: Codec, image: np.ndarray, setting: Setting) -> bytes:
+        check_image(image, f"codec {self.name!r}")
+        setting = self.validate_setting(setting)
+        try:
+            return encode(self, image, setting)
+        except CodecError:
+            raise
+        except Exception as exc:
+            raise CodecError(
+                f"codec {self.name!r}: encoding a {image.shape} image at {self.rate_parameter}={setting!r} failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    guarded._guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def _guard_decode(decode):
+    @functools.wraps(decode)
+    def guarded(self: Codec, data: bytes) -> np.ndarray:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise CodecError(f"codec {self.name!r}: decode expects bytes, got {type(data).__name__}")
+        if len(data) == 0:
+            raise CodecError(f"codec {self.name!r}: cannot decode an empty bitstream")
+        try:
+            return decode(self, data)
+        except CodecError:
+            raise
+        except Exception as exc:
+            raise CodecError(
+                f"codec {self.name!r}: cannot decode a {len(data)}-byte stream (corrupt or not this codec's?): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    guarded._guarded = True  # type: ignore[attr-defined]
+    return guarded
 
 
 # --------------------------------------------------------------------------- datasets

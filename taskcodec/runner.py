@@ -194,7 +194,9 @@ class Runner:
         if total == 0:
             self.log("taskcodec: every result is already in the store; nothing to compute")
             return
-        bar = tqdm(total=total, desc="taskcodec", unit="img", disable=not self.progress, file=sys.stderr, dynamic_ncols=True)
+        interactive = sys.stderr.isatty()
+        bar = tqdm(total=total, desc="taskcodec", unit="img", disable=not self.progress, file=sys.stderr,
+                   dynamic_ncols=True, mininterval=0.2 if interactive else 15.0)  # logs: a line every 15 s
         try:
             if ref_todo:
                 bar.set_description(f"{REFERENCE} (task)")

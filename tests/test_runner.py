@@ -94,6 +94,10 @@ def task_config(**extra):
     return raw
 
 
+def _setting_key(value) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
 def test_run_collects_rows_samples_and_rates(plugins, tmp_path):
     cfg = parse_config(task_config(), "patches.yaml", plugins.registry)
     collected = Runner(cfg, Store(tmp_path / "store"), plugins, progress=False).run()
@@ -112,7 +116,8 @@ def test_run_collects_rows_samples_and_rates(plugins, tmp_path):
     # accuracy recomputes from the per-sample rows
     samples = pd.DataFrame(collected.samples)
     for _, row in rows.iterrows():
-        mine = samples[(samples.codec == row.codec) & (samples.setting.astype(str) == str(row.setting))]
+        same_setting = samples.setting.map(_setting_key) == _setting_key(row.setting)
+        mine = samples[(samples.codec == row.codec) & same_setting]
         assert len(mine) == 24
         assert row["accuracy"] == pytest.approx((mine.label == mine.pred).mean())
     assert collected.provenance["dataset"]["fingerprint"] == Patches().fingerprint()
