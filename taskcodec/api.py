@@ -218,15 +218,21 @@ class Dataset(abc.ABC):
 
     def fingerprint(self) -> str:
         """sha256 over every sample's id, label and pixels: changes whenever the data does."""
-        h = hashlib.sha256()
-        for sample in self:
-            h.update(stable_json([sample.id, sample.label]).encode())
-            h.update(image_digest(sample.image).encode())
-        return h.hexdigest()
+        samples = list(self)
+        return samples_fingerprint(samples, [image_digest(s.image) for s in samples])
 
     def metadata(self) -> dict[str, Any]:
         """Facts about the data worth publishing (source, counts, exclusions)."""
         return {}
+
+
+def samples_fingerprint(samples: Sequence[Sample], digests: Sequence[str]) -> str:
+    """The dataset fingerprint of ``samples`` whose image digests are already known."""
+    h = hashlib.sha256()
+    for sample, digest in zip(samples, digests):
+        h.update(stable_json([sample.id, sample.label]).encode())
+        h.update(digest.encode())
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- tasks

@@ -66,13 +66,14 @@ def run(config: Path, out: Path | None, store: Path | None, workers: int | None,
         started = time.perf_counter()
         st = Store(store)
         collected = Runner(cfg, st, pm, workers=workers, progress=not no_progress).run()
-        publish(collected, cfg, folder)
+        written = publish(collected, cfg, folder)
     except TaskcodecError as exc:
         _fail(exc)
     except KeyboardInterrupt:
         click.echo("taskcodec: interrupted; finished work is kept in the store, run the same command to resume", err=True)
         sys.exit(130)
-    click.echo(f"taskcodec: wrote {folder}/ ({len(collected.rows)} rows) in {time.perf_counter() - started:.1f} s")
+    state = "wrote" if written else "up to date:"
+    click.echo(f"taskcodec: {state} {folder}/ ({len(collected.rows)} rows) in {time.perf_counter() - started:.1f} s")
 
 
 @main.command()
@@ -97,7 +98,7 @@ def leaderboard(target: Path, out: Path | None, store: Path | None) -> None:
         cfg = load_config(config_path, pm.registry)
         folder = out or (target if target.is_dir() else Path("leaderboard") / cfg.benchmark)
         collected = Runner(cfg, Store(store), pm, progress=False).run(compute=False)
-        publish(collected, cfg, folder)
+        publish(collected, cfg, folder, force=True)
     except TaskcodecError as exc:
         _fail(exc)
     click.echo(f"taskcodec: re-rendered {folder}/ from the store")

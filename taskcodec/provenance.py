@@ -39,7 +39,7 @@ def git_revision(folder: Path | None = None) -> dict[str, Any] | None:
         return None
 
 
-def build_provenance(config, dataset, cells, run_info: dict[str, Any], plugins) -> dict[str, Any]:
+def build_provenance(config, dataset, fingerprint: str, cells, run_info: dict[str, Any], plugins) -> dict[str, Any]:
     codecs: dict[str, Any] = {}
     for cell in cells:
         codecs.setdefault(cell.row, cell.identity)
@@ -62,7 +62,7 @@ def build_provenance(config, dataset, cells, run_info: dict[str, Any], plugins) 
             "split": config.dataset.split,
             "options": config.dataset.options,
             "images": len(dataset),
-            "fingerprint": dataset.fingerprint(),
+            "fingerprint": fingerprint,
             "metadata": dataset.metadata(),
         },
         "task": run_info.get("task"),

@@ -8,6 +8,7 @@ results rewrites identical bytes.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import math
@@ -64,10 +65,39 @@ def quality_metric(config, results) -> tuple[str, bool]:
     return (task_columns[0] if task_columns else "psnr"), True
 
 
-def publish(collected: Collected, config, folder: Path) -> dict[str, Any]:
-    """Write the leaderboard folder for ``collected``; returns the BD summary."""
+FILES = ("results.csv", "results.json", "images.csv.gz", "README.md", "rd.png", "config.yaml")
+
+
+def content_digest(collected: Collected, config) -> str:
+    """sha256 of everything a leaderboard folder is rendered from (numbers, provenance, config)."""
+    blob = json.dumps(
+        _json_safe([collected.rows, collected.images, collected.samples, collected.provenance, config.raw]),
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def up_to_date(folder: Path, digest: str) -> dict[str, Any] | None:
+    """The folder's BD summary if it was rendered from exactly this content, else None."""
+    try:
+        document = json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if document.get("content_digest") != digest or not all((folder / name).is_file() for name in FILES):
+        return None
+    return document.get("bd") or {}
+
+
+def publish(collected: Collected, config, folder: Path, *, force: bool = False) -> bool:
+    """Write the leaderboard folder for ``collected``; False if it was already up to date.
+
+    A folder already rendered from identical content is left as it is (unless ``force``).
+    """
     from .leaderboard import render_leaderboard
 
+    digest = content_digest(collected, config)
+    if not force and up_to_date(folder, digest) is not None:
+        return False
     folder.mkdir(parents=True, exist_ok=True)
     results = _frame(collected.rows)
     images = _frame(collected.images)
@@ -97,6 +127,7 @@ def publish(collected: Collected, config, folder: Path) -> dict[str, Any]:
     )
     write_atomic(folder / "results.csv", _csv_bytes(results))
     document = {
+        "content_digest": digest,
         "rows": _json_safe(results.to_dict(orient="records")),
         "quality_metric": metric,
         "bd": _json_safe(summary),
@@ -107,7 +138,7 @@ def publish(collected: Collected, config, folder: Path) -> dict[str, Any]:
     if samples is not None:
         write_atomic(folder / "samples.csv.gz", _gzip_bytes(_csv_bytes(samples)))
     write_atomic(folder / "config.yaml", yaml.safe_dump(config.raw, sort_keys=False).encode())
-    return summary
+    return True
 
 
 __all__ = ["publish", "REFERENCE"]

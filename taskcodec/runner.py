@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .api import Codec, Dataset, ImageMetric, Task, TaskContext, TaskMetric, image_digest
+from .api import Codec, Dataset, ImageMetric, Task, TaskContext, TaskMetric, image_digest, samples_fingerprint
 from .config import BenchmarkConfig
 from .encoding import ChunkResult, encode_chunk
 from .errors import ConfigError, StoreError
@@ -319,7 +319,8 @@ class Runner:
                 row.update(self._task_columns(task, task_metrics, dataset, outputs, cell.row, cell.setting,
                                               cell.codec.rate_parameter, sample_rows))
             rows.append(row)
-        provenance = build_provenance(self.config, dataset, cells, run_info, self.plugins)
+        fingerprint = samples_fingerprint(samples, digests)
+        provenance = build_provenance(self.config, dataset, fingerprint, cells, run_info, self.plugins)
         return Collected(rows=rows, images=images, samples=sample_rows, provenance=provenance)
 
     def _outputs(self, task_id: str, keys: list[str], ids: list[str], row: str) -> dict[str, Any]:
