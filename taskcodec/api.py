@@ -196,13 +196,15 @@ class Dataset(abc.ABC):
     Constructed as ``DatasetClass(root=Path|None, split=str, **options)``. ``root`` is
     already resolved against ``TASKCODEC_DATA`` by the framework. Raise DatasetError
     naming the missing/malformed file. Class attributes: ``name``, ``splits`` (the split
-    names it accepts), ``needs_root``, ``classes`` (label names for classification, may be
-    set per instance), ``description``.
+    names it accepts), ``needs_root``, ``wants_cache_dir`` (the runner then also passes
+    ``cache_dir``, a folder in the store for derived data such as detected landmarks),
+    ``classes`` (label names for classification, may be set per instance), ``description``.
     """
 
     name: ClassVar[str]
     splits: ClassVar[tuple[str, ...]] = ("test",)
     needs_root: ClassVar[bool] = True
+    wants_cache_dir: ClassVar[bool] = False  # True: constructed with cache_dir=<a folder in the store>
     description: ClassVar[str] = ""
     classes: tuple[str, ...] = ()
 

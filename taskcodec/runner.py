@@ -91,7 +91,8 @@ class Runner:
     def _dataset(self, split: str) -> Dataset:
         d = self.config.dataset
         cls = self.plugins.get("dataset", d.name).target
-        return cls(root=d.root, split=split, **d.options)
+        extra = {"cache_dir": self.store.root / "datasets" / cls.name} if cls.wants_cache_dir else {}
+        return cls(root=d.root, split=split, **extra, **d.options)
 
     def _metrics(self) -> tuple[list[ImageMetric], list[TaskMetric]]:
         names = list(self.config.metrics)
