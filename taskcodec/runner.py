@@ -86,6 +86,7 @@ class Runner:
         self.progress = progress
         self.log = log
         self._pool: ProcessPoolExecutor | None = None
+        self._decoded: dict[str, np.ndarray] = {}  # decoded images awaiting task inference
 
     # set-up -------------------------------------------------------------------------
     def _dataset(self, split: str) -> Dataset:
@@ -93,6 +94,13 @@ class Runner:
         cls = self.plugins.get("dataset", d.name).target
         extra = {"cache_dir": self.store.root / "datasets" / cls.name} if cls.wants_cache_dir else {}
         return cls(root=d.root, split=split, **extra, **d.options)
+
+    def task_context(self) -> TaskContext:
+        """What the task gets in ``prepare`` (and ``train``): split loader, model folder, device, seed."""
+        return TaskContext(
+            load_split=self._dataset, cache_dir=self.store.models_dir, device=resolve_device(self.config.runner.device),
+            seed=self.config.seed, progress=self.progress, log=self.log,
+        )
 
     def _metrics(self) -> tuple[list[ImageMetric], list[TaskMetric]]:
         names = list(self.config.metrics)
@@ -143,11 +151,8 @@ class Runner:
         if cfg.task is not None:
             task = self.plugins.get("task", cfg.task.name).target(**cfg.task.options)
             if compute:
-                device = resolve_device(cfg.runner.device)
-                context = TaskContext(
-                    load_split=self._dataset, cache_dir=self.store.models_dir, device=device,
-                    seed=cfg.seed, progress=self.progress, log=self.log,
-                )
+                context = self.task_context()
+                device = context.device
                 task.prepare(dataset, context)
                 task_id = f"{task.name}:{task.fingerprint()}"
                 run_info = {"task_id": task_id, "task": task.provenance(), "device": device, "config_file": cfg.source}
@@ -169,7 +174,7 @@ class Runner:
         from tqdm import tqdm
 
         metric_names = [m.name for m in image_metrics]
-        plan = []  # (cell, [indices to encode], [indices needing task output only])
+        plan = []  # (cell, indices to encode, indices needing only a task output, keys lacking an output)
         total = 0
         ref_todo: list[int] = []
         if task is not None and self.config.reference:
@@ -218,8 +223,10 @@ class Runner:
                     self._predict_and_store(task, task_id, decoded, bar)
                 pending = self._drain(pending, task, task_id, bar, block=False)
             self._drain(pending, task, task_id, bar, block=True)
+            self._flush_decoded(task, task_id)
         finally:
             bar.close()
+            self._decoded.clear()
 
     def _drain(self, pending, task, task_id, bar, block: bool, limit: int | None = None):
         """Store finished chunks in submission order (at most ``limit``); keep the others."""
@@ -237,10 +244,18 @@ class Runner:
             bar.set_description(f"{cell.row} {cell.setting}")
             self.store.put_encodings(result.records, result.metrics)
             if task is not None:
-                todo = {k: img for k, img in result.decoded.items() if k in need}
-                self._predict_and_store(task, task_id, todo, None)
+                # Encodings are committed above, so outputs lost with this buffer are recomputed
+                # from the stored streams on resume; buffering gives the task full batches.
+                self._decoded.update((k, img) for k, img in result.decoded.items() if k in need)
+                if len(self._decoded) >= self.config.runner.batch_size:
+                    self._flush_decoded(task, task_id)
             bar.update(len(result.records))
         return pending
+
+    def _flush_decoded(self, task: Task | None, task_id: str | None) -> None:
+        if task is not None and self._decoded:
+            images, self._decoded = self._decoded, {}
+            self._predict_and_store(task, task_id, images, None)
 
     def _predict_and_store(self, task: Task, task_id: str, images: dict[str, np.ndarray], bar) -> None:
         keys = list(images)
