@@ -1,1 +1,1 @@
-from tests.conftest import DATASETS, pytest_collection_modifyitems  # noqa: F401  (shared_data skipping)
+from tests.conftest import pytest_collection_modifyitems  # noqa: F401  (skip shared_data benchmarks without ../shared)

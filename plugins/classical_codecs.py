@@ -15,14 +15,13 @@ Only the public taskcodec API is used; imagecodecs is imported inside methods.
 """
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
 import taskcodec
-from taskcodec import Codec, CodecError, check_image
+from taskcodec import Codec, CodecError
 from taskcodec_plugins import bitstream_headers as bh
 
 FORMAT_REVISION = "1"  # bump when taskcodec's own framing of any stream below changes
@@ -79,8 +78,7 @@ class _ImagecodecsCodec(Codec):
 
     # option name -> (default, validator returning the normalised value or raising ValueError)
     option_specs: ClassVar[dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
-    setting_range: ClassVar[tuple[float, float] | None] = None  # inclusive; None: lossless, setting must be None
-    integer_setting: ClassVar[bool] = True
+    integer_settings: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.option_specs))
@@ -98,51 +96,13 @@ class _ImagecodecsCodec(Codec):
     def options(self) -> dict[str, Any]:
         return dict(self._options)
 
-    def validate_setting(self, setting: Any) -> Any:
-        """Return the canonical setting (an int where integral) or raise CodecError naming it."""
-        if self.setting_range is None:
-            if setting is not None:
-                raise CodecError(
-                    f"codec {self.name!r} is lossless and takes no rate setting; got {setting!r}, expected None"
-                )
-            return None
-        lo, hi = self.setting_range
-        kind = "an integer" if self.integer_setting else "a number"
-        ok = isinstance(setting, numbers.Real) and not isinstance(setting, bool) and math.isfinite(setting)
-        if ok:
-            value = float(setting)
-            ok = lo <= value <= hi and (value.is_integer() or not self.integer_setting)
-        if not ok:
-            raise CodecError(
-                f"codec {self.name!r}: {self.rate_parameter}={setting!r} is invalid; expected {kind} in {lo:g}..{hi:g}"
-            )
-        return int(value) if value.is_integer() else value
-
+    # taskcodec.Codec wraps these two: it checks the image, validates the setting against
+    # setting_range/integer_settings, and turns library exceptions into CodecError.
     def encode(self, image: np.ndarray, setting: Any) -> bytes:
-        image = check_image(image, f"codec {self.name!r} encode")
-        setting = self.validate_setting(setting)
-        try:
-            return bytes(self._encode(np.ascontiguousarray(image), setting))
-        except CodecError:
-            raise
-        except Exception as exc:
-            raise CodecError(
-                f"codec {self.name!r}: encoding a {image.shape} image at {self.rate_parameter}={setting!r} "
-                f"failed: {type(exc).__name__}: {exc}"
-            ) from exc
+        return bytes(self._encode(np.ascontiguousarray(image), setting))
 
     def decode(self, data: bytes) -> np.ndarray:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise CodecError(f"codec {self.name!r}: decode expects bytes, got {type(data).__name__}")
-        data = bytes(data)
-        try:
-            image = self._decode(data)
-        except CodecError:
-            raise
-        except Exception as exc:  # the libraries raise RuntimeError/ValueError subclasses, even UnicodeDecodeError
-            raise CodecError(
-                f"codec {self.name!r}: cannot decode {len(data)} bytes: {type(exc).__name__}: {exc}"
-            ) from exc
+        image = self._decode(bytes(data))
         if not (
             isinstance(image, np.ndarray)
             and image.dtype == np.uint8
@@ -229,7 +189,7 @@ class Jpeg2000Codec(_ImagecodecsCodec):
         "JPEG 2000 (OpenJPEG via imagecodecs, 9/7 wavelet, raw .j2k); option mode: 'psnr' "
         "(setting = target PSNR dB, 1..100) or 'bpp' (setting = target bits/pixel, found by bisection)"
     )
-    integer_setting = False
+    integer_settings = False
     setting_range = (1, 100)
     option_specs = {"mode": ("psnr", _choice("psnr", "bpp"))}
     PSNR_POINTS = (24, 28, 32, 36, 40, 44)
@@ -381,7 +341,7 @@ class JpegxlCodec(_ImagecodecsCodec):
         "JPEG XL (libjxl via imagecodecs), quality 0..100 as cjxl -q (90 = distance 1.0), "
         "option effort 1..10 (default 7)"
     )
-    integer_setting = False
+    integer_settings = False
     setting_range = (0, 100)
     option_specs = {"effort": (7, _integer(1, 10))}
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
-from .errors import CodecError
+from .errors import CodecError, TaskcodecError
 
 Setting = Any  # a rate point: a number, or None for codecs without a rate parameter
 
@@ -111,20 +111,18 @@ class Codec(abc.ABC):
             if setting is not None:
                 raise CodecError(f"codec {self.name!r} has no rate parameter; its only setting is null, got {setting!r}")
             return None
-        what = f"codec {self.name!r}: {self.rate_parameter} must be"
+        expected = "an integer" if self.integer_settings else "a finite number"
+        if self.setting_range is not None:
+            expected += f" in {self.setting_range[0]:g}..{self.setting_range[1]:g}"
+        problem = CodecError(f"codec {self.name!r}: {self.rate_parameter} must be {expected}, got {setting!r}")
         number = isinstance(setting, (int, float, np.integer, np.floating)) and not isinstance(setting, bool)
         if not number or not np.isfinite(setting):
-            raise CodecError(f"{what} a finite number, got {setting!r}")
-        if self.integer_settings:
-            if float(setting) != int(setting):
-                raise CodecError(f"{what} an integer, got {setting!r}")
-            setting = int(setting)
-        else:
-            setting = int(setting) if float(setting) == int(setting) else float(setting)
-        if self.setting_range is not None:
-            low, high = self.setting_range
-            if not low <= setting <= high:
-                raise CodecError(f"{what} in {low}..{high}, got {setting!r}")
+            raise problem
+        if self.integer_settings and float(setting) != int(setting):
+            raise problem
+        setting = int(setting) if float(setting) == int(setting) else float(setting)
+        if self.setting_range is not None and not self.setting_range[0] <= setting <= self.setting_range[1]:
+            raise problem
         return setting
 
     @abc.abstractmethod
@@ -299,6 +297,18 @@ class Task(abc.ABC):
     def provenance(self) -> dict[str, Any]:
         """What to publish about the model: weights hash, training config, metrics."""
         return {"fingerprint": self.fingerprint(), "options": self.options()}
+
+    def train(self, context: TaskContext, out: Path | None = None) -> dict[str, Any]:
+        """Optional: train the model ahead of a run and save it (``taskcodec train CONFIG``).
+
+        ``context`` is the one :meth:`prepare` gets (``load_split`` builds the config's dataset
+        for any split); ``out`` is where to write the result (None: the task's own choice, e.g.
+        a path among its options). A long training should save its state as it goes and resume
+        from it when called again after an interruption. Returns facts to report (JSON types),
+        including ``"checkpoint"``: the file written. Tasks that cannot be trained ahead keep
+        this default, which raises.
+        """
+        raise TaskcodecError(f"task {self.name!r} has no training command (it does not implement Task.train)")
 
 
 # --------------------------------------------------------------------------- metrics
