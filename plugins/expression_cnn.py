@@ -1,24 +1,44 @@
-"""``expression-cnn``: a compact CNN expression classifier, trained on the fly or loaded.
+"""``expression-cnn``: a CNN expression classifier, trained on the fly, trained ahead by
+``taskcodec train``, or loaded from a checkpoint.
 
-``prepare`` trains the network on ``context.load_split(train_split)`` (a few tens of
-seconds on two CPU cores for the default ``synthetic-faces`` split), or loads it from
-``checkpoint``. Trained weights are cached in ``context.cache_dir`` under
-``expression-cnn-<key>.pt``, where the key hashes the training options, the train and
-validation data fingerprints, the resolved precision and :data:`MODEL_VERSION`; a second
-``prepare`` with the same inputs loads that file instead of training. Files are written
-to a temporary name and renamed into place, so a process killed mid-training leaves no
-partial checkpoint under the final name.
+Three ways to get weights:
+
+1. On the fly (the quickstart): without ``checkpoint``, ``prepare`` trains on
+   ``context.load_split(train_split)`` (a few tens of seconds on two CPU cores for the default
+   ``synthetic-faces`` split). Trained weights are cached in ``context.cache_dir`` under
+   ``expression-cnn-<key>.pt``, where the key hashes the training options, the train and validation
+   data fingerprints, the resolved precision and :data:`MODEL_VERSION`; a second ``prepare`` with the
+   same inputs loads that file instead of training.
+2. Ahead of the run, for long trainings (FER+): ``taskcodec train CONFIG`` calls :meth:`ExpressionCNN.train`,
+   which trains with the same options, saves its full state (model, optimizer, step, RNG, best weights,
+   history) after every epoch and resumes from it when run again after a kill, then writes the
+   checkpoint to the ``checkpoint`` option's path (or ``--out``).
+3. ``checkpoint``: a file written by this plugin (1 or 2), loaded with ``torch.load(weights_only=True)``;
+   its metadata carries the classes, input spec, architecture, the training options, the train/val
+   data fingerprints and a description of the data (dataset, splits, counts, label mode), the
+   validation metrics (with and without flip TTA) and the training history and time.
+
+Files are written to a temporary name, fsynced and renamed into place, so a process killed mid-write
+leaves no partial file under the final name.
 
 Options (all optional):
 
-``train_split`` ('train'), ``val_split`` ('val'; None to skip validation; only reported,
-never used to pick weights), ``checkpoint`` (path of a file saved by this plugin: use it
-instead of training), ``epochs`` (10), ``batch_size`` (64), ``lr`` (peak AdamW learning
-rate, 4e-3, one-cycle schedule), ``weight_decay`` (5e-4), ``label_smoothing`` (0.05),
-``seed`` (default: the benchmark's seed), ``augment`` (True: random horizontal flips,
-which keep expressions, and shifts of up to 2 pixels), ``width`` (16: channels of the first
-stage), ``precision`` ('auto', 'bf16' or 'fp32'; auto = bf16 where the CPU has native
-bf16 (AVX512-BF16/AMX) or the GPU supports it, else fp32), ``eval_batch_size`` (256).
+``train_split`` ('train'), ``val_split`` ('val'; None to skip validation), ``checkpoint`` (path of a
+file saved by this plugin: use it instead of training on the fly; ``taskcodec train`` writes it),
+``arch`` ('compact': ~0.29M parameters at width 16; 'vgg': VGG-13-like, 8 conv layers, ~1.17M
+parameters at width 32, for 48x48 FER; see :func:`build_model`), ``width`` (16: channels of the first
+stage), ``epochs`` (10), ``batch_size`` (64), ``optimizer`` ('adamw' or 'sgd' (Nesterov, momentum 0.9)),
+``lr`` (peak learning rate, 4e-3), ``warmup`` (0.2: fraction of the steps with a linear warm-up; then
+cosine annealing), ``weight_decay`` (5e-4; not on BN/bias), ``label_smoothing`` (0.05), ``seed``
+(default: the benchmark's seed), ``augment`` (True: random horizontal flips, which keep expressions,
+plus what follows), ``shift`` (2: max translation in pixels, edges replicated), ``rotate`` (0: max
+degrees), ``scale`` (0: max relative zoom), ``erase`` (0: random-erasing probability), ``select``
+('last', or 'val': keep the epoch with the best validation accuracy), ``targets`` ('hard', or 'soft':
+the split's ``dataset.targets`` vote distributions, e.g. ``ferplus`` with ``mode: soft``), ``tta``
+('none', or 'flip': average the logits of the image and its mirror at inference; recorded in the
+fingerprint), ``precision`` ('auto', 'bf16' or 'fp32'; auto = bf16 where the CPU has native bf16
+(AVX512-BF16/AMX) or the GPU supports it, else fp32), ``eval_batch_size`` (256). The runner's
+``device`` (auto = CUDA when available) is used for training and inference.
 
 Images are fed as ``(x - 128) / 64``. A network trained on grey images turns RGB input
 into BT.601 luma; one trained on RGB repeats a grey image over three channels. An image
@@ -26,15 +46,15 @@ whose height x width differs from the training images' is refused (no silent res
 
 Training is deterministic for a given seed, data, precision, device and torch thread
 count: the weights are initialised under ``torch.manual_seed(seed)`` in a forked RNG
-(the process's global RNG is left alone), the batch order and augmentation come from a
-numpy Generator.
+(the process's global RNG is left alone); each epoch's shuffle, augmentation and dropout
+come from generators seeded by (seed, epoch) (see :mod:`taskcodec_plugins.classifier_training`),
+so a resumed training ends with the same weights as an uninterrupted one.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Sequence
@@ -45,7 +65,7 @@ import taskcodec
 from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError
 from taskcodec.api import stable_json
 
-MODEL_VERSION = "1"  # bump when the architecture or the training code changes: part of the cache key
+MODEL_VERSION = "2"  # bump when the architecture or the training code changes: part of the cache key
 CACHE_PREFIX = "expression-cnn-"
 
 DEFAULTS: dict[str, Any] = {
@@ -60,13 +80,24 @@ DEFAULTS: dict[str, Any] = {
     "seed": None,
     "augment": True,
     "width": 16,
+    "arch": "compact",
+    "optimizer": "adamw",
+    "warmup": 0.2,
+    "shift": 2,
+    "rotate": 0,
+    "scale": 0,
+    "erase": 0,
+    "select": "last",
+    "targets": "hard",
+    "tta": "none",
     "precision": "auto",
     "eval_batch_size": 256,
 }
 # Options that decide the trained weights (and so enter the cache key).
 TRAINING_KEYS = ("train_split", "epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "seed",
-                 "augment", "width")
-MAX_SHIFT = 2  # pixels of random translation when augmenting
+                 "augment", "width", "arch", "optimizer", "warmup", "shift", "rotate", "scale", "erase", "select",
+                 "targets")
+ARCHS = ("compact", "vgg")
 
 
 class TaskInputError(TaskcodecError, ValueError):
@@ -91,6 +122,15 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
     for key in ("lr", "weight_decay", "label_smoothing"):
         if isinstance(o[key], bool) or not isinstance(o[key], (int, float)) or not 0 <= o[key] < 10:
             raise bad(key, "a number >= 0")
+    for key, high in (("rotate", 45), ("scale", 0.5), ("erase", 1), ("warmup", 1), ("shift", 16)):
+        if isinstance(o[key], bool) or not isinstance(o[key], (int, float)) or not 0 <= o[key] <= high:
+            raise bad(key, f"a number in [0, {high}]")
+    for key, allowed in (("arch", ARCHS), ("optimizer", ("adamw", "sgd")), ("select", ("last", "val")),
+                         ("targets", ("hard", "soft")), ("tta", ("none", "flip"))):
+        if o[key] not in allowed:
+            raise bad(key, " or ".join(repr(a) for a in allowed))
+    if o["select"] == "val" and o["val_split"] is None:
+        raise bad("select", "'last' when val_split is null (selecting on validation needs a validation split)")
     if not 0 <= o["label_smoothing"] < 1:
         raise bad("label_smoothing", "a number in [0, 1)")
     if o["seed"] is not None and not (is_int(o["seed"]) and o["seed"] >= 0):
@@ -109,10 +149,14 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- the network
-def build_model(in_channels: int, n_classes: int, width: int = 16) -> Any:
-    """VGG-style: conv(w) pool | conv(2w) conv(2w) pool | conv(4w) conv(4w) pool | conv(8w) GAP, linear.
+def build_model(in_channels: int, n_classes: int, width: int = 16, arch: str = "compact") -> Any:
+    """The classifier network; both architectures end in global average pooling (any input >= 8x8).
 
-    Works at any input size of at least 8x8 (global average pooling at the end).
+    ``compact`` (the quickstart's, ~0.29M parameters at width 16): conv(w) pool | conv(2w) conv(2w) pool |
+    conv(4w) conv(4w) pool | conv(8w) GAP, dropout 0.2, linear.
+    ``vgg`` (for 48x48 FER, ~1.17M parameters at width 32; VGG-13's pattern of paired 3x3 convolutions,
+    narrower, as in the FER+ paper's VGG-13 variant): [conv(w) conv(w) pool] [conv(2w) conv(2w) pool]
+    [conv(4w) conv(4w) pool] [conv(8w) conv(8w)] GAP, dropout 0.3, linear; every conv 3x3 + BN + ReLU.
     """
     from torch import nn
 
@@ -120,6 +164,16 @@ def build_model(in_channels: int, n_classes: int, width: int = 16) -> Any:
         return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
     w = width
+    if arch == "vgg":
+        return nn.Sequential(
+            *block(in_channels, w), *block(w, w), nn.MaxPool2d(2),
+            *block(w, 2 * w), *block(2 * w, 2 * w), nn.MaxPool2d(2),
+            *block(2 * w, 4 * w), *block(4 * w, 4 * w), nn.MaxPool2d(2),
+            *block(4 * w, 8 * w), *block(8 * w, 8 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Dropout(0.3), nn.Linear(8 * w, n_classes),
+        )
+    if arch != "compact":
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {list(ARCHS)}")
     return nn.Sequential(
         *block(in_channels, w), nn.MaxPool2d(2),
         *block(w, 2 * w), *block(2 * w, 2 * w), nn.MaxPool2d(2),
@@ -184,86 +238,23 @@ def _normalise(x: Any) -> Any:
 
 
 def train_model(images: np.ndarray, labels: np.ndarray, n_classes: int, options: dict[str, Any], seed: int,
-                device: str, precision: str, log: Any = None) -> tuple[Any, dict[str, Any]]:
-    """Train a fresh network on ``images`` (N x C x H x W uint8); returns (model, training facts)."""
-    import torch
-    import torch.nn.functional as F
+                device: str, precision: str, log: Any = None, **fit_args: Any) -> tuple[Any, dict[str, Any]]:
+    """Train a fresh network on ``images`` (N x C x H x W uint8); returns (model, training facts).
 
-    start = time.perf_counter()
-    n = len(images)
-    # Seed in a forked RNG (the CPU's, and the GPU's when training there): the caller's RNG is left alone.
-    rng_devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
-    with torch.random.fork_rng(devices=rng_devices):
-        torch.manual_seed(seed)
-        model = build_model(images.shape[1], n_classes, options["width"])
-    model = model.to(device=device, memory_format=torch.channels_last)
-    data = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    target = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
-    batch = min(options["batch_size"], n)
-    steps_per_epoch = max(n // batch, 1)  # drop the last partial batch: equal-sized steps
-    total = steps_per_epoch * options["epochs"]
-    opt = torch.optim.AdamW(model.parameters(), lr=options["lr"], weight_decay=options["weight_decay"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=options["lr"], total_steps=total, pct_start=0.2)
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0xC77])))
-    pad = MAX_SHIFT if options["augment"] else 0
-    h, w = images.shape[2:]
-    history = []
-    with torch.random.fork_rng(devices=rng_devices):
-        torch.manual_seed(seed + 1)  # dropout
-        model.train()
-        for epoch in range(options["epochs"]):
-            order = rng.permutation(n)
-            flips = rng.random(n) < 0.5
-            shifts = rng.integers(-pad, pad + 1, (n, 2)) if pad else None
-            loss_sum, correct, seen = 0.0, 0, 0
-            for step in range(steps_per_epoch):
-                idx = order[step * batch:(step + 1) * batch]
-                xb = data[torch.from_numpy(idx).to(device)]
-                if options["augment"]:
-                    xb = _augment(xb, flips[idx], shifts[idx], pad, h, w)  # type: ignore[index]
-                xb = _normalise(xb).contiguous(memory_format=torch.channels_last)
-                yb = target[torch.from_numpy(idx).to(device)]
-                with _autocast(device, precision):
-                    logits = model(xb)
-                loss = F.cross_entropy(logits.float(), yb, label_smoothing=options["label_smoothing"])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                loss_sum += float(loss.detach()) * len(idx)
-                correct += int((logits.argmax(1) == yb).sum())
-                seen += len(idx)
-            history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "train_accuracy": correct / seen})
-            if log is not None:
-                log(f"expression-cnn: epoch {epoch + 1}/{options['epochs']} loss {loss_sum / seen:.4f} "
-                    f"train accuracy {correct / seen:.3f} ({time.perf_counter() - start:.1f} s)")
-    model.eval()
-    facts = {"train_time_s": round(time.perf_counter() - start, 3), "history": history, "train_images": n,
-             "steps": total, "torch_threads": torch.get_num_threads(), "torch_version": str(torch.__version__),
-             "device": device, "precision": precision}
-    return model, facts
+    The loop lives in :func:`taskcodec_plugins.classifier_training.fit` (``fit_args``: targets, val,
+    state_path, key, progress).
+    """
+    from taskcodec_plugins.classifier_training import fit
+
+    return fit(images, labels, n_classes, options, seed, device, precision, log=log, **fit_args)
 
 
-def _augment(xb: Any, flips: np.ndarray, shifts: np.ndarray, pad: int, h: int, w: int) -> Any:
-    """Flip the chosen images left-right and shift each by ``shifts`` pixels (edge-replicated)."""
-    import torch
-    import torch.nn.functional as F
+def run_model(model: Any, images: np.ndarray, device: str, precision: str, batch_size: int,
+              tta: str = "none") -> np.ndarray:
+    """Class scores (N x K float32 logits) for ``images`` (N x C x H x W uint8).
 
-    flip = torch.from_numpy(flips).to(xb.device)
-    xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
-    if not pad:
-        return xb
-    padded = F.pad(xb.float(), (pad, pad, pad, pad), mode="replicate")
-    rows = torch.arange(h, device=xb.device)[None, :] + torch.from_numpy(pad + shifts[:, 0]).to(xb.device)[:, None]
-    cols = torch.arange(w, device=xb.device)[None, :] + torch.from_numpy(pad + shifts[:, 1]).to(xb.device)[:, None]
-    b = torch.arange(len(xb), device=xb.device)[:, None, None]
-    # padded: B x C x H' x W' -> gather rows then columns for every image at once
-    out = padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]]  # B x H x W x C
-    return out.permute(0, 3, 1, 2)
-
-
-def run_model(model: Any, images: np.ndarray, device: str, precision: str, batch_size: int) -> np.ndarray:
-    """Class scores (N x K float32 logits) for ``images`` (N x C x H x W uint8)."""
+    ``tta="flip"``: the mean of the logits of each image and its left-right mirror.
+    """
     import torch
 
     outs = []
@@ -272,7 +263,10 @@ def run_model(model: Any, images: np.ndarray, device: str, precision: str, batch
             xb = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
             xb = _normalise(xb).contiguous(memory_format=torch.channels_last)
             with _autocast(device, precision):
-                outs.append(model(xb).float().cpu().numpy())
+                scores = model(xb).float()
+                if tta == "flip":
+                    scores = (scores + model(xb.flip(3)).float()) / 2
+            outs.append(scores.cpu().numpy())
     return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
 
 
@@ -334,12 +328,13 @@ def _is_class_index(label: Any, n_classes: int) -> bool:
 
 # ---------------------------------------------------------------------- the task
 class ExpressionCNN(Task):
-    """A small CNN expression classifier trained on the benchmark's train split (see module doc)."""
+    """A CNN expression classifier trained on the benchmark's train split (see module doc)."""
 
     name = "expression-cnn"
     kind = "classification"
     default_metrics = ("accuracy", "balanced-accuracy", "macro-f1")
-    description = "compact CNN expression classifier, trained on the fly on the train split (cached)"
+    description = ("CNN expression classifier (compact or VGG-style): trained on the fly (cached), "
+                   "by `taskcodec train`, or loaded from a checkpoint")
 
     def __init__(self, **options: Any) -> None:
         self._resolved = _check_options(options)
@@ -361,23 +356,28 @@ class ExpressionCNN(Task):
         log = context.log if context.progress else None
         classes = list(getattr(dataset, "classes", ()) or ())
         if o["checkpoint"] is not None:
-            state, meta = load_checkpoint(Path(o["checkpoint"]))
+            path = Path(o["checkpoint"])
+            if not path.exists():
+                raise TaskcodecError(f"expression-cnn: checkpoint {str(path)!r} does not exist; build it with "
+                                     f"`taskcodec train CONFIG` (the config whose task names this checkpoint)")
+            state, meta = load_checkpoint(path)
             self.trained = False
-            self.cache_path = Path(o["checkpoint"])
+            self.cache_path = path
         else:
             state, meta = self._train_or_load(classes, context, log)
         if classes and list(meta["classes"]) != classes:
             raise TaskcodecError(f"expression-cnn: the model's classes {list(meta['classes'])} differ from the "
                                  f"dataset's {classes}")
         self._precision = resolve_precision(o["precision"], context.device)
-        model = build_model(int(meta["in_channels"]), len(meta["classes"]), int(meta["width"]))
+        model = build_model(int(meta["in_channels"]), len(meta["classes"]), int(meta["width"]),
+                            str(meta.get("arch", "compact")))
         model.load_state_dict(state)
         self.model = model.to(device=context.device, memory_format=torch.channels_last).eval()
         self.meta = meta
         self._fingerprint = None
 
-    def _train_or_load(self, classes: list[str], context: TaskContext,
-                       log: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _plan(self, context: TaskContext, classes: list[str]) -> dict[str, Any]:
+        """The training's inputs (splits, fingerprints) and its identity ``key``."""
         o = self._resolved
         train = context.load_split(o["train_split"])
         val = context.load_split(o["val_split"]) if o["val_split"] else None
@@ -396,12 +396,18 @@ class ExpressionCNN(Task):
             "model_version": MODEL_VERSION, "training": training, "train_fingerprint": train_fp,
             "val_split": o["val_split"], "val_fingerprint": val_fp, "classes": train_classes, "precision": precision,
         }).encode()).hexdigest()
-        path = Path(context.cache_dir) / f"{CACHE_PREFIX}{key[:20]}.pt"
+        return {"train": train, "val": val, "classes": train_classes, "precision": precision, "seed": seed,
+                "training": training, "train_fp": train_fp, "val_fp": val_fp, "key": key}
+
+    def _train_or_load(self, classes: list[str], context: TaskContext,
+                       log: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        plan = self._plan(context, classes)
+        path = Path(context.cache_dir) / f"{CACHE_PREFIX}{plan['key'][:20]}.pt"
         self.cache_path = path
         if path.exists():
             try:
                 state, meta = load_checkpoint(path)
-                if meta.get("cache_key") == key:
+                if meta.get("cache_key") == plan["key"]:
                     self.trained = False
                     if log:
                         log(f"expression-cnn: loaded cached weights {path}")
@@ -409,7 +415,16 @@ class ExpressionCNN(Task):
             except TaskcodecError as exc:  # unreadable: retrain and overwrite
                 if log:
                     log(f"expression-cnn: ignoring unusable cache file ({exc}); retraining")
+        model, meta = self._fit(plan, context, log, state_path=None)
+        save_checkpoint(path, model, meta)
+        self.trained = True
+        return {k: v.detach().cpu() for k, v in model.state_dict().items()}, meta
 
+    def _fit(self, plan: dict[str, Any], context: TaskContext, log: Any,
+             state_path: Path | None) -> tuple[Any, dict[str, Any]]:
+        """Train as ``plan`` says; returns (model, checkpoint metadata)."""
+        o = self._resolved
+        train, val, train_classes = plan["train"], plan["val"], plan["classes"]
         if val is not None and list(getattr(val, "classes", ()) or ()) != train_classes:
             raise TaskcodecError(f"expression-cnn: split {o['val_split']!r} has classes {list(val.classes)}, "
                                  f"split {o['train_split']!r} has {train_classes}")
@@ -420,32 +435,88 @@ class ExpressionCNN(Task):
         if bad:
             raise TaskcodecError(f"expression-cnn: split {o['train_split']!r}: labels must be class indices "
                                  f"0..{len(train_classes) - 1}; {len(bad)} are not (first: {bad[0]!r})")
+        targets = None
+        if o["targets"] == "soft":
+            targets = getattr(train, "targets", None)
+            if targets is None or len(targets) != len(samples):
+                raise TaskcodecError(f"expression-cnn: targets 'soft' needs a split with soft labels (dataset.targets, "
+                                     f"e.g. ferplus with mode: soft); split {o['train_split']!r} has none")
         labels = np.array([s.label for s in samples], dtype=np.int64)
         first = samples[0].image
         channels = 3 if first.ndim == 3 else 1
         images = to_array([s.image for s in samples], channels, None)
-        if log:
-            log(f"expression-cnn: training on {len(samples)} images of split {o['train_split']!r} "
-                f"({images.shape[2]}x{images.shape[3]}, {channels} channel(s), {precision}) for {o['epochs']} epochs")
-        model, facts = train_model(images, labels, len(train_classes), o, seed, context.device, precision, log)
-        meta = {
-            "model_version": MODEL_VERSION, "cache_key": key, "classes": train_classes,
-            "in_channels": channels, "size": [int(images.shape[2]), int(images.shape[3])], "width": o["width"],
-            "training": training, "train_split": o["train_split"], "train_fingerprint": train_fp,
-            "val_split": o["val_split"], "val_fingerprint": val_fp, **facts,
-        }
+        size = (int(images.shape[2]), int(images.shape[3]))
+        val_arrays = None
         if val is not None:
             vs = list(val)
-            vimg = to_array([s.image for s in vs], channels, tuple(meta["size"]))
-            vpred = run_model(model, vimg, context.device, precision, o["eval_batch_size"]).argmax(1)
-            meta["val_accuracy"] = float(np.mean(vpred == np.array([s.label for s in vs])))
-            meta["val_images"] = len(vs)
+            val_arrays = (to_array([s.image for s in vs], channels, size), np.array([s.label for s in vs]))
+        precision, seed = plan["precision"], plan["seed"]
+        if log:
+            log(f"expression-cnn: training a {o['arch']} network (width {o['width']}) on {len(samples)} images of "
+                f"split {o['train_split']!r} ({size[0]}x{size[1]}, {channels} channel(s), {precision}, "
+                f"{context.device}) for {o['epochs']} epochs")
+        model, facts = train_model(images, labels, len(train_classes), o, seed, context.device, precision, log,
+                                   targets=targets, val=val_arrays, state_path=state_path, key=plan["key"],
+                                   progress=bool(context.progress and state_path is not None))
+        meta = {
+            "model_version": MODEL_VERSION, "cache_key": plan["key"], "classes": train_classes,
+            "in_channels": channels, "size": list(size), "width": o["width"], "arch": o["arch"],
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+            "training": plan["training"], "train_split": o["train_split"], "train_fingerprint": plan["train_fp"],
+            "val_split": o["val_split"], "val_fingerprint": plan["val_fp"],
+            "data": {"dataset": getattr(train, "name", type(train).__name__),
+                     "train": {"split": o["train_split"], "images": len(samples), "metadata": train.metadata()},
+                     "val": None if val is None else {"split": o["val_split"], "images": len(val),
+                                                       "metadata": val.metadata()}},
+            **facts,
+        }
+        if val_arrays is not None:
+            from taskcodec_plugins.classifier_training import evaluate
+
+            metrics = evaluate(model, val_arrays[0], val_arrays[1], len(train_classes), context.device, precision,
+                               o["eval_batch_size"])
+            meta["val_accuracy"] = metrics["accuracy"]
+            meta["val_metrics"] = metrics
+            meta["val_images"] = len(val_arrays[1])
             if log:
-                log(f"expression-cnn: validation accuracy {meta['val_accuracy']:.4f} on {len(vs)} images")
-        meta = json.loads(stable_json(meta))  # the same plain types as when loaded from the cache
-        save_checkpoint(path, model, meta)
-        self.trained = True
-        return {k: v.detach().cpu() for k, v in model.state_dict().items()}, meta
+                log(f"expression-cnn: validation accuracy {metrics['accuracy']:.4f} (flip TTA "
+                    f"{metrics['accuracy_flip_tta']:.4f}, balanced {metrics['balanced_accuracy']:.4f}) on "
+                    f"{len(val_arrays[1])} images, epoch {facts['selected_epoch']} selected")
+        meta = json.loads(stable_json(meta))  # the same plain types as when loaded from a file
+        return model, meta
+
+    # -------------------------------------------------------------- the training command
+    def train(self, context: TaskContext, out: Path | None = None) -> dict[str, Any]:
+        """Train and write a checkpoint to ``out`` (default: the ``checkpoint`` option); resumable.
+
+        The state of the training is saved after every epoch in ``context.cache_dir`` under
+        ``expression-cnn-train-<key>.state.pt`` (key: as for the cache, so changed options or data
+        start afresh); running the same command again after a kill resumes from it. The finished
+        checkpoint is written atomically, then the state file is removed. If ``out`` already holds
+        the checkpoint of exactly this training, nothing is done.
+        """
+        o = self._resolved
+        target = Path(out) if out is not None else (Path(o["checkpoint"]) if o["checkpoint"] else None)
+        if target is None:
+            raise TaskcodecError("expression-cnn: nowhere to write the trained model: set the task option "
+                                 "`checkpoint` in the config or pass --out")
+        log = context.log
+        plan = self._plan(context, [])
+        if target.exists():
+            try:
+                _, meta = load_checkpoint(target)
+                if meta.get("cache_key") == plan["key"]:
+                    log(f"expression-cnn: {target} already holds this training's result; nothing to do")
+                    return _summary(meta, target, done=False)
+            except TaskcodecError:
+                pass
+            log(f"expression-cnn: {target} exists and will be replaced when training ends")
+        state_path = Path(context.cache_dir) / f"{CACHE_PREFIX}train-{plan['key'][:20]}.state.pt"
+        model, meta = self._fit(plan, context, log, state_path=state_path)
+        save_checkpoint(target, model, meta)
+        state_path.unlink(missing_ok=True)
+        log(f"expression-cnn: wrote {target} ({target.stat().st_size / 1e6:.2f} MB)")
+        return _summary(meta, target, done=True)
 
     # -------------------------------------------------------------- use
     def _require(self) -> None:
@@ -453,13 +524,16 @@ class ExpressionCNN(Task):
             raise TaskcodecError("expression-cnn: call prepare() before fingerprint()/predict()")
 
     def fingerprint(self) -> str:
-        """sha256 of the weights, the class names, the input spec and the inference precision."""
+        """sha256 of the weights, the class names, the input spec, the inference precision and TTA."""
         self._require()
         if self._fingerprint is None:
             h = hashlib.sha256()
             h.update(state_digest(self.model.state_dict()).encode())
-            h.update(stable_json({"classes": list(self.meta["classes"]), "in_channels": self.meta["in_channels"],
-                                  "size": list(self.meta["size"]), "precision": self._precision}).encode())
+            spec = {"classes": list(self.meta["classes"]), "in_channels": self.meta["in_channels"],
+                    "size": list(self.meta["size"]), "precision": self._precision}
+            if self._resolved["tta"] != "none":
+                spec["tta"] = self._resolved["tta"]
+            h.update(stable_json(spec).encode())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
@@ -468,7 +542,8 @@ class ExpressionCNN(Task):
         arr = to_array(list(images), int(self.meta["in_channels"]), tuple(self.meta["size"]))
         if len(arr) == 0:
             return []
-        scores = run_model(self.model, arr, self._device, self._precision, self._resolved["eval_batch_size"])
+        scores = run_model(self.model, arr, self._device, self._precision, self._resolved["eval_batch_size"],
+                           self._resolved["tta"])
         return [int(k) for k in scores.argmax(1)]
 
     def sample_rows(self, dataset: Dataset, outputs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -477,19 +552,43 @@ class ExpressionCNN(Task):
     def provenance(self) -> dict[str, Any]:
         self._require()
         m = self.meta
-        keep = ("model_version", "classes", "in_channels", "size", "width", "training", "train_split",
-                "train_fingerprint", "val_split", "val_fingerprint", "val_accuracy", "val_images", "train_time_s",
-                "train_images", "steps", "torch_threads", "torch_version", "device", "precision", "history")
+        keep = ("model_version", "classes", "in_channels", "size", "width", "arch", "training", "train_split",
+                "train_fingerprint", "val_split", "val_fingerprint", "val_accuracy", "val_metrics", "val_images",
+                "selected_epoch", "train_time_s", "train_images", "steps", "torch_threads", "torch_version", "device",
+                "precision", "data", "history")
+        # the same whether this process trained the weights or loaded them from the cache
+        source = "checkpoint" if self._resolved["checkpoint"] else "trained-on-the-fly (cached)"
+        checkpoint = None
+        if self.cache_path is not None:
+            checkpoint = self.cache_path.name  # a file in the store: its folder is machine-specific
+            if source == "checkpoint" and self.cache_path.is_file():
+                checkpoint = {"path": str(self._resolved["checkpoint"]), "file_sha256": _file_sha256(self.cache_path),
+                              "bytes": self.cache_path.stat().st_size}
         return {
             "fingerprint": self.fingerprint(),
             "weights_sha256": state_digest(self.model.state_dict()),
             "options": self.options(),
-            "source": "checkpoint" if self._resolved["checkpoint"] else ("trained" if self.trained else "cache"),
-            "checkpoint": str(self.cache_path) if self.cache_path else None,
+            "source": source,
+            "checkpoint": checkpoint,
             "inference_precision": self._precision,
+            "test_time_augmentation": self._resolved["tta"],
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             **{k: m[k] for k in keep if k in m},
         }
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _summary(meta: dict[str, Any], path: Path, done: bool) -> dict[str, Any]:
+    keys = ("arch", "width", "parameters", "classes", "train_images", "val_images", "val_metrics", "selected_epoch",
+            "train_time_s", "resumed_from_epoch", "device", "precision", "torch_threads")
+    return {"checkpoint": str(path), "trained_now": done, **{k: meta[k] for k in keys if k in meta}}
 
 
 @taskcodec.hookimpl

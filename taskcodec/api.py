@@ -65,13 +65,18 @@ class Codec(abc.ABC):
       setting_range: ``(low, high)`` accepted by the default :meth:`validate_setting`.
       integer_settings: whether the default :meth:`validate_setting` demands integers.
       description: one line for ``taskcodec list codecs``.
+      needs_options: True when the codec cannot work with its default options (e.g. it
+        needs a folder of trained models). ``tests/test_codec_contract.py`` then skips it,
+        and the plugin runs the contract itself on an instance with working options
+        (see ``tests/test_learned_codec.py``). A codec may set ``default_rate_points``
+        per instance when its rate points depend on its options.
     Constructor keyword arguments are the codec's options (from the config's
     ``options:``); :meth:`options` must return them so that they enter cache keys.
 
-    Subclasses' ``encode`` and ``decode`` are wrapped (see ``__init_subclass__``): the
-    image is checked, the setting validated, and any exception other than CodecError
-    from the underlying library is re-raised as a CodecError naming the codec, so a
-    plugin needs no error handling of its own.
+    Subclasses' ``encode``, ``encode_with_stats`` and ``decode`` are wrapped (see
+    ``__init_subclass__``): the image is checked, the setting validated, and any
+    exception other than CodecError from the underlying library is re-raised as a
+    CodecError naming the codec, so a plugin needs no error handling of its own.
     """
 
     name: ClassVar[str]
@@ -81,11 +86,15 @@ class Codec(abc.ABC):
     setting_range: ClassVar[tuple[float, float] | None] = None
     integer_settings: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    needs_options: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "encode" in cls.__dict__ and not getattr(cls.__dict__["encode"], "_guarded", False):
             cls.encode = _guard_encode(cls.__dict__["encode"])  # type: ignore[method-assign]
+        stats = cls.__dict__.get("encode_with_stats")
+        if stats is not None and not getattr(stats, "_guarded", False):
+            cls.encode_with_stats = _guard_encode_with_stats(stats)  # type: ignore[method-assign]
         if "decode" in cls.__dict__ and not getattr(cls.__dict__["decode"], "_guarded", False):
             cls.decode = _guard_decode(cls.__dict__["decode"])  # type: ignore[method-assign]
 
@@ -133,28 +142,70 @@ class Codec(abc.ABC):
     def decode(self, data: bytes) -> np.ndarray:
         """Reconstruct an image of the original shape and dtype uint8 from ``encode``'s bytes."""
 
+    def encode_with_stats(self, image: np.ndarray, setting: Setting) -> tuple[bytes, dict[str, float]]:
+        """``encode``, plus numbers the codec measured while encoding this image: ``(data, stats)``.
+
+        The framework calls this (not ``encode``) when it runs a benchmark, stores each stat as
+        the image metric ``stat:<name>`` (store table ``image_metrics``) and adds to each
+        result row the mean over images of every stat that all of the row's images have
+        (column ``stat_<name>``). A stat named ``estimated_bits`` (the rate a codec's own
+        model predicts, e.g. a learned codec's ``-log2`` likelihoods) becomes the column
+        ``estimated_bpp`` instead: bits / pixels of the original image, per image, then the
+        mean. Stats never replace the rate: ``bpp`` always comes from the bytes written.
+        Values must be finite numbers. Default: ``(self.encode(image, setting), {})``.
+        """
+        return self.encode(image, setting), {}
+
     def payload_bytes(self, data: bytes) -> int | None:
         """Bytes of ``data`` that are not fixed headers/tables, where separable; else None."""
         return None
 
 
+def _call_encoder(codec: Codec, fn, image: np.ndarray, setting: Setting):
+    """Check the image, validate the setting, run ``fn``; library errors become CodecError."""
+    check_image(image, f"codec {codec.name!r}")
+    setting = codec.validate_setting(setting)
+    try:
+        return fn(codec, image, setting)
+    except CodecError:
+        raise
+    except Exception as exc:
+        raise CodecError(
+            f"codec {codec.name!r}: encoding a {image.shape} image at {codec.rate_parameter}={setting!r} failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def _guard_encode(encode):
     @functools.wraps(encode)
     def guarded(self: Codec, image: np.ndarray, setting: Setting) -> bytes:
-        check_image(image, f"codec {self.name!r}")
-        setting = self.validate_setting(setting)
-        try:
-            return encode(self, image, setting)
-        except CodecError:
-            raise
-        except Exception as exc:
-            raise CodecError(
-                f"codec {self.name!r}: encoding a {image.shape} image at {self.rate_parameter}={setting!r} failed: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+        return _call_encoder(self, encode, image, setting)
 
     guarded._guarded = True  # type: ignore[attr-defined]
     return guarded
+
+
+def _guard_encode_with_stats(encode_with_stats):
+    @functools.wraps(encode_with_stats)
+    def guarded(self: Codec, image: np.ndarray, setting: Setting) -> tuple[bytes, dict[str, float]]:
+        return _check_stats_result(self, _call_encoder(self, encode_with_stats, image, setting))
+
+    guarded._guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def _check_stats_result(codec: Codec, result: Any) -> tuple[bytes, dict[str, float]]:
+    where = f"codec {codec.name!r}: encode_with_stats"
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        raise CodecError(f"{where} must return (bytes, dict of stats), got {type(result).__name__}")
+    data, stats = result
+    checked: dict[str, float] = {}
+    for name, value in stats.items():
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        if not isinstance(name, str) or not name or not number or not np.isfinite(value):
+            raise CodecError(f"{where}: stat {name!r} = {value!r}; expected a non-empty name and a finite number")
+        checked[name] = float(value)
+    return data, checked
 
 
 def _guard_decode(decode):
@@ -293,6 +344,12 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def sample_rows(self, dataset: Dataset, outputs: dict[str, Any]) -> list[dict[str, Any]]:
         """Per-sample rows (e.g. ``image, label, pred``) from outputs keyed by sample id."""
+
+    def reference_outputs(self, dataset: Dataset, outputs: dict[str, Any]) -> None:
+        """The outputs on the uncompressed images, keyed by sample id: the runner passes them before
+        any :meth:`sample_rows` call when the benchmark has the reference row (also when it only
+        re-renders a leaderboard, without :meth:`prepare`). Default: ignored. A task whose rows compare
+        with the clean result (e.g. a verification threshold fixed on clean images) keeps them."""
 
     def provenance(self) -> dict[str, Any]:
         """What to publish about the model: weights hash, training config, metrics."""

@@ -77,6 +77,43 @@ def run(config: Path, out: Path | None, store: Path | None, workers: int | None,
 
 
 @main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write the trained model to [default: the task's choice, e.g. its checkpoint option].")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="TASKCODEC_STORE",
+              help="Store for training state [default: .taskcodec, or $TASKCODEC_STORE].")
+@click.option("--no-progress", is_flag=True, help="Do not show progress.")
+def train(config: Path, out: Path | None, store: Path | None, no_progress: bool) -> None:
+    """Train the task model of the benchmark CONFIG ahead of `taskcodec run`.
+
+    Uses the config's dataset (its other splits, e.g. train and val), task options, seed and
+    runner.device. Tasks that support it save their state as they go: run the same command
+    again after an interruption to resume.
+    """
+    import json
+
+    from .config import load_config
+    from .runner import Runner
+    from .store import Store
+
+    try:
+        pm = _plugins()
+        cfg = load_config(config, pm.registry)
+        if cfg.task is None:
+            raise TaskcodecError(f"{config}: the config has no task to train")
+        task = pm.registry.get("task", cfg.task.name).target(**cfg.task.options)
+        started = time.perf_counter()
+        facts = task.train(Runner(cfg, Store(store), pm, progress=not no_progress).task_context(), out)
+    except TaskcodecError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        click.echo("taskcodec: interrupted; run the same command to resume from the last saved state", err=True)
+        sys.exit(130)
+    click.echo(json.dumps(facts, indent=1, default=str))
+    click.echo(f"taskcodec: train {cfg.task.name}: {facts.get('checkpoint')} ({time.perf_counter() - started:.1f} s)")
+
+
+@main.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder to write [default: TARGET if a folder].")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="TASKCODEC_STORE",

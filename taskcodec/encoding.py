@@ -2,7 +2,9 @@
 
 This is the unit of work the runner hands to worker processes, so it imports little:
 the codec and metric objects arrive pickled, and the bitstreams are written straight
-into the store's content-addressed folder.
+into the store's content-addressed folder. Encoding goes through
+:meth:`Codec.encode_with_stats`; each stat the codec reports is kept as the image metric
+``stat:<name>`` beside the real metrics (``encode_seconds`` includes computing them).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from .api import Codec, ImageMetric, check_image, image_digest
 from .errors import CodecError
-from .store import EncodingRecord, encoding_key, write_atomic
+from .store import STAT_PREFIX, EncodingRecord, encoding_key, write_atomic
 
 
 @dataclass
@@ -42,7 +44,7 @@ def encode_chunk(
         key = encoding_key(codec_identity, setting, digest)
         t0 = time.perf_counter()
         try:
-            data = codec.encode(image, setting)
+            data, stats = codec.encode_with_stats(image, setting)
         except CodecError as exc:
             raise CodecError(f"{where}: encode failed: {exc}") from None
         t1 = time.perf_counter()
@@ -59,7 +61,7 @@ def encode_chunk(
             raise CodecError(f"{where}: decoded shape {decoded.shape} differs from the original {image.shape}")
         payload = codec.payload_bytes(data)
         stream = Path(streams_dir) / key[:2] / key
-        write_atomic(stream, data)
+        write_atomic(stream, data, durable=False)  # the runner re-encodes a stream found damaged
         out.records.append(
             EncodingRecord(
                 key=key, codec=codec.name, setting=setting, image_digest=digest,
@@ -71,6 +73,7 @@ def encode_chunk(
         for metric in metrics:
             value = metric.compute(image, decoded)
             out.metrics.append((key, metric.name, None if value is None else float(value)))
+        out.metrics.extend((key, STAT_PREFIX + name, float(value)) for name, value in stats.items())
         if keep_decoded:
             out.decoded[key] = decoded
     return out

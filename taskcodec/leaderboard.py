@@ -32,7 +32,8 @@ IMAGE_METRICS = ("psnr", "ms_ssim")
 SAMPLE_ID_COLUMNS = ("image", "sample", "sample_id", "pair", "id")
 BOOTSTRAP_N = 200
 BOOTSTRAP_SEED = 0
-HEADERS = {"bpp": "bpp", "payload_bpp": "payload bpp", "psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}
+HEADERS = {"bpp": "bpp", "payload_bpp": "payload bpp", "estimated_bpp": "estimated bpp", "psnr": "PSNR (dB)",
+           "ms_ssim": "MS-SSIM"}
 
 
 def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quality_metric: str,
@@ -204,7 +205,7 @@ def _table(df: pd.DataFrame, left: Sequence[str] = ("codec", "setting", "vs", "n
 
 
 def _leaderboard_table(results: pd.DataFrame, codecs: list[str], qm: str) -> str:
-    first = ["codec", "setting", "bpp", "payload_bpp", qm]
+    first = ["codec", "setting", "bpp", "payload_bpp", "estimated_bpp", qm]
     cols = [c for c in first if c in results.columns]
     cols += [c for c in results.columns if c not in cols and c not in IMAGE_METRICS]
     cols += [c for c in IMAGE_METRICS if c in results.columns and c not in cols]
@@ -275,8 +276,11 @@ def _readme(results, *, title, qm, hib, percent, codecs, bd_rows, fronts, drop, 
         f"# {title}", "",
         "Rate is 8 x the bytes each codec actually wrote for an image (headers and side information "
         "included) divided by the pixel count of the original image, averaged over images (mean of "
-        "per-image bpp); `payload bpp` leaves out a separable header where the codec has one. "
-        f"Quality is `{qm}`{unit}, {direction}; `{REFERENCE}` is the uncompressed reference.", "",
+        "per-image bpp); `payload bpp` leaves out a separable header where the codec has one."
+        + (" `estimated bpp` is the rate the codec's own entropy model predicts (e.g. from a learned codec's "
+           "likelihoods), shown for comparison only; it never replaces the bytes." if "estimated_bpp" in results.columns
+           else "")
+        + f" Quality is `{qm}`{unit}, {direction}; `{REFERENCE}` is the uncompressed reference.", "",
         "## Leaderboard", "", _leaderboard_table(results, codecs, qm), "",
     ]
     lines += [

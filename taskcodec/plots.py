@@ -87,3 +87,44 @@ def plot_rate_quality(path: Path, results: pd.DataFrame, *, title: str, metrics:
             ax.legend(fontsize="small", loc="best")
         fig.suptitle(title)
         fig.savefig(path, dpi=DPI, metadata={"Software": None})
+
+
+def plot_confusion(path: Path, panels: Sequence[tuple[str, np.ndarray]], classes: Sequence[str]) -> None:
+    """Confusion matrices, one panel per ``(title, C)`` with ``C[true, predicted]`` counts.
+
+    Cells are coloured by the row-normalised fraction (each true class's recall on the diagonal) and
+    show it in percent with the count below; rows are true classes, columns predictions, in ``classes`` order.
+    """
+    import matplotlib.style
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = len(classes)
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    side = max(3.6, 0.5 * n + 1.6)
+    with matplotlib.style.context("default"):
+        fig = Figure(figsize=(side * cols + 0.6, side * rows + 0.3), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        image = None
+        for ax, (title, matrix) in zip(axes, panels):
+            matrix = np.asarray(matrix, dtype=float)
+            support = matrix.sum(axis=1, keepdims=True)
+            frac = np.divide(matrix, support, out=np.zeros_like(matrix), where=support > 0)
+            image = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0)
+            for i in range(n):
+                for j in range(n):
+                    color = "white" if frac[i, j] > 0.6 else "black"
+                    ax.text(j, i, f"{100 * frac[i, j]:.0f}\n{int(matrix[i, j])}", ha="center", va="center",
+                            fontsize=6.5 if n > 6 else 8, color=color)
+            ax.set_xticks(range(n), [str(c) for c in classes], rotation=45, ha="right", fontsize=8)
+            ax.set_yticks(range(n), [str(c) for c in classes], fontsize=8)
+            ax.set_xlabel("predicted")
+            ax.set_ylabel("true")
+            ax.set_title(title, fontsize=9)
+        for ax in axes[len(panels):]:
+            ax.set_axis_off()
+        if image is not None:
+            fig.colorbar(image, ax=list(axes[: len(panels)]), shrink=0.6, label="fraction of the true class")
+        fig.savefig(path, dpi=DPI, metadata={"Software": None})

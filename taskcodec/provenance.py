@@ -62,6 +62,7 @@ def build_provenance(config, dataset, fingerprint: str, cells, run_info: dict[st
             "split": config.dataset.split,
             "options": config.dataset.options,
             "images": len(dataset),
+            "classes": [str(c) for c in (getattr(dataset, "classes", ()) or ())],
             "fingerprint": fingerprint,
             "metadata": dataset.metadata(),
         },

@@ -61,11 +61,56 @@ def quality_metric(config, results) -> tuple[str, bool]:
                 f"column; columns: {', '.join(results.columns)}"
             )
         return config.leaderboard.quality_metric, True
-    task_columns = [c for c in results.columns if c not in RESULT_COLUMNS and c not in ("psnr", "ms_ssim")]
+    task_columns = [c for c in results.columns if c not in RESULT_COLUMNS and c not in ("psnr", "ms_ssim")
+                    and "bpp" not in c and not c.startswith("stat_")]  # codec stats are not task metrics
     return (task_columns[0] if task_columns else "psnr"), True
 
 
 FILES = ("results.csv", "results.json", "images.csv.gz", "README.md", "rd.png", "config.yaml")
+
+
+CONFUSION_FILE = "confusion.png"
+
+
+def confusion_panels(samples, results, classes) -> tuple[list[tuple[str, Any]], list[str]] | None:
+    """For classification samples (``label``, ``pred`` columns): the confusion matrices to draw and the
+    class names, else None. Panels: the reference row, then each codec's lowest-rate point."""
+    import numpy as np
+
+    if samples is None or not {"codec", "setting", "label", "pred"} <= set(samples.columns) or results.empty:
+        return None
+    values = list(samples["label"]) + list(samples["pred"])
+    integral = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
+    if classes and integral and all(0 <= int(v) < len(classes) for v in values):
+        names, index = [str(c) for c in classes], {i: i for i in range(len(classes))}
+    else:
+        keys = sorted({v for v in values if v == v}, key=str)  # v == v drops NaN
+        names, index = [str(k) for k in keys], {k: i for i, k in enumerate(keys)}
+    chosen = [r for _, r in results[results["codec"] == REFERENCE].iterrows()]
+    for codec in dict.fromkeys(results["codec"]):
+        rows = results[results["codec"] == codec]
+        if codec != REFERENCE and len(rows):
+            chosen.append(rows.loc[rows["bpp"].astype(float).idxmin()])
+    panels = []
+    for row in chosen:
+        if row["codec"] == REFERENCE:
+            part = samples[samples["codec"] == REFERENCE]
+            title = "uncompressed (none)"
+        else:
+            setting = row["setting"]
+            unset = setting is None or (isinstance(setting, float) and math.isnan(setting))
+            same = samples["setting"].isna() if unset else samples["setting"] == setting
+            part = samples[(samples["codec"] == row["codec"]) & same]
+            title = f"{row['codec']}{'' if unset else f' {setting:g}'} ({float(row['bpp']):.2f} bpp)"
+        if part.empty:
+            continue
+        matrix = np.zeros((len(names), len(names)), dtype=np.int64)
+        for t, p in zip(part["label"], part["pred"]):
+            if t in index and p in index:
+                matrix[index[t], index[p]] += 1
+        accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+        panels.append((f"{title}: accuracy {100 * accuracy:.1f}%", matrix))
+    return (panels, names) if panels else None
 
 
 def content_digest(collected: Collected, config) -> str:
@@ -112,6 +157,19 @@ def publish(collected: Collected, config, folder: Path, *, force: bool = False) 
         score_column = "correct"
 
     notes = list(config.leaderboard.notes)
+    untrained = sorted(row for row, identity in collected.provenance.get("codecs", {}).items()
+                       if isinstance(identity, dict) and identity.get("untrained"))
+    if untrained:  # a pipeline check, never a result: say so where nobody can miss it
+        notes.insert(0, f"**WARNING: rows {', '.join(untrained)} use UNTRAINED models (pipeline check only); "
+                        "their numbers say nothing about the method.**")
+    panels = confusion_panels(samples, results, (collected.provenance.get("dataset") or {}).get("classes") or ())
+    if panels is not None:
+        from .plots import plot_confusion
+
+        plot_confusion(folder / CONFUSION_FILE, panels[0], panels[1])
+        notes.append(f"`{CONFUSION_FILE}`: confusion matrices (rows: true class, normalised per row; cell: percent "
+                     f"and count) of the uncompressed reference and of each codec at its lowest rate point; "
+                     f"`samples.csv.gz` holds every prediction.")
     summary = render_leaderboard(
         folder,
         results,

@@ -189,8 +189,13 @@ class Runner:
             to_predict: list[int] = []
             if task is not None:
                 have = self.store.get_task_outputs(task_id, cell.keys)
-                encode_set = set(to_encode)
-                to_predict = _unique([i for i, k in enumerate(cell.keys) if k not in have and i not in encode_set], cell.keys)
+                encode_keys = {cell.keys[i] for i in to_encode}  # by key: a duplicate image is encoded once
+                to_predict = _unique([i for i, k in enumerate(cell.keys) if k not in have and k not in encode_keys], cell.keys)
+                # streams are written without fsync: one damaged by a crash is encoded again
+                damaged = [i for i in to_predict if not self.store.stream_intact(cell.keys[i], encoded[cell.keys[i]].n_bytes)]
+                if damaged:
+                    to_predict = [i for i in to_predict if i not in set(damaged)]
+                    to_encode = sorted(set(to_encode) | set(damaged))
                 need = {cell.keys[i] for i, k in enumerate(cell.keys) if k not in have}
             else:
                 need = set()
@@ -205,7 +210,7 @@ class Runner:
                    dynamic_ncols=True, mininterval=0.2 if interactive else 15.0)  # logs: a line every 15 s
         try:
             if ref_todo:
-                bar.set_description(f"{REFERENCE} (task)")
+                bar.set_description(f"{REFERENCE} (task)", refresh=False)
                 self._predict_and_store(task, task_id, {reference_key(digests[i]): samples[i].image for i in ref_todo}, bar)
             pending: list[tuple[Cell, set[str], Future | ChunkResult]] = []
             for cell, to_encode, to_predict, need in plan:
@@ -218,8 +223,12 @@ class Runner:
                     if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
                         pending = self._drain(pending, task, task_id, bar, block=True, limit=1)
                 if to_predict:  # encoded earlier, outputs missing: decode the stored streams
-                    bar.set_description(f"{cell.row} {cell.setting} (task)")
-                    decoded = {cell.keys[i]: cell.codec.decode(self.store.read_stream(cell.keys[i])) for i in to_predict}
+                    bar.set_description(f"{cell.row} {cell.setting} (task)", refresh=False)
+                    records = self.store.get_encodings([cell.keys[i] for i in to_predict])
+                    decoded = {
+                        k: cell.codec.decode(self.store.read_stream(k, records[k].n_bytes))
+                        for k in (cell.keys[i] for i in to_predict)
+                    }
                     self._predict_and_store(task, task_id, decoded, bar)
                 pending = self._drain(pending, task, task_id, bar, block=False)
             self._drain(pending, task, task_id, bar, block=True)
@@ -241,7 +250,7 @@ class Runner:
             else:
                 result = job
             pending.pop(0)
-            bar.set_description(f"{cell.row} {cell.setting}")
+            bar.set_description(f"{cell.row} {cell.setting}", refresh=False)
             self.store.put_encodings(result.records, result.metrics)
             if task is not None:
                 # Encodings are committed above, so outputs lost with this buffer are recomputed
@@ -299,6 +308,7 @@ class Runner:
             row.update({columns[m]: math.nan for m in metric_names})
             if task is not None:
                 outputs = self._outputs(task_id, [reference_key(d) for d in digests], ids, REFERENCE)
+                task.reference_outputs(dataset, outputs)
                 row.update(self._task_columns(task, task_metrics, dataset, outputs, REFERENCE, None, None, sample_rows))
             rows.append(row)
         for cell in cells:
@@ -310,6 +320,8 @@ class Runner:
                     f"(e.g. {missing[0]!r}): run `taskcodec run` to compute them"
                 )
             measured = self.store.get_image_metrics(cell.keys, metric_names)
+            stats = self.store.get_image_stats(cell.keys)
+            stat_values: dict[str, list[float]] = {}
             bpps, payloads, values = [], [], {m: [] for m in metric_names}
             for sid, key in zip(ids, cell.keys):
                 rec = encoded[key]
@@ -322,6 +334,10 @@ class Runner:
                     v = measured.get((key, m))
                     image_row[columns[m]] = math.nan if v is None else v
                     values[m].append(image_row[columns[m]])
+                for name, value in sorted(stats.get(key, {}).items()):
+                    column, value = stat_column(name, value, pixels)
+                    image_row[column] = value
+                    stat_values.setdefault(column, []).append(value)
                 images.append(image_row)
                 bpps.append(bpp)
                 payloads.append(payload)
@@ -334,6 +350,8 @@ class Runner:
                 outputs = self._outputs(task_id, cell.keys, ids, cell.row)
                 row.update(self._task_columns(task, task_metrics, dataset, outputs, cell.row, cell.setting,
                                               cell.codec.rate_parameter, sample_rows))
+            # a stat becomes a row column only when every image of the row has it
+            row.update({c: float(np.mean(v)) for c, v in stat_values.items() if len(v) == len(cell.keys)})
             rows.append(row)
         fingerprint = samples_fingerprint(samples, digests)
         provenance = build_provenance(self.config, dataset, fingerprint, cells, run_info, self.plugins)
@@ -357,6 +375,15 @@ class Runner:
         for metric in task_metrics:
             columns.update(metric.compute(per_sample))
         return columns
+
+
+def stat_column(name: str, value: float, pixels: int) -> tuple[str, float]:
+    """Result column and per-image value of a codec stat (see ``Codec.encode_with_stats``):
+    ``estimated_bits`` becomes ``estimated_bpp`` (bits / pixels of the original), any other
+    stat ``stat_<name>`` unchanged."""
+    if name == "estimated_bits":
+        return "estimated_bpp", value / pixels
+    return "stat_" + name.replace("-", "_"), value
 
 
 def _single_threaded_worker() -> None:

@@ -64,11 +64,34 @@ class Patches(taskcodec.Dataset):
         return self.items[i]
 
 
+class UntrainedStandIn(taskcodec.Codec):
+    """A codec whose identity says its models are untrained (as learned codecs' stand-ins do)."""
+
+    name = "untrained-stand-in"
+    rate_parameter = None
+    default_rate_points = (None,)
+
+    def identity(self):
+        return {**super().identity(), "untrained": True}
+
+    def encode(self, image, setting):
+        return np.ascontiguousarray(image).tobytes() + bytes(image.shape[:2])
+
+    def decode(self, data):
+        h, w = data[-2], data[-1]
+        return np.frombuffer(data[:-2], np.uint8).reshape(h, w)
+
+
 class TestPlugin:
     @staticmethod
     @taskcodec.hookimpl
     def register_tasks(register):
         register(Brightness)
+
+    @staticmethod
+    @taskcodec.hookimpl
+    def register_codecs(register):
+        register(UntrainedStandIn)
 
     @staticmethod
     @taskcodec.hookimpl
@@ -230,3 +253,26 @@ def test_sigkilled_run_resumes_to_identical_results(third_party_plugin, tmp_path
     assert resumed.wait(timeout=120) == 0, resumed.stderr.read().decode()
     assert (tmp_path / "out" / "results.csv").read_bytes() == (tmp_path / "ref" / "results.csv").read_bytes()
     assert (tmp_path / "out" / "images.csv.gz").read_bytes() == (tmp_path / "ref" / "images.csv.gz").read_bytes()
+
+
+def test_damaged_stream_is_encoded_again(plugins, tmp_path):
+    """Streams are written without fsync; one truncated by a crash must not poison a resume."""
+    cfg = parse_config(task_config(), "patches.yaml", plugins.registry)
+    first = Runner(cfg, Store(tmp_path / "store"), plugins, progress=False).run()
+    store = Store(tmp_path / "store")
+    victim = next(iter(sorted(store.streams_dir.glob("*/*"))))
+    victim.write_bytes(victim.read_bytes()[:3])  # a torn write
+    db = sqlite3.connect(tmp_path / "store" / "results.sqlite")
+    db.execute("DELETE FROM task_outputs WHERE key = ?", (victim.name,))
+    db.commit()
+    db.close()
+    second = Runner(cfg, store, plugins, progress=False).run()
+    assert pd.DataFrame(first.samples).equals(pd.DataFrame(second.samples))
+    assert len(victim.read_bytes()) > 3
+
+
+def test_leaderboard_warns_about_untrained_rows(plugins, tmp_path):
+    cfg = parse_config(task_config(codecs=[{"name": "quant-zlib", "settings": [4, 16]}, {"name": "untrained-stand-in"}]),
+                       "patches.yaml", plugins.registry)
+    publish(Runner(cfg, Store(tmp_path / "store"), plugins, progress=False).run(), cfg, tmp_path / "board")
+    assert "WARNING: rows untrained-stand-in use UNTRAINED models" in (tmp_path / "board" / "README.md").read_text()

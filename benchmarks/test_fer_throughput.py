@@ -1,0 +1,132 @@
+"""FER classifier throughput, and one FER+ rate point through the runner vs the bare model.
+
+Run: pytest benchmarks/test_fer_throughput.py --benchmark-only
+
+- ``test_classifier_inference_*``: the FER+ network (``arch: vgg``, width 32, ~1.17M parameters) on
+  1,024 48x48 gray images, batch 256, in bf16 (autocast, channels_last) and fp32; images/s in extra_info.
+  Throughput does not depend on the weights, so a freshly initialised network is used.
+- ``test_rate_point_*``: the FER+ test split (3,137 images, shared data) at JPEG quality 20: the bare
+  loop (imagecodecs encode + decode, then the model on the decoded images, in this process) against
+  ``taskcodec``'s runner on a cold store (worker processes, SQLite, bitstream files, PSNR, task
+  outputs cached). extra_info records images/s and the runner/bare time ratio.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import DATASETS
+
+QUALITY = 20
+N_IMAGES = 1024
+RESULTS: dict[str, float] = {}
+
+
+def _model(precision: str):
+    import torch
+
+    from taskcodec_plugins import expression_cnn as ec
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = ec.build_model(1, 8, 32, "vgg")
+    return model.to(memory_format=torch.channels_last).eval()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_classifier_inference(benchmark, precision):
+    from taskcodec_plugins import expression_cnn as ec
+
+    model = _model(precision)
+    images = np.random.default_rng(0).integers(0, 256, (N_IMAGES, 1, 48, 48), dtype=np.uint8)
+    ec.run_model(model, images[:256], "cpu", precision, 256)  # warm-up
+    benchmark.pedantic(ec.run_model, args=(model, images, "cpu", precision, 256), rounds=3, iterations=1)
+    benchmark.extra_info["images_per_s"] = N_IMAGES / benchmark.stats.stats.mean
+    benchmark.extra_info["parameters"] = int(sum(p.numel() for p in model.parameters()))
+
+
+def _checkpoint(folder: Path) -> Path:
+    """The committed FER+ checkpoint if present, else a freshly initialised one (same cost)."""
+    committed = Path(__file__).resolve().parent.parent / "leaderboard" / "ferplus" / "expression-cnn-ferplus.pt"
+    if committed.is_file():
+        return committed
+    from taskcodec_plugins import expression_cnn as ec
+    from taskcodec_plugins.fer_labels import EMOTIONS
+
+    path = folder / "random-vgg.pt"
+    ec.save_checkpoint(path, _model("bf16"), {"classes": list(EMOTIONS), "in_channels": 1, "size": [48, 48],
+                                              "width": 32, "arch": "vgg"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def fer_test():
+    from taskcodec_plugins.fer_datasets import FerPlus
+
+    root = DATASETS / "ferplus"
+    if not root.is_dir():
+        pytest.skip(f"no FER+ at {root}")
+    ds = FerPlus(root, "test")
+    return ds, ds.images
+
+
+def _bare(images: np.ndarray, model, precision: str) -> float:
+    import imagecodecs
+
+    from taskcodec_plugins import expression_cnn as ec
+
+    decoded = np.stack([imagecodecs.jpeg8_decode(imagecodecs.jpeg8_encode(im, level=QUALITY)) for im in images])
+    return float(ec.run_model(model, decoded[:, None], "cpu", precision, 256).argmax(1).mean())
+
+
+def _runner(checkpoint: Path) -> None:
+    from taskcodec.config import parse_config
+    from taskcodec.pluginmanager import get_plugin_manager
+    from taskcodec.runner import Runner
+    from taskcodec.store import Store
+
+    pm = get_plugin_manager()
+    raw = {
+        "benchmark": "ferplus-bench",
+        "dataset": {"name": "ferplus", "root": str(DATASETS / "ferplus"), "split": "test"},
+        "task": {"name": "expression-cnn", "options": {"checkpoint": str(checkpoint)}},
+        "metrics": ["accuracy", "psnr"],
+        "reference": False,
+        "codecs": [{"name": "jpeg", "settings": [QUALITY]}],
+        "runner": {"workers": 2, "device": "cpu"},
+    }
+    cfg = parse_config(raw, "benchmark", pm.registry)
+    store_dir = Path(tempfile.mkdtemp(prefix="tc-fer-bench-"))
+    try:
+        Runner(cfg, Store(store_dir), pm, progress=False).run()
+    finally:
+        shutil.rmtree(store_dir)
+
+
+@pytest.mark.shared_data
+def test_rate_point_bare_model(benchmark, fer_test, tmp_path):
+    from taskcodec_plugins import expression_cnn as ec
+
+    ds, images = fer_test
+    state, meta = ec.load_checkpoint(_checkpoint(tmp_path))
+    model = ec.build_model(1, len(meta["classes"]), int(meta["width"]), meta.get("arch", "compact"))
+    model.load_state_dict(state)
+    model = model.eval()
+    precision = ec.resolve_precision("auto", "cpu")
+    benchmark.pedantic(_bare, args=(images, model, precision), rounds=2, iterations=1)
+    RESULTS["bare"] = benchmark.stats.stats.mean
+    benchmark.extra_info["images_per_s"] = len(ds) / benchmark.stats.stats.mean
+
+
+@pytest.mark.shared_data
+def test_rate_point_runner_cold_store(benchmark, fer_test, tmp_path):
+    ds, _ = fer_test
+    benchmark.pedantic(_runner, args=(_checkpoint(tmp_path),), rounds=2, iterations=1)
+    mean = benchmark.stats.stats.mean
+    benchmark.extra_info["images_per_s"] = len(ds) / mean
+    if "bare" in RESULTS:
+        benchmark.extra_info["runner_over_bare_time_ratio"] = mean / RESULTS["bare"]

@@ -1,0 +1,379 @@
+"""The ``learned`` codec: CompressAI models with real, self-describing bitstreams.
+
+Each rate point is one trained model, named by the ``lambda`` it was trained for. The option
+``models`` names a folder of checkpoints (``*.pt``, format in
+:mod:`taskcodec_plugins.learned_models`); a setting selects the checkpoint with that lambda::
+
+    codecs:
+      - name: learned
+        label: learned-mse
+        options: {models: models/ferplus/learned-mse}
+        settings: [0.0018, 0.0035, 0.0067, 0.013]   # default: every lambda in the folder
+
+Options:
+  models            folder of checkpoints (relative paths: against the current directory). Its
+                    path is not part of the cache key; the weights' digests are, so moving the
+                    folder keeps the cache and changing any checkpoint in it (or adding one)
+                    recomputes the row.
+  untrained_seed    instead of ``models``: deterministic UNTRAINED stand-ins (seeded CompressAI
+                    initialisation; the rate grows with lambda, the images mean nothing) for
+                    tests and pipeline checks. Never for leaderboards: the identity says
+                    ``"untrained": true``.
+  untrained_lambdas the stand-ins' rate points (default 0.0018, 0.0035, 0.0067, 0.013).
+  arch, N, M, in_channels
+                    the architecture (bmshj2018-factorized, bmshj2018-hyperprior, mbt2018-mean),
+                    channel widths and input channels (1 or 3). Stand-ins default to
+                    mbt2018-mean, N=128, M=192, 3 channels; with ``models`` they are read from
+                    the checkpoints and, when given, must match every checkpoint.
+  padding           "replicate" (default) or "zero": how the image is padded at the bottom and
+                    right to a multiple of ``pad_multiple``; the padded area is coded, and its
+                    bits count, like all others.
+  pad_multiple      a power of two (default: the model's downsampling factor, 16 for
+                    factorized, 64 for the hyperprior models).
+  device            "cpu" (default) or "cuda" (untested here: no GPU on the development machines;
+                    streams written on one device may not decode on another, so the device is
+                    part of the cache key).
+
+Coding: ``model.update(force=True)`` once per model, then ``compress``/``decompress`` with
+CompressAI's ``ans`` entropy coder; the rate is the bytes written, header included (layout in
+:mod:`taskcodec_plugins.learned_bitstream`: 22-23 bytes for a 48x48 image). ``encode_with_stats``
+adds ``estimated_bits``, ``sum(-log2 likelihoods)`` of a forward pass on the same padded tensor
+(the framework's ``estimated_bpp``). Gray images on a 3-channel model are coded as their RGB
+replication and decoded to the channel mean; an RGB image for a 1-channel model is an error.
+Torch's thread settings are left as the process has them. Models live in a per-process cache
+(workers get the codec pickled, without weights, and rebuild them once, checking their digests).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from collections import OrderedDict
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+import taskcodec
+from taskcodec import Codec, CodecError
+from taskcodec_plugins import learned_bitstream as lb
+from taskcodec_plugins import learned_models as lm  # imports neither torch nor compressai at module level
+
+FORMAT_REVISION = "1"  # bump when this plugin's bytes change for the same model and library versions
+UNTRAINED_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013)
+UNTRAINED_DEFAULTS = {"arch": "mbt2018-mean", "N": 128, "M": 192, "in_channels": 3}
+MODEL_CACHE_SIZE = 16
+_MODELS: OrderedDict[tuple[str, str], Any] = OrderedDict()  # (digest, device) -> model, per process
+
+
+class _Version:
+    """Lazy ``version``: format revision and library versions, read without importing them."""
+
+    def __get__(self, obj: Any, objtype: Any = None) -> str:
+        parts = [FORMAT_REVISION, f"stream v{lb.FORMAT_VERSION}"]
+        for package in ("compressai", "torch"):
+            try:
+                parts.append(f"{package} {metadata.version(package)}")
+            except metadata.PackageNotFoundError:
+                parts.append(f"{package} missing")
+        return "; ".join(parts) + f"; entropy coder {lm.ENTROPY_CODER}"
+
+
+def _optional_int(lo: int, hi: int) -> Callable[[Any], int | None]:
+    def check(value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+            raise ValueError(f"expected an integer in {lo}..{hi}")
+        return int(value)
+
+    return check
+
+
+def _choice(*allowed: Any, optional: bool = False) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or value not in allowed:
+            raise ValueError(f"expected one of {list(allowed)}")
+        return value
+
+    return check
+
+
+def _optional_path(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise ValueError("expected a folder path")
+
+
+def _optional_lambdas(value: Any) -> list[float] | None:
+    if value is None:
+        return None
+    numbers_ok = isinstance(value, (list, tuple)) and value and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value)
+    if not numbers_ok or len({float(v) for v in value}) != len(value):
+        raise ValueError("expected a non-empty list of distinct positive numbers")
+    return sorted(float(v) for v in value)
+
+
+def _pad_multiple(value: Any) -> int | None:
+    value = _optional_int(1, 1 << 15)(value)
+    if value is not None and value & (value - 1):
+        raise ValueError("expected a power of two")
+    return value
+
+
+OPTION_SPECS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+    "models": (None, _optional_path),
+    "untrained_seed": (None, _optional_int(0, 2**63 - 1)),
+    "untrained_lambdas": (None, _optional_lambdas),
+    "arch": (None, _choice(*lm.ARCHITECTURES, optional=True)),
+    "N": (None, _optional_int(1, 4096)),
+    "M": (None, _optional_int(1, 4096)),
+    "in_channels": (None, _choice(1, 3, optional=True)),
+    "padding": ("replicate", _choice("replicate", "zero")),
+    "pad_multiple": (None, _pad_multiple),
+    "device": ("cpu", _choice("cpu", "cuda")),
+}
+
+
+class LearnedCodec(Codec):
+    name = "learned"
+    version = _Version()  # type: ignore[assignment]
+    rate_parameter = "lambda"
+    default_rate_points = ()  # per instance: the lambdas of its models
+    needs_options = True
+    description = (
+        "CompressAI learned codec (bmshj2018-factorized/-hyperprior, mbt2018-mean), one trained checkpoint per "
+        "lambda; options: models=FOLDER (or untrained_seed=N: untrained stand-ins for tests, never leaderboards)"
+    )
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(OPTION_SPECS))
+        if unknown:
+            raise CodecError(f"codec {self.name!r}: unknown option(s) {unknown}; allowed options: "
+                             f"{', '.join(OPTION_SPECS)}")
+        self._options: dict[str, Any] = {}
+        for key, (default, validate) in OPTION_SPECS.items():
+            value = options.get(key, default)
+            try:
+                self._options[key] = validate(value)
+            except ValueError as exc:
+                raise CodecError(f"codec {self.name!r}: option {key}={value!r} is invalid: {exc}") from None
+        o = self._options
+        if (o["models"] is None) == (o["untrained_seed"] is None):
+            raise CodecError(
+                f"codec {self.name!r} needs exactly one of the options models (a folder of trained checkpoints) "
+                f"and untrained_seed (untrained stand-ins, for tests only)")
+        if o["untrained_lambdas"] is not None and o["untrained_seed"] is None:
+            raise CodecError(f"codec {self.name!r}: option untrained_lambdas goes with untrained_seed, not models")
+        self._entries: list[lm.ModelEntry] | None = None
+        if o["models"] is not None:
+            self._entries = self._scan_folder(Path(o["models"]).expanduser())
+            lambdas = [e.lmbda for e in self._entries]
+        else:
+            lambdas = list(o["untrained_lambdas"] or UNTRAINED_LAMBDAS)
+            arch = o["arch"] or UNTRAINED_DEFAULTS["arch"]
+            self._check_pad_multiple(arch, "untrained stand-ins")
+        self.default_rate_points = tuple(sorted(lambdas))  # type: ignore[misc]
+
+    # options and identity ------------------------------------------------------------
+    def options(self) -> dict[str, Any]:
+        return dict(self._options)
+
+    @property
+    def untrained(self) -> bool:
+        """True for stand-ins, and for a folder holding any checkpoint whose mode is "untrained"."""
+        return self._options["untrained_seed"] is not None or any(e.mode == "untrained" for e in self._entries or ())
+
+    def identity(self) -> dict[str, Any]:
+        options = {k: v for k, v in self._options.items() if k != "models"}  # the digests identify the weights
+        return {"name": self.name, "version": self.version, "options": options, "untrained": self.untrained,
+                "models": [e.describe() for e in self.entries()]}
+
+    def validate_setting(self, setting: Any) -> float:
+        available = ", ".join(f"{v:g}" for v in self.default_rate_points)
+        source = "untrained stand-ins" if self.untrained else f"checkpoints in {self._options['models']}"
+        number = isinstance(setting, (int, float, np.integer, np.floating)) and not isinstance(setting, bool)
+        if number and math.isfinite(setting):
+            for value in self.default_rate_points:
+                if math.isclose(float(setting), value, rel_tol=1e-6):
+                    return value
+        raise CodecError(f"codec {self.name!r}: lambda must be one of the available rate points [{available}] "
+                         f"({source}), got {setting!r}")
+
+    # models --------------------------------------------------------------------------
+    def _check_pad_multiple(self, arch: str, where: str) -> None:
+        multiple = self._options["pad_multiple"]
+        factor = lm.ARCHITECTURES[arch].downsampling
+        if multiple is not None and multiple % factor:
+            raise CodecError(f"codec {self.name!r}: pad_multiple={multiple} is not a multiple of {factor}, the "
+                             f"downsampling factor of {arch} ({where})")
+
+    def _scan_folder(self, folder: Path) -> list[lm.ModelEntry]:
+        if not folder.is_dir():
+            raise CodecError(f"codec {self.name!r}: models={str(folder)!r} is not a folder")
+        files = sorted(folder.glob("*" + lm.CHECKPOINT_SUFFIX))
+        if not files:
+            raise CodecError(f"codec {self.name!r}: no checkpoint (*{lm.CHECKPOINT_SUFFIX}) in {folder}")
+        entries = []
+        for path in files:
+            try:
+                document = lm.load_checkpoint(path)
+            except lm.CheckpointError as exc:
+                raise CodecError(f"codec {self.name!r}: {exc}") from None
+            for key in ("arch", "N", "M", "in_channels"):
+                if self._options[key] is not None and self._options[key] != document[key]:
+                    raise CodecError(f"codec {self.name!r}: {path} has {key}={document[key]!r}, the options say "
+                                     f"{key}={self._options[key]!r}")
+            self._check_pad_multiple(document["arch"], str(path))
+            entry = lm.ModelEntry(document["lambda"], document["digest"], document["arch"], document["N"],
+                               document["M"], document["in_channels"], document["mode"], document["seed"],
+                               str(path.resolve()))
+            entries.append(entry)  # the model itself is built on first use (see _model)
+        return self._checked(entries, str(folder))
+
+    def _checked(self, entries: list[lm.ModelEntry], where: str) -> list[lm.ModelEntry]:
+        entries = sorted(entries, key=lambda e: e.lmbda)
+        for a, b in zip(entries, entries[1:]):
+            if math.isclose(a.lmbda, b.lmbda, rel_tol=1e-6):
+                raise CodecError(f"codec {self.name!r}: two models for lambda {a.lmbda:g} in {where}: "
+                                 f"{a.path or a.digest} and {b.path or b.digest}")
+        ids: dict[bytes, str] = {}
+        for e in entries:
+            if ids.setdefault(e.model_id, e.digest) != e.digest:
+                raise CodecError(f"codec {self.name!r}: two different models share the id {e.model_id.hex()}")
+        return entries
+
+    def entries(self) -> list[lm.ModelEntry]:
+        """The rate points' models, lowest lambda first (builds untrained stand-ins on first use)."""
+        if self._entries is None:
+            o = self._options
+            arch, N, M, channels = (o[k] if o[k] is not None else UNTRAINED_DEFAULTS[k]
+                                    for k in ("arch", "N", "M", "in_channels"))
+            entries = []
+            for lmbda in self.default_rate_points:
+                model = lm.untrained_model(arch, N, M, channels, o["untrained_seed"], lmbda)
+                digest = lm.model_digest(model, arch, N, M, channels)
+                entry = lm.ModelEntry(lmbda, digest, arch, N, M, channels, "untrained", o["untrained_seed"])
+                _cache((digest, o["device"]), lm.prepare_for_coding(model, o["device"]))
+                entries.append(entry)
+            self._entries = self._checked(entries, "untrained stand-ins")
+        return self._entries
+
+    def _model(self, entry: lm.ModelEntry):
+        """The ready model of ``entry`` from this process's cache, (re)loading and re-verifying it if needed."""
+        device = self._options["device"]
+        key = (entry.digest, device)
+        if key not in _MODELS:
+            if entry.path is not None:
+                try:
+                    document = lm.load_checkpoint(entry.path)
+                except lm.CheckpointError as exc:
+                    raise CodecError(f"codec {self.name!r}: {exc}") from None
+                if document["digest"] != entry.digest:
+                    raise CodecError(f"codec {self.name!r}: {entry.path} changed since the codec was configured "
+                                     f"(weights digest {document['digest'][:16]}, expected {entry.digest[:16]})")
+                model = lm.model_from_checkpoint(document, device)
+            else:
+                model = lm.untrained_model(entry.arch, entry.N, entry.M, entry.in_channels, entry.seed, entry.lmbda)
+                if lm.model_digest(model, entry.arch, entry.N, entry.M, entry.in_channels) != entry.digest:
+                    raise CodecError(f"codec {self.name!r}: the untrained stand-in for lambda {entry.lmbda:g} is not "
+                                     f"reproducible in this process (different torch/compressai?)")
+                model = lm.prepare_for_coding(model, device)
+            _cache(key, model)
+        _MODELS.move_to_end(key)
+        return _MODELS[key]
+
+    # coding --------------------------------------------------------------------------
+    def encode(self, image: np.ndarray, setting: Any) -> bytes:
+        return self._encode(image, setting, estimate=False)[0]
+
+    def encode_with_stats(self, image: np.ndarray, setting: Any) -> tuple[bytes, dict[str, float]]:
+        return self._encode(image, setting, estimate=True)
+
+    def _encode(self, image: np.ndarray, lmbda: float, estimate: bool) -> tuple[bytes, dict[str, float]]:
+        import torch
+        import torch.nn.functional as F
+
+        entry = next(e for e in self.entries() if e.lmbda == lmbda)  # lmbda: validated, canonical
+        model = self._model(entry)
+        spec = lm.ARCHITECTURES[entry.arch]
+        rgb = image.ndim == 3
+        if rgb and entry.in_channels == 1:
+            raise CodecError(f"codec {self.name!r}: the model for lambda {lmbda:g} takes 1-channel (gray) images, "
+                             f"got an RGB image {image.shape}")
+        height, width = image.shape[:2]
+        multiple = self._options["pad_multiple"] or spec.downsampling
+        padded_h, padded_w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+        x = torch.from_numpy(image.astype(np.float32)).div_(255.0)  # a copy: the image may be read-only
+        x = x.permute(2, 0, 1) if rgb else x[None].expand(entry.in_channels, -1, -1)
+        x = x[None].contiguous().to(self._options["device"])
+        mode = "replicate" if self._options["padding"] == "replicate" else "constant"
+        x = F.pad(x, (0, padded_w - width, 0, padded_h - height), mode=mode)
+        with torch.inference_mode():
+            out = model.compress(x)
+            stats = {}
+            if estimate:
+                likelihoods = model(x)["likelihoods"].values()
+                stats["estimated_bits"] = float(sum(float((-torch.log2(p)).sum()) for p in likelihoods))
+        strings = [s[0] for s in out["strings"]]
+        latent_h, latent_w = (int(v) for v in out["shape"])
+        header = lb.StreamHeader(entry.model_id, rgb, self._options["padding"] == "zero",
+                                 multiple.bit_length() - 1, height, width, latent_h, latent_w)
+        return lb.pack(header, strings), stats
+
+    def decode(self, data: bytes) -> np.ndarray:
+        import torch
+
+        try:
+            header, strings = lb.unpack(data)
+        except lb.MalformedStream as exc:
+            raise CodecError(f"codec {self.name!r}: {exc}") from None
+        entry = next((e for e in self.entries() if e.model_id == header.model_id), None)
+        if entry is None:
+            raise CodecError(
+                f"codec {self.name!r}: the stream was written by model {header.model_id.hex()}, which is not one of "
+                f"this codec's models ({', '.join(e.model_id.hex() for e in self.entries())})")
+        spec = lm.ARCHITECTURES[entry.arch]
+        padded_h, padded_w = header.padded_size
+        problems = []
+        if len(strings) != spec.strings:
+            problems.append(f"{len(strings)} strings, {entry.arch} writes {spec.strings}")
+        if header.pad_multiple % spec.downsampling:
+            problems.append(f"padding multiple {header.pad_multiple} is not a multiple of {spec.downsampling}")
+        elif (header.latent_height, header.latent_width) != (padded_h // spec.latent_factor,
+                                                              padded_w // spec.latent_factor):
+            problems.append(f"latent shape {header.latent_height}x{header.latent_width} does not fit the padded "
+                            f"size {padded_h}x{padded_w}")
+        if header.rgb and entry.in_channels == 1:
+            problems.append("an RGB image from a 1-channel model")
+        if problems:
+            raise CodecError(f"codec {self.name!r}: inconsistent stream: {'; '.join(problems)}")
+        model = self._model(entry)
+        with torch.inference_mode():
+            x_hat = model.decompress([[s] for s in strings], torch.Size([header.latent_height, header.latent_width]))
+            x = x_hat["x_hat"][0, :, : header.height, : header.width]
+            if not header.rgb:
+                x = x.mean(dim=0) if x.shape[0] == 3 else x[0]
+            pixels = x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
+        return np.ascontiguousarray(pixels.transpose(1, 2, 0)) if header.rgb else pixels
+
+    def payload_bytes(self, data: bytes) -> int | None:
+        try:
+            return lb.layout(data).payload
+        except lb.MalformedStream as exc:
+            raise CodecError(f"codec {self.name!r}: {exc}") from None
+
+
+def _cache(key: tuple[str, str], model: Any) -> None:
+    """Keep a ready model for this process (codecs arrive pickled in workers, one per chunk)."""
+    _MODELS[key] = model
+    while len(_MODELS) > MODEL_CACHE_SIZE:
+        _MODELS.popitem(last=False)
+
+
+@taskcodec.hookimpl
+def register_codecs(register: Callable[[type], None]) -> None:
+    register(LearnedCodec)
