@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from taskcodec_plugins.torch_utils import save_atomic
 
 STATE_FORMAT = 1
 ERASE_AREA = (0.02, 0.25)
@@ -126,19 +126,7 @@ def evaluate(model: Any, images: Any, labels: np.ndarray, n_classes: int, device
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """torch.save ``state`` to ``path`` atomically: temporary file, fsync, rename."""
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    save_atomic(state, path)
 
 
 def load_state(path: Path, key: str, log: Callable[[str], None] | None) -> dict[str, Any] | None:

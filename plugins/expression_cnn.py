@@ -55,7 +55,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -64,6 +63,8 @@ import numpy as np
 import taskcodec
 from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError
 from taskcodec.api import stable_json
+from taskcodec_plugins.torch_utils import autocast as _autocast
+from taskcodec_plugins.torch_utils import resolve_precision, save_atomic, state_digest  # noqa: F401 (re-exported)
 
 MODEL_VERSION = "2"  # bump when the architecture or the training code changes: part of the cache key
 CACHE_PREFIX = "expression-cnn-"
@@ -183,29 +184,6 @@ def build_model(in_channels: int, n_classes: int, width: int = 16, arch: str = "
     )
 
 
-def resolve_precision(precision: str, device: str) -> str:
-    """'auto' -> 'bf16' where bf16 is native (CPU AVX512-BF16/AMX, or a bf16-capable GPU), else 'fp32'."""
-    if precision != "auto":
-        return precision
-    import torch
-
-    if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-    cpu = getattr(torch, "cpu", None)
-    native = any(getattr(cpu, f, lambda: False)() for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-    return "bf16" if native else "fp32"
-
-
-def _autocast(device: str, precision: str) -> Any:
-    import contextlib
-
-    import torch
-
-    if precision != "bf16":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
-
-
 def to_array(images: Sequence[np.ndarray], channels: int, size: tuple[int, int] | None) -> np.ndarray:
     """Stack images into ``N x C x H x W`` uint8, converting channels, refusing other sizes."""
     out = None
@@ -270,35 +248,11 @@ def run_model(model: Any, images: np.ndarray, device: str, precision: str, batch
     return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
 
 
-def state_digest(state_dict: dict[str, Any]) -> str:
-    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
-    import torch
-
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
 def save_checkpoint(path: Path, model: Any, meta: dict[str, Any]) -> None:
     """Write ``{state_dict, meta}`` to ``path`` atomically (temporary file, fsync, rename)."""
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        with open(tmp, "wb") as f:
-            # meta as plain JSON types: torch.load(weights_only=True) refuses other classes
-            torch.save({"state_dict": state, "meta": json.loads(stable_json(meta))}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    # meta as plain JSON types: torch.load(weights_only=True) refuses other classes
+    save_atomic({"state_dict": state, "meta": json.loads(stable_json(meta))}, path)
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -41,6 +41,7 @@ from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError
 from taskcodec.api import stable_json
 
 from taskcodec_plugins.face_alignment import TEMPLATES, align
+from taskcodec_plugins.torch_utils import resolve_precision, state_digest
 
 MIN_POOL_BATCH = 16  # smaller batches run in this process
 OUTPUT_FORMAT = "f16-b64-1"  # bump when the output encoding changes (part of the fingerprint)
@@ -57,31 +58,6 @@ def encode_embedding(vector: np.ndarray) -> str:
 def decode_embedding(text: str) -> np.ndarray:
     v = np.frombuffer(base64.b64decode(text), dtype="<f2").astype(np.float32)
     return v / max(float(np.linalg.norm(v)), 1e-12)
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    """'auto' -> 'bf16' where bf16 is native (CPU AVX512-BF16/AMX, or a bf16 GPU), else 'fp32'."""
-    if precision != "auto":
-        return precision
-    import torch
-
-    if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-    cpu = getattr(torch, "cpu", None)
-    native = any(getattr(cpu, f, lambda: False)() for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-    return "bf16" if native else "fp32"
-
-
-def state_digest(state_dict: dict[str, Any]) -> str:
-    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
-    import torch
-
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 class FaceEmbedderTask(Task):
