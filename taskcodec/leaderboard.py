@@ -117,6 +117,8 @@ def _is_fraction(results: pd.DataFrame, col: str) -> bool:
     """A task metric reported as a fraction in [0, 1] (shown as %)."""
     if col in IMAGE_METRICS or "bpp" in col or not pd.api.types.is_numeric_dtype(results[col]):
         return False
+    if pd.api.types.is_integer_dtype(results[col]):  # a count (e.g. detection_failures), not a fraction
+        return False
     v = results[col].to_numpy(dtype=float)
     v = v[np.isfinite(v)]
     return v.size > 0 and bool(((v >= 0) & (v <= 1)).all())
