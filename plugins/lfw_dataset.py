@@ -141,7 +141,8 @@ class LFW(Dataset):
 
     def __init__(self, root: Path | None, split: str = "test", cache_dir: Path | None = None, align: str = "sphereface",
                  images: str | None = None, pairs_file: str | None = None, folds: list[int] | None = None,
-                 download: bool = False, progress: bool = True, device: str = "cpu", detect_workers: int | None = None):
+                 download: bool = False, progress: bool = True, device: str = "cpu",
+                 detect_workers: int | None = None):
         if root is None:
             raise DatasetError("dataset 'lfw' needs a root folder (holding pairs.txt and lfw-deepfunneled/)")
         if split not in PAIR_FILES:
@@ -267,7 +268,7 @@ class LFW(Dataset):
                 "alignment_fallbacks": len(fallbacks),
                 "fallback_images": fallbacks,
                 "fallback_rule": "median landmarks/box of the detected faces",
-                "relaxed_detections": sum(1 for r in records if r is not None and r.get("pass") == "relaxed"),
+                "relaxed_detections": [self.ids[i] for i, r in enumerate(records) if r and r.get("pass") == "relaxed"],
                 "images_with_several_faces": sum(1 for r in records if r is not None and r["faces"] > 1),
             })
         return meta

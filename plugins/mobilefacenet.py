@@ -101,8 +101,9 @@ def fold_batchnorm(model: Any) -> Any:
 
     model = copy.deepcopy(model).eval()
     for module in model.modules():
-        if isinstance(getattr(module, "conv", None), nn.Conv2d) and isinstance(getattr(module, "bn", None), nn.BatchNorm2d):
-            module.conv, module.bn = fuse_conv_bn_eval(module.conv, module.bn), nn.Identity()
+        conv, bn = getattr(module, "conv", None), getattr(module, "bn", None)
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            module.conv, module.bn = fuse_conv_bn_eval(conv, bn), nn.Identity()
         if isinstance(module, nn.Sequential):
             for i in range(len(module) - 1):
                 if isinstance(module[i], nn.Conv2d) and isinstance(module[i + 1], nn.BatchNorm2d):
