@@ -41,6 +41,8 @@ class CodecConfig:
     label: str  # the row name in the leaderboard (defaults to name)
     settings: tuple[Any, ...]
     options: dict[str, Any]
+    # overrides of task.options for this row: its outputs come from that task model
+    task_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,8 +177,14 @@ def parse_config(raw: Any, source: str, registry: Any | None = None) -> Benchmar
         where = f"codecs[{i}]"
         if isinstance(c, str):
             c = {"name": c}
-        c = r.mapping(c, where, {"name": True, "label": False, "settings": False, "options": False})
+        c = r.mapping(c, where, {"name": True, "label": False, "settings": False, "options": False, "task_options": False})
         name = r.typed(c["name"], f"{where}.name", str, "a codec plugin name")
+        # not `or {}`: a falsy non-mapping (an empty list) must be an error, not silently no override
+        task_options = c.get("task_options")
+        task_options = dict(r.typed({} if task_options is None else task_options, f"{where}.task_options", dict,
+                                    "a mapping of task options (merged over task.options for this row)"))
+        if "task_options" in c and task is None:
+            raise r.fail(f"{where}.task_options", "the config has no task: task_options override task.options")
         settings = c.get("settings")
         if settings is not None and not isinstance(settings, list):
             settings = [settings]
@@ -186,6 +194,7 @@ def parse_config(raw: Any, source: str, registry: Any | None = None) -> Benchmar
                 label=r.typed(c.get("label", name), f"{where}.label", str, "a row name"),
                 settings=tuple(settings) if settings is not None else (),
                 options=dict(r.typed(c.get("options") or {}, f"{where}.options", dict, "a mapping of codec options")),
+                task_options=task_options,
             )
         )
     labels = [c.label for c in codecs]

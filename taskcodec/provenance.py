@@ -67,6 +67,9 @@ def build_provenance(config, dataset, fingerprint: str, cells, run_info: dict[st
             "metadata": dataset.metadata(),
         },
         "task": run_info.get("task"),
+        # rows evaluated with another model (codecs[i].task_options); the key is absent without
+        # such rows, so existing leaderboards keep their content digest
+        **({"row_tasks": run_info["row_tasks"]} if run_info.get("row_tasks") else {}),
         "device": run_info.get("device"),
         "codecs": codecs,
         "rate": RATE_NOTE,

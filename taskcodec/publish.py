@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .api import stable_json
 from .runner import REFERENCE, Collected
 from .store import write_atomic
 
@@ -157,6 +158,15 @@ def publish(collected: Collected, config, folder: Path, *, force: bool = False) 
         score_column = "correct"
 
     notes = list(config.leaderboard.notes)
+    # rows evaluated with another model than the main task's: say which, next to the numbers
+    row_tasks = collected.provenance.get("row_tasks") or {}
+    for c in config.codecs:
+        if c.task_options:
+            fingerprint = (row_tasks.get(c.label) or {}).get("fingerprint")
+            notes.append(f"row `{c.label}` is evaluated with task `{config.task.name}` options "
+                         f"`{stable_json(c.task_options)}` over `task.options`"
+                         + (f" (model `{fingerprint}`)" if fingerprint else "")
+                         + "; the other rows and `none` with the main task model.")
     untrained = sorted(row for row, identity in collected.provenance.get("codecs", {}).items()
                        if isinstance(identity, dict) and identity.get("untrained"))
     if untrained:  # a pipeline check, never a result: say so where nobody can miss it

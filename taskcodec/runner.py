@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .api import Codec, Dataset, ImageMetric, Task, TaskContext, TaskMetric, image_digest, samples_fingerprint
+from .api import Codec, Dataset, ImageMetric, Task, TaskContext, TaskMetric, image_digest, samples_fingerprint, stable_json
 from .config import BenchmarkConfig
 from .encoding import ChunkResult, encode_chunk
 from .errors import ConfigError, StoreError
@@ -37,6 +37,8 @@ class Cell:
     identity: dict[str, Any]
     setting: Any
     keys: list[str] = field(default_factory=list)  # one per sample, in dataset order
+    task: Task | None = None  # the model this row is evaluated with (codecs[i].task_options: not the main one)
+    task_id: str | None = None  # f"{task.name}:{task.fingerprint()}": its outputs' key in the store
 
 
 @dataclass
@@ -86,7 +88,7 @@ class Runner:
         self.progress = progress
         self.log = log
         self._pool: ProcessPoolExecutor | None = None
-        self._decoded: dict[str, np.ndarray] = {}  # decoded images awaiting task inference
+        self._decoded: dict[str, dict[str, np.ndarray]] = {}  # task id -> decoded images awaiting its inference
 
     # set-up -------------------------------------------------------------------------
     def _dataset(self, split: str) -> Dataset:
@@ -137,6 +139,47 @@ class Runner:
                 cells.append(cell)
         return cells
 
+    def _task_models(self, dataset: Dataset, cells: list[Cell], compute: bool,
+                     run_info: dict[str, Any]) -> tuple[Task, str, dict[str, Any]]:
+        """The main task model and its id, and the run info; sets each cell's model and id.
+
+        Rows with ``task_options`` get a model built with ``{**task.options, **task_options}``: one
+        model per distinct options (rows overriding nothing, or the same thing, share one). With
+        ``compute`` each model is prepared and the run info records every id (collect-only mode,
+        without prepare, finds each row's outputs through it); else the ids come from ``run_info``.
+        """
+        cfg = self.config
+        cls = self.plugins.get("task", cfg.task.name).target
+        main_key = stable_json(cfg.task.options)
+        merged = {c.label: {**cfg.task.options, **c.task_options} for c in cfg.codecs if c.task_options}
+        overrides = {row: stable_json(options) for row, options in merged.items()}  # row -> its model's key
+        models = {main_key: cls(**cfg.task.options)}
+        for row, options in merged.items():
+            if overrides[row] not in models:
+                models[overrides[row]] = cls(**options)
+        task = models[main_key]
+        if compute:
+            context = self.task_context()
+            ids: dict[str, str] = {}
+            for key, model in models.items():
+                model.prepare(dataset, context)
+                ids[key] = f"{model.name}:{model.fingerprint()}"
+            run_info = {"task_id": ids[main_key], "task": task.provenance(), "device": context.device,
+                        "config_file": cfg.source}
+            if overrides:
+                run_info["row_task_ids"] = {row: ids[key] for row, key in overrides.items()}
+                run_info["row_tasks"] = {row: models[key].provenance() for row, key in overrides.items()}
+            self.store.put_run(cfg.key(), cfg.benchmark, run_info)
+        elif "task_id" not in run_info or not set(overrides) <= set(run_info.get("row_task_ids", {})):
+            raise StoreError(f"the store {self.store.root} has no run of benchmark {cfg.benchmark!r}: run `taskcodec run` first")
+        task_id = run_info["task_id"]
+        for cell in cells:
+            if cell.row in overrides:
+                cell.task, cell.task_id = models[overrides[cell.row]], run_info["row_task_ids"][cell.row]
+            else:
+                cell.task, cell.task_id = task, task_id
+        return task, task_id, run_info
+
     # running ------------------------------------------------------------------------
     def run(self, compute: bool = True) -> Collected:
         cfg = self.config
@@ -148,59 +191,63 @@ class Runner:
         image_metrics, task_metrics = self._metrics()
         cells = self._cells(digests)
         task, task_id, run_info = None, None, self.store.get_run(cfg.key()) or {}
+        tasks: dict[str, Task] = {}  # task id -> model, for every model some row is evaluated with
         if cfg.task is not None:
-            task = self.plugins.get("task", cfg.task.name).target(**cfg.task.options)
-            if compute:
-                context = self.task_context()
-                device = context.device
-                task.prepare(dataset, context)
-                task_id = f"{task.name}:{task.fingerprint()}"
-                run_info = {"task_id": task_id, "task": task.provenance(), "device": device, "config_file": cfg.source}
-                self.store.put_run(cfg.key(), cfg.benchmark, run_info)
-            elif "task_id" not in run_info:
-                raise StoreError(f"the store {self.store.root} has no run of benchmark {cfg.benchmark!r}: run `taskcodec run` first")
-            else:
-                task_id = run_info["task_id"]
+            task, task_id, run_info = self._task_models(dataset, cells, compute, run_info)
+            tasks = {task_id: task, **{cell.task_id: cell.task for cell in cells}}
         if compute:
             try:
-                self._compute(samples, digests, cells, image_metrics, task, task_id)
+                self._compute(samples, digests, cells, image_metrics, tasks)
             finally:
                 if self._pool is not None:
                     self._pool.shutdown(cancel_futures=True)
                     self._pool = None
         return self._collect(dataset, samples, digests, cells, image_metrics, task, task_metrics, task_id, run_info)
 
-    def _compute(self, samples, digests, cells, image_metrics, task: Task | None, task_id: str | None) -> None:
+    def _compute(self, samples, digests, cells, image_metrics, tasks: dict[str, Task]) -> None:
+        """Compute what the store lacks; ``tasks``: task id -> model, for every model some row uses."""
         from tqdm import tqdm
 
         metric_names = [m.name for m in image_metrics]
-        plan = []  # (cell, indices to encode, indices needing only a task output, keys lacking an output)
+        plan = []  # (cell, indices to encode, indices needing only a task output)
         total = 0
-        ref_todo: list[int] = []
-        if task is not None and self.config.reference:
-            have = self.store.get_task_outputs(task_id, [reference_key(d) for d in digests])
-            ref_todo = _unique([i for i, d in enumerate(digests) if reference_key(d) not in have], digests)
-            total += len(ref_todo)
+        ref_todo: dict[str, list[int]] = {}  # task id -> samples lacking its output on the original image
+        if tasks and self.config.reference:
+            # every model gets its own outputs on the originals (see Task.reference_outputs)
+            for tid in tasks:
+                have = self.store.get_task_outputs(tid, [reference_key(d) for d in digests])
+                todo = _unique([i for i, d in enumerate(digests) if reference_key(d) not in have], digests)
+                if todo:
+                    ref_todo[tid] = todo
+                    total += len(todo)
+        # Rows can share encodings (one codec and setting evaluated with two task models): each is
+        # encoded once, and its decoded image goes to every model lacking an output for it.
+        planned: set[str] = set()  # encoding keys that some planned chunk encodes
+        wanted: dict[str, set[str]] = {}  # encoding key -> ids of the tasks awaiting its decoded image
+        predicting: set[tuple[str, str]] = set()  # (task id, key) decoded from its stored stream
         for cell in cells:
             encoded = self.store.get_encodings(cell.keys)
             measured = self.store.get_image_metrics(cell.keys, metric_names)
             complete = {k for k in encoded if all((k, m) in measured for m in metric_names)}
-            to_encode = _unique([i for i, k in enumerate(cell.keys) if k not in complete], cell.keys)
+            to_encode = _unique([i for i, k in enumerate(cell.keys) if k not in complete and k not in planned], cell.keys)
             to_predict: list[int] = []
-            if task is not None:
-                have = self.store.get_task_outputs(task_id, cell.keys)
+            if cell.task is not None:
+                have = self.store.get_task_outputs(cell.task_id, cell.keys)
+                missing = _unique([i for i, k in enumerate(cell.keys)
+                                   if k not in have and (cell.task_id, k) not in predicting], cell.keys)
                 encode_keys = {cell.keys[i] for i in to_encode}  # by key: a duplicate image is encoded once
-                to_predict = _unique([i for i, k in enumerate(cell.keys) if k not in have and k not in encode_keys], cell.keys)
+                to_predict = [i for i in missing if cell.keys[i] not in encode_keys and cell.keys[i] not in planned]
                 # streams are written without fsync: one damaged by a crash is encoded again
                 damaged = [i for i in to_predict if not self.store.stream_intact(cell.keys[i], encoded[cell.keys[i]].n_bytes)]
                 if damaged:
                     to_predict = [i for i in to_predict if i not in set(damaged)]
                     to_encode = sorted(set(to_encode) | set(damaged))
-                need = {cell.keys[i] for i, k in enumerate(cell.keys) if k not in have}
-            else:
-                need = set()
+                for i in set(missing) - set(to_predict):
+                    wanted.setdefault(cell.keys[i], set()).add(cell.task_id)
+                predicting.update((cell.task_id, cell.keys[i]) for i in to_predict)
+            planned.update(cell.keys[i] for i in to_encode)
             if to_encode or to_predict:
-                plan.append((cell, to_encode, to_predict, need))
+                plan.append((cell, to_encode, to_predict))
                 total += len(to_encode) + len(to_predict)
         if total == 0:
             self.log("taskcodec: every result is already in the store; nothing to compute")
@@ -209,19 +256,20 @@ class Runner:
         bar = tqdm(total=total, desc="taskcodec", unit="img", disable=not self.progress, file=sys.stderr,
                    dynamic_ncols=True, mininterval=0.2 if interactive else 15.0)  # logs: a line every 15 s
         try:
-            if ref_todo:
+            for tid, todo in ref_todo.items():
                 bar.set_description(f"{REFERENCE} (task)", refresh=False)
-                self._predict_and_store(task, task_id, {reference_key(digests[i]): samples[i].image for i in ref_todo}, bar)
-            pending: list[tuple[Cell, set[str], Future | ChunkResult]] = []
-            for cell, to_encode, to_predict, need in plan:
+                self._predict_and_store(tasks[tid], tid, {reference_key(digests[i]): samples[i].image for i in todo}, bar)
+            pending: list[tuple[Cell, Future | ChunkResult]] = []
+            for cell, to_encode, to_predict in plan:
                 for chunk in _split(to_encode, self._chunk_size(len(to_encode))):
                     items = [(samples[i].id, digests[i], samples[i].image) for i in chunk]
+                    keep_decoded = any(cell.keys[i] in wanted for i in chunk)
                     args = (cell.codec, cell.identity, cell.row, cell.setting, items, str(self.store.streams_dir),
-                            image_metrics, bool(need))
+                            image_metrics, keep_decoded)
                     pool = self._get_pool(sum(len(p[1]) for p in plan))
-                    pending.append((cell, need, pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)))
+                    pending.append((cell, pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)))
                     if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
-                        pending = self._drain(pending, task, task_id, bar, block=True, limit=1)
+                        pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)
                 if to_predict:  # encoded earlier, outputs missing: decode the stored streams
                     bar.set_description(f"{cell.row} {cell.setting} (task)", refresh=False)
                     records = self.store.get_encodings([cell.keys[i] for i in to_predict])
@@ -229,20 +277,22 @@ class Runner:
                         k: cell.codec.decode(self.store.read_stream(k, records[k].n_bytes))
                         for k in (cell.keys[i] for i in to_predict)
                     }
-                    self._predict_and_store(task, task_id, decoded, bar)
-                pending = self._drain(pending, task, task_id, bar, block=False)
-            self._drain(pending, task, task_id, bar, block=True)
-            self._flush_decoded(task, task_id)
+                    self._predict_and_store(cell.task, cell.task_id, decoded, bar)
+                pending = self._drain(pending, tasks, wanted, bar, block=False)
+            self._drain(pending, tasks, wanted, bar, block=True)
+            for tid in list(self._decoded):
+                self._flush_decoded(tasks, tid)
         finally:
             bar.close()
             self._decoded.clear()
 
-    def _drain(self, pending, task, task_id, bar, block: bool, limit: int | None = None):
+    def _drain(self, pending, tasks: dict[str, Task], wanted: dict[str, set[str]], bar, block: bool,
+               limit: int | None = None):
         """Store finished chunks in submission order (at most ``limit``); keep the others."""
         done = 0
         while pending and (limit is None or done < limit):
             done += 1
-            cell, need, job = pending[0]
+            cell, job = pending[0]
             if isinstance(job, Future):
                 if not block and not job.done():
                     break
@@ -252,19 +302,20 @@ class Runner:
             pending.pop(0)
             bar.set_description(f"{cell.row} {cell.setting}", refresh=False)
             self.store.put_encodings(result.records, result.metrics)
-            if task is not None:
-                # Encodings are committed above, so outputs lost with this buffer are recomputed
-                # from the stored streams on resume; buffering gives the task full batches.
-                self._decoded.update((k, img) for k, img in result.decoded.items() if k in need)
-                if len(self._decoded) >= self.config.runner.batch_size:
-                    self._flush_decoded(task, task_id)
+            # Encodings are committed above, so outputs lost with these buffers are recomputed
+            # from the stored streams on resume; buffering gives each task full batches.
+            for key, image in result.decoded.items():
+                for tid in wanted.get(key, ()):
+                    self._decoded.setdefault(tid, {})[key] = image
+            for tid in [t for t, buffer in self._decoded.items() if len(buffer) >= self.config.runner.batch_size]:
+                self._flush_decoded(tasks, tid)
             bar.update(len(result.records))
         return pending
 
-    def _flush_decoded(self, task: Task | None, task_id: str | None) -> None:
-        if task is not None and self._decoded:
-            images, self._decoded = self._decoded, {}
-            self._predict_and_store(task, task_id, images, None)
+    def _flush_decoded(self, tasks: dict[str, Task], task_id: str) -> None:
+        images = self._decoded.pop(task_id, None)
+        if images:
+            self._predict_and_store(tasks[task_id], task_id, images, None)
 
     def _predict_and_store(self, task: Task, task_id: str, images: dict[str, np.ndarray], bar) -> None:
         keys = list(images)
@@ -307,8 +358,15 @@ class Runner:
                    "bpp": 8.0 * channels, "payload_bpp": math.nan}
             row.update({columns[m]: math.nan for m in metric_names})
             if task is not None:
-                outputs = self._outputs(task_id, [reference_key(d) for d in digests], ids, REFERENCE)
+                ref_keys = [reference_key(d) for d in digests]
+                outputs = self._outputs(task_id, ref_keys, ids, REFERENCE)
                 task.reference_outputs(dataset, outputs)
+                # A row evaluated with another model compares with that model's clean outputs (e.g. a
+                # verification threshold fixed on the clean images), not with the main model's.
+                others = {id(c.task): c for c in cells if c.task is not task}
+                for c in others.values():
+                    clean = self._outputs(c.task_id, ref_keys, ids, f"{REFERENCE} (model of {c.row})")
+                    c.task.reference_outputs(dataset, clean)
                 row.update(self._task_columns(task, task_metrics, dataset, outputs, REFERENCE, None, None, sample_rows))
             rows.append(row)
         for cell in cells:
@@ -346,9 +404,9 @@ class Runner:
             for m in metric_names:
                 finite = [v for v in values[m] if not math.isnan(v)]
                 row[columns[m]] = float(np.mean(finite)) if finite else math.nan
-            if task is not None:
-                outputs = self._outputs(task_id, cell.keys, ids, cell.row)
-                row.update(self._task_columns(task, task_metrics, dataset, outputs, cell.row, cell.setting,
+            if cell.task is not None:
+                outputs = self._outputs(cell.task_id, cell.keys, ids, cell.row)
+                row.update(self._task_columns(cell.task, task_metrics, dataset, outputs, cell.row, cell.setting,
                                               cell.codec.rate_parameter, sample_rows))
             # a stat becomes a row column only when every image of the row has it
             row.update({c: float(np.mean(v)) for c, v in stat_values.items() if len(v) == len(cell.keys)})
