@@ -33,6 +33,7 @@ import hashlib
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -112,6 +113,17 @@ class FaceEmbedderTask(Task):
     def inference_model(self, model: Any) -> Any:
         """The module that runs (e.g. with batch norms folded); the weights hash is the loaded model's."""
         return model
+
+    def save_network(self, model: Any, path: Path, metadata: dict[str, Any]) -> None:
+        """Write ``model`` (fine-tuned) as a file that ``load_network`` reads through ``weights_option``."""
+        raise TaskcodecError(f"task {self.name!r} cannot save a fine-tuned network (joint codec training)")
+
+    weights_option: ClassVar[str] = "weights"
+
+    def differentiable(self, context: TaskContext) -> "EmbedderTrainingView":
+        """The embedder for task-aware codec training (see ``EmbedderTrainingView``)."""
+        model, _ = self.load_network(self._o, context.log if context.progress else None)
+        return EmbedderTrainingView(self, model.to(context.device).eval())
 
     # ------------------------------------------------------------------ prepare
     def prepare(self, dataset: Dataset, context: TaskContext) -> None:
@@ -299,3 +311,47 @@ def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float:
     if a is None or b is None:
         return math.nan
     return round(float(np.dot(a, b)), 6)
+
+
+class EmbedderTrainingView:
+    """A face embedder as torch code for codec training (``taskcodec.Task.differentiable``).
+
+    ``features``: the embedding of a float RGB batch in [0, 1] (the network's own input
+    normalisation, one view); ``loss``: 1 - cosine between the embedding of the reconstruction and
+    the embedding of the original by a frozen copy of the loaded network (identity preservation:
+    in joint training the fine-tuned network keeps mapping into the original's embedding space);
+    ``accuracy``: the mean of that cosine."""
+
+    def __init__(self, task: FaceEmbedderTask, module: Any):
+        import copy
+
+        self.task, self.module = task, module
+        self.checkpoint_option = task.weights_option
+        self.reference = copy.deepcopy(module).eval()
+        for p in self.reference.parameters():
+            p.requires_grad_(False)
+
+    @staticmethod
+    def _input(x: Any) -> Any:
+        return (x * 255.0 - 127.5) / 128.0
+
+    def features(self, x: Any) -> Any:
+        return self.module(self._input(x))
+
+    def _cosine(self, x_hat: Any, x: Any) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        with torch.no_grad():
+            target = F.normalize(self.reference(self._input(x)), dim=1)
+        return (F.normalize(self.features(x_hat), dim=1) * target).sum(1)
+
+    def loss(self, x_hat: Any, x: Any, labels: list[Any]) -> Any:
+        return 1.0 - self._cosine(x_hat, x).mean()
+
+    def accuracy(self, x_hat: Any, x: Any, labels: list[Any]) -> float:
+        return float(self._cosine(x_hat, x).mean())
+
+    def save(self, path: str | Path, metadata: dict[str, Any]) -> None:
+        self.task.save_network(self.module, Path(path), metadata)
+

@@ -360,6 +360,13 @@ class LearnedCodec(Codec):
             pixels = x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
         return np.ascontiguousarray(pixels.transpose(1, 2, 0)) if header.rgb else pixels
 
+    @classmethod
+    def train(cls, request: taskcodec.CodecTrainingRequest) -> dict[str, Any]:
+        """``taskcodec train-codec``: one model per lambda (see :mod:`taskcodec_plugins.learned_training`)."""
+        from taskcodec_plugins.learned_training import train_learned
+
+        return train_learned(request)
+
     def payload_bytes(self, data: bytes) -> int | None:
         try:
             return lb.layout(data).payload

@@ -9,7 +9,9 @@ Splits: ``test`` (View 2, ``pairs.txt``: 10 folds x (300 matched + 300 mismatche
 pairs over 7701 images), ``dev-train`` and ``dev-test`` (View 1, ``pairsDevTrain.txt`` 1100 +
 1100 and ``pairsDevTest.txt`` 500 + 500, one fold each). The samples are the distinct images
 that the pairs name, in order of first mention; id ``Name/Name_0001``, label ``Name``.
-``dataset.pairs`` lists ``(fold, same, id1, id2)`` for the verification task.
+``dataset.pairs`` lists ``(fold, same, id1, id2)`` for the verification task. ``view1-only``: the
+images that the View 1 files name and ``pairs.txt`` does not (1,355 on the official files), with
+no pairs: training data for face codecs that never sees an evaluated image (the people overlap).
 
 Options:
 
@@ -46,6 +48,7 @@ from taskcodec_plugins.face_detection import (CentralFaceDetector, LandmarkCache
 
 BASE_URL = "http://vis-www.cs.umass.edu/lfw/"
 PAIR_FILES = {"test": "pairs.txt", "dev-train": "pairsDevTrain.txt", "dev-test": "pairsDevTest.txt"}
+VIEW1_ONLY = "view1-only"  # the images only View 1 names: face training data disjoint from View 2's images
 PAIR_SHA256 = {  # the official files (PROTOCOLS.md)
     "pairs.txt": "ea42330c62c92989f9d7c03237ed5d591365e89b3e649747777b70e692dc1592",
     "pairsDevTrain.txt": "1d454dada7dfeca0e7eab6f65dc4e97a6312d44cf142207be28d688be92aabfa",
@@ -134,7 +137,7 @@ class LFW(Dataset):
     """LFW images named by a pair file, aligned for an embedder (see the module doc)."""
 
     name = "lfw"
-    splits = tuple(PAIR_FILES)
+    splits = tuple(PAIR_FILES) + (VIEW1_ONLY,)
     needs_root = True
     wants_cache_dir = True
     description = "Labeled Faces in the Wild: official pairs (View 2 'test', View 1 'dev-*'); MTCNN-aligned crops"
@@ -145,14 +148,14 @@ class LFW(Dataset):
                  detect_workers: int | None = None):
         if root is None:
             raise DatasetError("dataset 'lfw' needs a root folder (holding pairs.txt and lfw-deepfunneled/)")
-        if split not in PAIR_FILES:
-            raise DatasetError(f"dataset 'lfw': unknown split {split!r}; splits: {list(PAIR_FILES)}")
+        if split not in PAIR_FILES and split != VIEW1_ONLY:
+            raise DatasetError(f"dataset 'lfw': unknown split {split!r}; splits: {list(PAIR_FILES) + [VIEW1_ONLY]}")
         if align not in ALIGN_MODES:
             raise DatasetError(f"dataset 'lfw': align must be one of {list(ALIGN_MODES)}, got {align!r}")
         self.root, self.split, self.align_mode = Path(root), split, align
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.progress, self.device, self.detect_workers = bool(progress), device, detect_workers
-        pair_path = Path(pairs_file) if pairs_file else Path(PAIR_FILES[split])
+        pair_path = Path(pairs_file) if pairs_file else Path(PAIR_FILES.get(split, PAIR_FILES["test"]))
         self.pair_path = pair_path if pair_path.is_absolute() else self.root / pair_path
         if download:
             self._download(images)
@@ -167,6 +170,11 @@ class LFW(Dataset):
             pairs = [p for p in pairs if p.fold in set(folds)]
         self.pairs: list[tuple[int, bool, str, str]] = [(p.fold, p.same, p.id1, p.id2) for p in pairs]
         self.ids = list(dict.fromkeys(i for p in pairs for i in (p.id1, p.id2)))
+        if split == VIEW1_ONLY:  # training images: named by View 1 only, never by the evaluated View 2 pairs
+            view2 = set(self.ids)
+            view1 = [p for name in ("dev-train", "dev-test") for p in parse_pairs(self.root / PAIR_FILES[name])[0]]
+            self.ids = [i for i in dict.fromkeys(i for p in view1 for i in (p.id1, p.id2)) if i not in view2]
+            self.pairs = []
         self.paths = [self.image_dir / f"{i}.jpg" for i in self.ids]
         missing = [i for i, p in zip(self.ids, self.paths) if not p.is_file()]
         if missing:

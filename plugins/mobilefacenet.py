@@ -169,6 +169,16 @@ class MobileFaceNetTask(FaceEmbedderTask):
     def inference_model(self, model: Any) -> Any:
         return fold_batchnorm(model)
 
+    def save_network(self, model: Any, path: Path, metadata: dict[str, Any]) -> None:
+        """The checkpoint layout the original uses (``{"net_state_dict": ...}``), plus the training facts."""
+        import json
+
+        from taskcodec_plugins.codec_training import save_atomic
+
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        save_atomic({"net_state_dict": state, "joint_codec_training": json.loads(json.dumps(metadata, default=str))},
+                    Path(path))
+
 
 @taskcodec.hookimpl
 def register_tasks(register: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .api import (
     Codec,
+    CodecTrainingRequest,
     Dataset,
     ImageMetric,
     Sample,
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Codec",
     "CodecError",
+    "CodecTrainingRequest",
     "ConfigError",
     "Dataset",
     "DatasetError",

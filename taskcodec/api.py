@@ -160,6 +160,17 @@ class Codec(abc.ABC):
         """Bytes of ``data`` that are not fixed headers/tables, where separable; else None."""
         return None
 
+    @classmethod
+    def train(cls, request: "CodecTrainingRequest") -> dict[str, Any]:
+        """Optional: train this codec's models (``taskcodec train-codec CONFIG``).
+
+        ``request`` carries the training data, the task model (for task-aware losses), the
+        mode, the rate points and the codec's training options; write one model per rate point
+        into ``request.out``, resumably (state under ``request.state_dir``). Returns facts to
+        report (JSON types). Codecs that cannot be trained keep this default, which raises.
+        """
+        raise CodecError(f"codec {cls.name!r} has no training command (it does not implement Codec.train)")
+
 
 def _call_encoder(codec: Codec, fn, image: np.ndarray, setting: Setting):
     """Check the image, validate the setting, run ``fn``; library errors become CodecError."""
@@ -366,6 +377,47 @@ class Task(abc.ABC):
         this default, which raises.
         """
         raise TaskcodecError(f"task {self.name!r} has no training command (it does not implement Task.train)")
+
+    def differentiable(self, context: TaskContext) -> Any:
+        """Optional: the task model as torch code, for task-aware codec training.
+
+        Returns an object with
+          ``module``: the ``torch.nn.Module`` whose parameters joint training updates;
+          ``features(x)``: the feature extractor f of the papers' feature loss, for a float
+            batch ``x`` (N x C x H x W, values in [0, 1], channels as the dataset's images);
+          ``loss(x_hat, x, labels)``: the task loss on reconstructions ``x_hat`` of ``x``
+            (``labels``: the samples' labels, a list), a scalar tensor;
+          ``accuracy(x_hat, x, labels)``: a task score in [0, 1] for reports (higher = better);
+          ``save(path, metadata)``: write the (jointly trained) model as a file that this task
+            loads through its option named ``checkpoint_option``.
+        Tasks that cannot be differentiated keep this default, which raises.
+        """
+        raise TaskcodecError(f"task {self.name!r} cannot be used for task-aware codec training "
+                             f"(it does not implement Task.differentiable)")
+
+
+@dataclass
+class CodecTrainingRequest:
+    """What ``taskcodec train-codec`` hands to :meth:`Codec.train`.
+
+    ``dataset``/``val_dataset``: the training split and an optional validation split;
+    ``task``: the task plugin instance (not prepared; see :meth:`Task.differentiable`), or
+    None for a plain rate-distortion training; ``mode``: ``"rd"``, ``"task"`` or ``"joint"``;
+    ``rate_points``: one model per value (e.g. the lambdas); ``options``: the codec's training
+    options from the config; ``out``: the folder to write the models to; ``state_dir``: a
+    folder in the store for resumable training state; ``context``: device, seed, log.
+    """
+
+    dataset: Dataset
+    val_dataset: Dataset | None
+    task: Task | None
+    mode: str
+    rate_points: tuple[Any, ...]
+    options: dict[str, Any]
+    out: Path
+    state_dir: Path
+    context: TaskContext
+    config_source: str = ""
 
 
 # --------------------------------------------------------------------------- metrics

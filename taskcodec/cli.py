@@ -113,6 +113,37 @@ def train(config: Path, out: Path | None, store: Path | None, no_progress: bool)
     click.echo(f"taskcodec: train {cfg.task.name}: {facts.get('checkpoint')} ({time.perf_counter() - started:.1f} s)")
 
 
+@main.command("train-codec")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="TASKCODEC_STORE",
+              help="Store for training state [default: .taskcodec, or $TASKCODEC_STORE].")
+@click.option("--no-progress", is_flag=True, help="Do not show progress.")
+def train_codec(config: Path, store: Path | None, no_progress: bool) -> None:
+    """Train a codec's models (one per rate point) from the training CONFIG (YAML).
+
+    The config names the codec, the mode (rd, task or joint), the rate points, the output
+    folder, the training data and the task model of the task-aware losses (see
+    taskcodec/training.py and configs/train/). Training state is saved as it goes: run the
+    same command again after an interruption to resume; finished models are not retrained.
+    """
+    import json
+
+    from .store import Store
+    from .training import train_codec as run_training
+
+    try:
+        started = time.perf_counter()
+        facts = run_training(config, _plugins(), Store(store).root, progress=not no_progress,
+                             log=lambda msg: click.echo(msg, err=True))
+    except TaskcodecError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        click.echo("taskcodec: interrupted; run the same command to resume from the last saved state", err=True)
+        sys.exit(130)
+    click.echo(json.dumps(facts, indent=1, default=str))
+    click.echo(f"taskcodec: train-codec {config}: done in {time.perf_counter() - started:.1f} s")
+
+
 @main.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder to write [default: TARGET if a folder].")

@@ -1,0 +1,162 @@
+"""Codec training configs (``taskcodec train-codec CONFIG``): YAML read into a
+:class:`CodecTrainingRequest` for the codec plugin's :meth:`Codec.train`.
+
+A training config names the codec, the mode, the rate points, where the models go, the
+training data (a dataset plugin and split, optionally a validation split), the task whose
+model the task-aware losses use, and the codec's own training options::
+
+    train_codec:
+      codec: learned
+      mode: task                      # rd | task | joint
+      rate_points: [0.0035, 0.0067, 0.013, 0.025]
+      out: leaderboard/ferplus/models/learned-task
+      options: {arch: bmshj2018-factorized, N: 64, M: 64, steps: 2000, init: ...}
+    dataset: {name: ferplus, root: ferplus, split: train, options: {mode: majority}}
+    val_split: val                    # optional
+    task: {name: expression-cnn, options: {checkpoint: leaderboard/ferplus/expression-cnn-ferplus.pt}}
+    seed: 0
+    runner: {device: auto}
+
+Relative dataset roots resolve against ``$TASKCODEC_DATA`` as in benchmark configs;
+relative ``out`` and option paths against the current directory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .api import CodecTrainingRequest, TaskContext
+from .config import DatasetConfig, TaskConfig, _Reader, resolve_root
+from .errors import ConfigError, TaskcodecError, UnknownPluginError
+
+MODES = ("rd", "task", "joint")
+
+
+@dataclass(frozen=True)
+class CodecTrainingConfig:
+    codec: str
+    mode: str
+    rate_points: tuple[Any, ...]
+    out: Path
+    options: dict[str, Any]
+    dataset: DatasetConfig
+    val_split: str | None
+    task: TaskConfig | None
+    seed: int
+    device: str
+    source: str
+
+
+def load_training_config(path: str | Path) -> CodecTrainingConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such training config file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_training_config(raw, str(path))
+
+
+def parse_training_config(raw: Any, source: str) -> CodecTrainingConfig:
+    r = _Reader(source)
+    top = r.mapping(raw, "(top level)", {"train_codec": True, "dataset": True, "val_split": False, "task": False,
+                                         "seed": False, "runner": False, "title": False})
+    t = r.mapping(top["train_codec"], "train_codec",
+                  {"codec": True, "mode": True, "rate_points": True, "out": True, "options": False})
+    mode = r.typed(t["mode"], "train_codec.mode", str, f"one of {list(MODES)}")
+    if mode not in MODES:
+        raise r.fail("train_codec.mode", f"expected one of {list(MODES)}, got {mode!r}")
+    points = t["rate_points"] if isinstance(t["rate_points"], list) else [t["rate_points"]]
+    if not points:
+        raise r.fail("train_codec.rate_points", "expected at least one rate point")
+    for i, p in enumerate(points):
+        r.typed(p, f"train_codec.rate_points[{i}]", (int, float), "a number")
+    if len(set(points)) != len(points):
+        raise r.fail("train_codec.rate_points", f"duplicate rate points in {points}")
+    d = r.mapping(top["dataset"], "dataset", {"name": True, "root": False, "split": False, "options": False})
+    dataset = DatasetConfig(
+        name=r.typed(d["name"], "dataset.name", str, "a dataset plugin name"),
+        root=resolve_root(r.typed(d["root"], "dataset.root", str, "a folder path") if d.get("root") is not None else None),
+        split=r.typed(d.get("split", "train"), "dataset.split", str, "a split name"),
+        options=dict(r.typed(d.get("options") or {}, "dataset.options", dict, "a mapping of dataset options")),
+    )
+    task = None
+    if top.get("task") is not None:
+        tk = r.mapping(top["task"], "task", {"name": True, "options": False})
+        task = TaskConfig(name=r.typed(tk["name"], "task.name", str, "a task plugin name"),
+                          options=dict(r.typed(tk.get("options") or {}, "task.options", dict, "a mapping")))
+    if mode != "rd" and task is None:
+        raise r.fail("task", f"mode {mode!r} trains against a task model: the config needs a task")
+    runner = r.mapping(top.get("runner") or {}, "runner", {"device": False})
+    device = runner.get("device", "auto")
+    if device not in ("auto", "cpu", "cuda"):
+        raise r.fail("runner.device", f"expected one of 'auto', 'cpu', 'cuda', got {device!r}")
+    val = top.get("val_split")
+    return CodecTrainingConfig(
+        codec=r.typed(t["codec"], "train_codec.codec", str, "a codec plugin name"),
+        mode=mode,
+        rate_points=tuple(points),
+        out=Path(r.typed(t["out"], "train_codec.out", str, "a folder path")),
+        options=dict(r.typed(t.get("options") or {}, "train_codec.options", dict, "a mapping of training options")),
+        dataset=dataset,
+        val_split=r.typed(val, "val_split", str, "a split name") if val is not None else None,
+        task=task,
+        seed=r.typed(top.get("seed", 0), "seed", int, "an integer seed"),
+        device=device,
+        source=source,
+    )
+
+
+def build_request(cfg: CodecTrainingConfig, plugins: Any, store_root: Path, *, progress: bool = True,
+                  log: Any = print) -> tuple[type, CodecTrainingRequest]:
+    """(codec class, request): plugins looked up, datasets built, nothing trained yet."""
+    from .runner import resolve_device
+
+    r = _Reader(cfg.source)
+
+    def lookup(kind: str, name: str, where: str):
+        try:
+            return plugins.registry.get(kind, name).target
+        except UnknownPluginError as exc:
+            raise r.fail(where, str(exc)) from None
+
+    codec_cls = lookup("codec", cfg.codec, "train_codec.codec")
+    dataset_cls = lookup("dataset", cfg.dataset.name, "dataset.name")
+    for where, split in (("dataset.split", cfg.dataset.split), ("val_split", cfg.val_split)):
+        if split is not None and split not in dataset_cls.splits:
+            raise r.fail(where, f"dataset {dataset_cls.name!r} has splits {list(dataset_cls.splits)}, got {split!r}")
+
+    def load_split(split: str):
+        extra = {"cache_dir": store_root / "datasets" / dataset_cls.name} if dataset_cls.wants_cache_dir else {}
+        try:
+            return dataset_cls(root=cfg.dataset.root, split=split, **extra, **cfg.dataset.options)
+        except TypeError as exc:
+            raise r.fail("dataset.options", f"dataset {dataset_cls.name!r} rejected its options: {exc}") from None
+
+    task = None
+    if cfg.task is not None:
+        task_cls = lookup("task", cfg.task.name, "task.name")
+        task = task_cls(**cfg.task.options)
+    context = TaskContext(load_split=load_split, cache_dir=store_root / "models", device=resolve_device(cfg.device),
+                          seed=cfg.seed, progress=progress, log=log)
+    request = CodecTrainingRequest(
+        dataset=load_split(cfg.dataset.split),
+        val_dataset=load_split(cfg.val_split) if cfg.val_split else None,
+        task=task, mode=cfg.mode, rate_points=cfg.rate_points, options=cfg.options, out=cfg.out,
+        state_dir=store_root / "models" / "codec-training", context=context, config_source=cfg.source,
+    )
+    return codec_cls, request
+
+
+def train_codec(config_path: str | Path, plugins: Any, store_root: Path, *, progress: bool = True,
+                log: Any = print) -> dict[str, Any]:
+    cfg = load_training_config(config_path)
+    codec_cls, request = build_request(cfg, plugins, store_root, progress=progress, log=log)
+    facts = codec_cls.train(request)
+    if not isinstance(facts, dict):
+        raise TaskcodecError(f"codec {cfg.codec!r}: train() returned {type(facts).__name__}, expected a dict")
+    return facts
