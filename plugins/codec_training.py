@@ -51,7 +51,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "adaptive": False,      # normalise the feature/task terms to the MSE term's running magnitude
     "clean_weight": 0.0,    # joint mode: task loss on the uncompressed batch
     "init": None,           # a checkpoint file or a folder of checkpoints (same rate points) to start from
-    "task_out": None,       # joint mode: where the task model goes (default: <out>/task-model.pt)
+    "task_out": None,       # joint mode: where the task model goes (default: <out>-task-model.pt beside <out>)
     "flip": True,           # random horizontal flips
     "clip_grad": 1.0,
     "save_every": 200,

@@ -11,6 +11,7 @@ Training options (besides :data:`taskcodec_plugins.codec_training.TRAIN_DEFAULTS
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -26,7 +27,7 @@ EXTRA_OPTIONS = {"arch": "bmshj2018-factorized", "N": 64, "M": 96, "in_channels"
 def hardware(device: str) -> dict[str, Any]:
     import torch
 
-    facts: dict[str, Any] = {"device": device, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+    facts: dict[str, Any] = {"device": device, "torch": str(torch.__version__), "torch_threads": torch.get_num_threads(),
                              "cpu": platform.processor() or platform.machine(),
                              "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
     if device.startswith("cuda"):
@@ -46,8 +47,6 @@ def _init_documents(init: Any, points: tuple[float, ...]) -> dict[float, dict[st
         if path.is_dir():
             by_lambda = {}
             for file in sorted(path.glob("*" + lm.CHECKPOINT_SUFFIX)):
-                if file.name.startswith("task-model"):
-                    continue
                 doc = lm.load_checkpoint(file)
                 by_lambda[doc["lambda"]] = doc
             missing = [p for p in points if not any(abs(p - q) <= 1e-9 * max(1.0, p) for q in by_lambda)]
@@ -96,17 +95,17 @@ def train_learned(request: CodecTrainingRequest) -> dict[str, Any]:
     if o["in_channels"] != channels:
         raise CodecError(f"codec 'learned': the model takes {o['in_channels']}-channel images, the training data "
                          f"has {channels} channels")
-    adapter = None
-    if request.mode != "rd" or o["beta"] > 0 or o["gamma"] > 0:
-        if request.task is None:
-            raise CodecError(f"codec 'learned': mode {request.mode!r} with beta/gamma needs a task in the config")
-        adapter = request.task.differentiable(request.context)
+    if request.task is None and (request.mode != "rd" or o["beta"] > 0 or o["gamma"] > 0):
+        raise CodecError(f"codec 'learned': mode {request.mode!r} with beta/gamma needs a task in the config")
+    # with a task, rd trainings load it too: the validation reports its score on their reconstructions
+    adapter = request.task.differentiable(request.context) if request.task is not None else None
     if request.mode == "joint" and o["gamma"] <= 0 and o["beta"] <= 0 and o["clean_weight"] <= 0:
         raise CodecError("codec 'learned': joint mode without a task term (beta, gamma or clean_weight > 0) "
                          "would not train the task model")
     val = ct.load_data(request.val_dataset, limit=o["val_images"]) if request.val_dataset is not None else None
     out = Path(request.out)
-    task_out = Path(o["task_out"]) if o["task_out"] else out / "task-model.pt"
+    # beside the codec folder, not in it: the codec reads every *.pt in its folder as one of its models
+    task_out = Path(o["task_out"]) if o["task_out"] else out.parent / f"{out.name}-task-model.pt"
     spec = lm.ARCHITECTURES[o["arch"]]
     describe = {k: o[k] for k in ("arch", "N", "M", "in_channels")}
     weights = {k: o[k] for k in ("alpha", "beta", "gamma", "adaptive", "clean_weight")}
@@ -146,6 +145,7 @@ def train_learned(request: CodecTrainingRequest) -> dict[str, Any]:
                 "task": common["task"], "task_options": common["task_options"],
                 "validation": metrics.get(m.point), "history": facts["history"][-5:], "config": request.config_source,
             }
+            meta = json.loads(json.dumps(meta, default=str))  # plain types: the file is read with weights_only=True
             lm.save_checkpoint(files[m.point], m.model, **describe, lmbda=m.point, mode=request.mode, seed=seed, **meta)
             records[f"{m.point:g}"] = {**meta, **describe, "lambda": m.point, "mode": request.mode}
             log(f"train-codec: wrote {files[m.point]}" + (f"  validation {metrics[m.point]}" if m.point in metrics else ""))

@@ -1,0 +1,173 @@
+"""`taskcodec train-codec`: config errors, a short training that learns and resumes, and the
+task-aware mode against plain rate-distortion training on a small synthetic case."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from taskcodec import CodecError, ConfigError, TaskContext
+from taskcodec.pluginmanager import get_plugin_manager
+from taskcodec.training import build_request, load_training_config, parse_training_config, train_codec
+
+torch = pytest.importorskip("torch")
+
+DATA = {"size": [48, 48], "count": {"train": 384, "val": 128, "test": 128},
+        "classes": ["neutral", "happy", "surprise"]}
+TINY_CNN = {"epochs": 6, "width": 8, "batch_size": 32}
+TINY_CODEC = {"arch": "bmshj2018-factorized", "N": 16, "M": 16, "batch_size": 16, "lr": 1.0e-3, "log_every": 10,
+              "save_every": 10, "val_images": 128}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # determinism across machines with other core counts, and no oversubscription
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory) -> Path:
+    """A tiny expression classifier on synthetic faces, as a checkpoint file."""
+    from taskcodec_plugins.expression_cnn import ExpressionCNN
+    from taskcodec_plugins.synthetic_faces import SyntheticFaces
+
+    folder = tmp_path_factory.mktemp("classifier")
+    ctx = TaskContext(load_split=lambda split: SyntheticFaces(None, split, **DATA), cache_dir=folder, device="cpu",
+                      seed=0, progress=False)
+    path = folder / "cnn.pt"
+    ExpressionCNN(**TINY_CNN).train(ctx, path)
+    return path
+
+
+def write_config(folder: Path, name: str, mode: str, points, options, classifier: Path | None) -> Path:
+    raw = {
+        "train_codec": {"codec": "learned", "mode": mode, "rate_points": points, "out": str(folder / name),
+                        "options": options},
+        "dataset": {"name": "synthetic-faces", "split": "train", "options": DATA},
+        "val_split": "val",
+        "seed": 0,
+    }
+    if classifier is not None:
+        raw["task"] = {"name": "expression-cnn", "options": {"checkpoint": str(classifier)}}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def train(path: Path, store: Path, log=None) -> dict:
+    return train_codec(path, get_plugin_manager(), store, progress=False, log=log or (lambda m: None))
+
+
+# ------------------------------------------------------------------------- config
+def test_config_errors_name_the_key(tmp_path):
+    base = {"train_codec": {"codec": "learned", "mode": "rd", "rate_points": [0.01], "out": "x"},
+            "dataset": {"name": "synthetic-faces"}}
+    cfg = parse_training_config(base, "t.yaml")
+    assert cfg.mode == "rd" and cfg.rate_points == (0.01,) and cfg.dataset.split == "train"
+    cases = [
+        ({"train_codec": {**base["train_codec"], "mode": "fast"}}, "train_codec.mode"),
+        ({"train_codec": {**base["train_codec"], "mode": "task"}}, "task"),  # task mode without a task
+        ({"train_codec": {**base["train_codec"], "rate_points": [0.01, 0.01]}}, "duplicate"),
+        ({"train_codec": {**base["train_codec"], "rate_points": ["big"]}}, "rate_points[0]"),
+        ({"oops": 1}, "unknown key 'oops'"),
+    ]
+    for change, expected in cases:
+        with pytest.raises(ConfigError, match=r"t\.yaml") as info:
+            parse_training_config({**base, **change}, "t.yaml")
+        assert expected in str(info.value)
+    with pytest.raises(ConfigError, match="no such training config"):
+        load_training_config(tmp_path / "missing.yaml")
+
+
+def test_unknown_training_option_and_bad_split(tmp_path):
+    path = write_config(tmp_path, "bad", "rd", [0.01], {**TINY_CODEC, "stepz": 3}, None)
+    with pytest.raises(CodecError, match="stepz"):
+        train(path, tmp_path / "store")
+    raw = yaml.safe_load(path.read_text())
+    raw["val_split"] = "holdout"
+    cfg = parse_training_config(raw, "t.yaml")
+    with pytest.raises(ConfigError, match="val_split.*holdout"):
+        build_request(cfg, get_plugin_manager(), tmp_path / "store")
+
+
+# ------------------------------------------------------------------------- training
+def test_rd_training_learns_writes_codec_checkpoints_and_skips_when_done(tmp_path):
+    from taskcodec_plugins.learned_codec import LearnedCodec
+    from taskcodec_plugins.learned_models import load_checkpoint
+    from taskcodec_plugins.synthetic_faces import SyntheticFaces
+
+    path = write_config(tmp_path, "rd", "rd", [0.001, 0.05], {**TINY_CODEC, "steps": 80}, None)
+    facts = train(path, tmp_path / "store")
+    assert len(facts["trained"]) == 2 and not facts["skipped"]
+    docs = {p: load_checkpoint(tmp_path / "rd" / f"lambda-{p:g}.pt") for p in (0.001, 0.05)}
+    for doc in docs.values():
+        history = doc["history"]
+        assert history[-1]["loss"] < 0.7 * history[0]["loss"]  # it learns
+        assert doc["mode"] == "rd" and doc["training_data"]["images"] == 384
+        assert doc["training"]["steps"] == 80 and doc["training"]["hardware"]["device"] == "cpu"
+        assert set(doc["validation"]) >= {"estimated_bpp", "psnr"}
+    # the larger lambda buys quality with bits
+    assert docs[0.05]["validation"]["psnr"] > docs[0.001]["validation"]["psnr"]
+    assert docs[0.05]["validation"]["estimated_bpp"] > docs[0.001]["validation"]["estimated_bpp"]
+    codec = LearnedCodec(models=str(tmp_path / "rd"))
+    assert codec.default_rate_points == (0.001, 0.05)
+    image = SyntheticFaces(None, "test", **DATA)[0].image
+    data = codec.encode(image, 0.05)
+    assert codec.decode(data).shape == image.shape
+    assert (tmp_path / "rd" / "training.json").is_file()
+    again = train(path, tmp_path / "store")
+    assert not again["trained"] and len(again["skipped"]) == 2
+    assert not list((tmp_path / "store" / "models" / "codec-training").glob("*.state.pt"))
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
+    from taskcodec_plugins.learned_models import load_checkpoint
+
+    options = {**TINY_CODEC, "steps": 30}
+    whole = write_config(tmp_path, "whole", "rd", [0.01], options, None)
+    train(whole, tmp_path / "store-a")
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_20(message: str) -> None:
+        if "step 20/30" in message:
+            raise Stop  # the log comes before the save of step 20: the saved state is step 10's
+
+    parts = write_config(tmp_path, "parts", "rd", [0.01], options, None)
+    with pytest.raises(Stop):
+        train(parts, tmp_path / "store-b", log=stop_at_20)
+    assert list((tmp_path / "store-b" / "models" / "codec-training").glob("*.state.pt"))
+    messages: list[str] = []
+    train(parts, tmp_path / "store-b", log=messages.append)
+    assert any("resuming at step 10" in m for m in messages)
+    a = load_checkpoint(tmp_path / "whole" / "lambda-0.01.pt")
+    b = load_checkpoint(tmp_path / "parts" / "lambda-0.01.pt")
+    assert a["digest"] == b["digest"]
+
+
+@pytest.mark.slow
+def test_task_mode_beats_rd_mode_on_task_accuracy_at_equal_rate(tmp_path, classifier):
+    """From one rd model, 80 more steps of rd vs 80 steps of task-aware fine-tuning (classifier
+    frozen): the task-aware codec is more accurate for the classifier at no more bits."""
+    from taskcodec_plugins.learned_models import load_checkpoint
+
+    point = [0.004]
+    base = write_config(tmp_path, "base", "rd", point, {**TINY_CODEC, "steps": 200}, classifier)
+    train(base, tmp_path / "store")
+    init = str(tmp_path / "base" / "lambda-0.004.pt")
+    more = {**TINY_CODEC, "steps": 80, "init": init, "lr": 5.0e-4}
+    rd = write_config(tmp_path, "rd", "rd", point, more, classifier)
+    task = write_config(tmp_path, "task", "task", point,
+                        {**more, "alpha": 0.2, "beta": 0.5, "gamma": 1.0, "adaptive": True}, classifier)
+    train(rd, tmp_path / "store")
+    train(task, tmp_path / "store")
+    v_rd = load_checkpoint(tmp_path / "rd" / "lambda-0.004.pt")["validation"]
+    v_task = load_checkpoint(tmp_path / "task" / "lambda-0.004.pt")["validation"]
+    assert v_task["estimated_bpp"] <= 1.05 * v_rd["estimated_bpp"]
+    assert v_task["task_score"] > v_rd["task_score"]
+    assert np.isfinite(v_task["psnr"])
