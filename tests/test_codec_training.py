@@ -171,3 +171,34 @@ def test_task_mode_beats_rd_mode_on_task_accuracy_at_equal_rate(tmp_path, classi
     assert v_task["estimated_bpp"] <= 1.05 * v_rd["estimated_bpp"]
     assert v_task["task_score"] > v_rd["task_score"]
     assert np.isfinite(v_task["psnr"])
+
+
+def test_compnet_training_writes_checkpoints_the_codec_reads(tmp_path):
+    """compnet-png: rate points are nominal bpp (channels from levels and downsampling); the PNG
+    rate proxy trains down and the written models code real PNG streams."""
+    from taskcodec_plugins.compnet_codec import CompNetPngCodec
+    from taskcodec_plugins.compnet_models import load_checkpoint
+    from taskcodec_plugins.synthetic_faces import SyntheticFaces
+
+    options = {"levels": 4, "downsampling": 4, "width": 16, "lambda": 0.01, "steps": 60, "batch_size": 16,
+               "lr": 1.0e-3, "log_every": 20, "save_every": 20, "val_images": 64}
+    path = write_config(tmp_path, "cn", "rd", [0.25, 1.0], options, None)
+    raw = yaml.safe_load(path.read_text())
+    raw["train_codec"]["codec"] = "compnet-png"
+    raw["dataset"]["options"] = {**DATA, "color": "rgb"}
+    path.write_text(yaml.safe_dump(raw))
+    train(path, tmp_path / "store")
+    docs = {p: load_checkpoint(tmp_path / "cn" / f"nominal-{p:g}.pt") for p in (0.25, 1.0)}
+    assert docs[0.25]["channels"] == 2 and docs[1.0]["channels"] == 8 and docs[1.0]["levels"] == 4
+    assert docs[1.0]["history"][-1]["loss"] < docs[1.0]["history"][0]["loss"]
+    assert docs[1.0]["validation"]["psnr"] > docs[0.25]["validation"]["psnr"]
+    codec = CompNetPngCodec(models=str(tmp_path / "cn"))
+    image = SyntheticFaces(None, "test", **{**DATA, "color": "rgb"})[0].image
+    small, large = codec.encode(image, 0.25), codec.encode(image, 1.0)
+    assert len(small) < len(large)
+    assert codec.decode(large).shape == image.shape
+    bad = write_config(tmp_path, "bad", "rd", [0.3], options, None)
+    raw["train_codec"]["rate_points"] = [0.3]
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(CodecError, match="whole channel counts"):
+        train(bad, tmp_path / "store")
