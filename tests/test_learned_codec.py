@@ -278,12 +278,21 @@ def test_estimated_rate_is_reported_beside_the_actual(tiny, arch: str) -> None:
         assert len(data) - codec.payload_bytes(data) <= 26  # the header
 
 
-@pytest.mark.skipif(not os.environ.get(TRAINED_ENV), reason=f"needs trained checkpoints: set {TRAINED_ENV}=FOLDER")
-def test_estimated_rate_within_a_few_percent_on_trained_models() -> None:
+def _trained_folders() -> list[str]:
+    """$TASKCODEC_LEARNED_MODELS, else the trained models committed with the leaderboards."""
+    if os.environ.get(TRAINED_ENV):
+        return [os.environ[TRAINED_ENV]]
+    root = Path(__file__).resolve().parent.parent / "leaderboard"
+    return [str(f) for f in sorted(root.glob("*/models/learned-*")) if f.is_dir() and any(f.glob("*.pt"))]
+
+
+@pytest.mark.skipif(not _trained_folders(), reason=f"needs trained checkpoints: set {TRAINED_ENV}=FOLDER")
+@pytest.mark.parametrize("folder", _trained_folders())
+def test_estimated_rate_within_a_few_percent_on_trained_models(folder: str) -> None:
     """On trained models the entropy coder's payload matches the -log2 likelihoods within 3%, plus the
     rANS coder's constant cost of up to 8 bytes per string (its final state; an all-zero latent
     still takes 8 bytes), summed over 6 images per rate point."""
-    codec = LearnedCodec(models=os.environ[TRAINED_ENV])
+    codec = LearnedCodec(models=folder)
     for entry in codec.entries():
         color = entry.in_channels == 3
         images = [natural_image(128, 128, color=color, seed=s) for s in range(3)]
