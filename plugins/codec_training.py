@@ -28,7 +28,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from taskcodec import CodecError, CodecTrainingRequest
+from taskcodec_plugins.torch_utils import save_atomic
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "steps": 2000,          # optimiser steps per training (joint: per step every rate point's codec sees the batch)
@@ -154,22 +154,6 @@ def _split_parameters(model: Any) -> tuple[list[Any], list[Any]]:
             continue
         (aux if name.endswith("quantiles") else main).append(p)
     return main, aux
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _pad(x: Any, multiple: int) -> Any:

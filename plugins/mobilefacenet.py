@@ -173,7 +173,7 @@ class MobileFaceNetTask(FaceEmbedderTask):
         """The checkpoint layout the original uses (``{"net_state_dict": ...}``), plus the training facts."""
         import json
 
-        from taskcodec_plugins.codec_training import save_atomic
+        from taskcodec_plugins.torch_utils import save_atomic
 
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         save_atomic({"net_state_dict": state, "joint_codec_training": json.loads(json.dumps(metadata, default=str))},

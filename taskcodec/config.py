@@ -127,6 +127,26 @@ def resolve_root(root: str | None) -> Path | None:
     return path.resolve()
 
 
+def parse_dataset(r: _Reader, value: Any, default_split: str) -> DatasetConfig:
+    """The ``dataset:`` mapping of a benchmark or training config."""
+    d = r.mapping(value, "dataset", {"name": True, "root": False, "split": False, "options": False})
+    return DatasetConfig(
+        name=r.typed(d["name"], "dataset.name", str, "a dataset plugin name"),
+        root=resolve_root(r.typed(d["root"], "dataset.root", str, "a folder path") if d.get("root") is not None else None),
+        split=r.typed(d.get("split", default_split), "dataset.split", str, "a split name"),
+        options=dict(r.typed(d.get("options") or {}, "dataset.options", dict, "a mapping of dataset options")),
+    )
+
+
+def parse_task(r: _Reader, value: Any) -> TaskConfig:
+    """The ``task:`` mapping of a benchmark or training config."""
+    t = r.mapping(value, "task", {"name": True, "options": False})
+    return TaskConfig(
+        name=r.typed(t["name"], "task.name", str, "a task plugin name"),
+        options=dict(r.typed(t.get("options") or {}, "task.options", dict, "a mapping of task options")),
+    )
+
+
 def load_config(path: str | Path, registry: Any | None = None) -> BenchmarkConfig:
     """Read and validate a benchmark config; plugin names are checked against ``registry``."""
     path = Path(path)
@@ -153,21 +173,8 @@ def parse_config(raw: Any, source: str, registry: Any | None = None) -> Benchmar
     if not benchmark or "/" in benchmark or benchmark.startswith("."):
         raise r.fail("benchmark", f"expected a plain folder name, got {benchmark!r}")
 
-    d = r.mapping(top["dataset"], "dataset", {"name": True, "root": False, "split": False, "options": False})
-    dataset = DatasetConfig(
-        name=r.typed(d["name"], "dataset.name", str, "a dataset plugin name"),
-        root=resolve_root(r.typed(d["root"], "dataset.root", str, "a folder path") if d.get("root") is not None else None),
-        split=r.typed(d.get("split", "test"), "dataset.split", str, "a split name"),
-        options=dict(r.typed(d.get("options") or {}, "dataset.options", dict, "a mapping of dataset options")),
-    )
-
-    task = None
-    if top.get("task") is not None:
-        t = r.mapping(top["task"], "task", {"name": True, "options": False})
-        task = TaskConfig(
-            name=r.typed(t["name"], "task.name", str, "a task plugin name"),
-            options=dict(r.typed(t.get("options") or {}, "task.options", dict, "a mapping of task options")),
-        )
+    dataset = parse_dataset(r, top["dataset"], default_split="test")
+    task = parse_task(r, top["task"]) if top.get("task") is not None else None
 
     codecs_raw = r.typed(top["codecs"], "codecs", list, "a list of codecs")
     if not codecs_raw:

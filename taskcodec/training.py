@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from .api import CodecTrainingRequest, TaskContext
-from .config import DatasetConfig, TaskConfig, _Reader, resolve_root
+from .config import DatasetConfig, TaskConfig, _Reader, parse_dataset, parse_task
 from .errors import ConfigError, TaskcodecError, UnknownPluginError
 
 MODES = ("rd", "task", "joint")
@@ -77,18 +77,8 @@ def parse_training_config(raw: Any, source: str) -> CodecTrainingConfig:
         r.typed(p, f"train_codec.rate_points[{i}]", (int, float), "a number")
     if len(set(points)) != len(points):
         raise r.fail("train_codec.rate_points", f"duplicate rate points in {points}")
-    d = r.mapping(top["dataset"], "dataset", {"name": True, "root": False, "split": False, "options": False})
-    dataset = DatasetConfig(
-        name=r.typed(d["name"], "dataset.name", str, "a dataset plugin name"),
-        root=resolve_root(r.typed(d["root"], "dataset.root", str, "a folder path") if d.get("root") is not None else None),
-        split=r.typed(d.get("split", "train"), "dataset.split", str, "a split name"),
-        options=dict(r.typed(d.get("options") or {}, "dataset.options", dict, "a mapping of dataset options")),
-    )
-    task = None
-    if top.get("task") is not None:
-        tk = r.mapping(top["task"], "task", {"name": True, "options": False})
-        task = TaskConfig(name=r.typed(tk["name"], "task.name", str, "a task plugin name"),
-                          options=dict(r.typed(tk.get("options") or {}, "task.options", dict, "a mapping")))
+    dataset = parse_dataset(r, top["dataset"], default_split="train")
+    task = parse_task(r, top["task"]) if top.get("task") is not None else None
     if mode != "rd" and task is None:
         raise r.fail("task", f"mode {mode!r} trains against a task model: the config needs a task")
     runner = r.mapping(top.get("runner") or {}, "runner", {"device": False})
