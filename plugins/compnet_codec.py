@@ -70,6 +70,7 @@ from taskcodec_plugins import compnet_models as cm  # imports neither torch nor 
 from taskcodec_plugins import learned_bitstream as lb
 from taskcodec_plugins.bitstream_headers import MalformedStream as MalformedPNG
 from taskcodec_plugins.bitstream_headers import png_layout
+from taskcodec_plugins import learned_codec as lc
 from taskcodec_plugins.learned_codec import _choice, _optional_int, _optional_path
 
 FORMAT_REVISION = "1"  # bump when this plugin's bytes change for the same model and library versions
@@ -205,24 +206,8 @@ class CompNetPngCodec(Codec):
     )
 
     def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(OPTION_SPECS))
-        if unknown:
-            raise CodecError(f"codec {self.name!r}: unknown option(s) {unknown}; allowed options: "
-                             f"{', '.join(OPTION_SPECS)}")
-        self._options: dict[str, Any] = {}
-        for key, (default, validate) in OPTION_SPECS.items():
-            value = options.get(key, default)
-            try:
-                self._options[key] = validate(value)
-            except ValueError as exc:
-                raise CodecError(f"codec {self.name!r}: option {key}={value!r} is invalid: {exc}") from None
+        self._options = lc.checked_options(self.name, options, OPTION_SPECS, "untrained_settings")
         o = self._options
-        if (o["models"] is None) == (o["untrained_seed"] is None):
-            raise CodecError(
-                f"codec {self.name!r} needs exactly one of the options models (a folder of trained checkpoints) "
-                f"and untrained_seed (untrained stand-ins, for tests only)")
-        if o["untrained_settings"] is not None and o["untrained_seed"] is None:
-            raise CodecError(f"codec {self.name!r}: option untrained_settings goes with untrained_seed, not models")
         self._entries: list[cm.ModelEntry] | None = None
         if o["models"] is not None:
             self._entries = self._scan_folder(Path(o["models"]).expanduser())

@@ -138,6 +138,28 @@ OPTION_SPECS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
 }
 
 
+def checked_options(codec: str, options: dict[str, Any], specs: dict[str, tuple[Any, Callable[[Any], Any]]],
+                    stand_in_points: str) -> dict[str, Any]:
+    """A trained-models codec's options validated against ``specs`` (name -> (default, check)):
+    exactly one of ``models`` and ``untrained_seed``; ``stand_in_points`` only with the latter."""
+    unknown = sorted(set(options) - set(specs))
+    if unknown:
+        raise CodecError(f"codec {codec!r}: unknown option(s) {unknown}; allowed options: {', '.join(specs)}")
+    checked: dict[str, Any] = {}
+    for key, (default, validate) in specs.items():
+        value = options.get(key, default)
+        try:
+            checked[key] = validate(value)
+        except ValueError as exc:
+            raise CodecError(f"codec {codec!r}: option {key}={value!r} is invalid: {exc}") from None
+    if (checked["models"] is None) == (checked["untrained_seed"] is None):
+        raise CodecError(f"codec {codec!r} needs exactly one of the options models (a folder of trained checkpoints) "
+                         f"and untrained_seed (untrained stand-ins, for tests only)")
+    if checked[stand_in_points] is not None and checked["untrained_seed"] is None:
+        raise CodecError(f"codec {codec!r}: option {stand_in_points} goes with untrained_seed, not models")
+    return checked
+
+
 class LearnedCodec(Codec):
     name = "learned"
     version = _Version()  # type: ignore[assignment]
@@ -150,24 +172,8 @@ class LearnedCodec(Codec):
     )
 
     def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(OPTION_SPECS))
-        if unknown:
-            raise CodecError(f"codec {self.name!r}: unknown option(s) {unknown}; allowed options: "
-                             f"{', '.join(OPTION_SPECS)}")
-        self._options: dict[str, Any] = {}
-        for key, (default, validate) in OPTION_SPECS.items():
-            value = options.get(key, default)
-            try:
-                self._options[key] = validate(value)
-            except ValueError as exc:
-                raise CodecError(f"codec {self.name!r}: option {key}={value!r} is invalid: {exc}") from None
+        self._options = checked_options(self.name, options, OPTION_SPECS, "untrained_lambdas")
         o = self._options
-        if (o["models"] is None) == (o["untrained_seed"] is None):
-            raise CodecError(
-                f"codec {self.name!r} needs exactly one of the options models (a folder of trained checkpoints) "
-                f"and untrained_seed (untrained stand-ins, for tests only)")
-        if o["untrained_lambdas"] is not None and o["untrained_seed"] is None:
-            raise CodecError(f"codec {self.name!r}: option untrained_lambdas goes with untrained_seed, not models")
         self._entries: list[lm.ModelEntry] | None = None
         if o["models"] is not None:
             self._entries = self._scan_folder(Path(o["models"]).expanduser())
