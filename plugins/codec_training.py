@@ -391,11 +391,21 @@ def hardware(device: str) -> dict[str, Any]:
     import torch
 
     facts: dict[str, Any] = {"device": device, "torch": str(torch.__version__), "torch_threads": torch.get_num_threads(),
-                             "cpu": platform.processor() or platform.machine(),
+                             "cpu": _cpu_name() or platform.processor() or platform.machine(),
                              "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
     if device.startswith("cuda"):
         facts["gpu"] = torch.cuda.get_device_name(0)
     return facts
+
+
+def _cpu_name() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def train_rate_points(request: CodecTrainingRequest, o: dict[str, Any], points: Sequence[float],
