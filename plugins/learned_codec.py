@@ -37,7 +37,8 @@ Options:
 Coding: ``model.update(force=True)`` once per model, then ``compress``/``decompress`` with
 CompressAI's ``ans`` entropy coder; the rate is the bytes written, header included (layout in
 :mod:`taskcodec_plugins.learned_bitstream`: 22-23 bytes for a 48x48 image). ``encode_with_stats``
-adds ``estimated_bits``, ``sum(-log2 likelihoods)`` of a forward pass on the same padded tensor
+adds ``estimated_bits``, ``sum(-log2 likelihoods)`` of the entropy models on the same padded tensor
+(:func:`taskcodec_plugins.learned_models.likelihoods`: the forward pass without the synthesis)
 (the framework's ``estimated_bpp``). Gray images on a 3-channel model are coded as their RGB
 replication and decoded to the channel mean; an RGB image for a 1-channel model is an error.
 Torch's thread settings are left as the process has them. Models live in a per-process cache
@@ -322,8 +323,7 @@ class LearnedCodec(Codec):
             out = model.compress(x)
             stats = {}
             if estimate:
-                likelihoods = model(x)["likelihoods"].values()
-                stats["estimated_bits"] = float(sum(float((-torch.log2(p)).sum()) for p in likelihoods))
+                stats["estimated_bits"] = float(sum(float((-torch.log2(p)).sum()) for p in lm.likelihoods(model, x)))
         strings = [s[0] for s in out["strings"]]
         latent_h, latent_w = (int(v) for v in out["shape"])
         header = lb.StreamHeader(entry.model_id, rgb, self._options["padding"] == "zero",

@@ -233,6 +233,23 @@ def model_from_checkpoint(document: dict[str, Any], device: str = "cpu"):
     return prepare_for_coding(model, device)
 
 
+def likelihoods(model, x) -> list:
+    """The entropy models' likelihoods of ``x``'s latents, as the eval-mode forward pass computes them
+    (rounded latents), without running the synthesis transform that the rate does not need."""
+    y = model.g_a(x)
+    if not hasattr(model, "h_a"):  # factorized prior
+        return [model.entropy_bottleneck(y)[1]]
+    is_mean_scale = type(model).__name__ == "MeanScaleHyperprior"
+    z = model.h_a(y if is_mean_scale else y.abs())
+    z_hat, z_likelihoods = model.entropy_bottleneck(z)
+    if is_mean_scale:
+        scales, means = model.h_s(z_hat).chunk(2, 1)
+        _, y_likelihoods = model.gaussian_conditional(y, scales, means=means)
+    else:
+        _, y_likelihoods = model.gaussian_conditional(y, model.h_s(z_hat))
+    return [y_likelihoods, z_likelihoods]
+
+
 def prepare_for_coding(model, device: str = "cpu"):
     """Move to ``device``, switch to eval mode and (re)build the entropy coder's tables."""
     model = model.to(device).eval()

@@ -452,3 +452,16 @@ test_contract_more_bytes_at_higher_rate = contract.test_more_bytes_at_higher_rat
 test_contract_bad_settings_raise = contract.test_bad_settings_raise
 test_contract_bad_images_raise = contract.test_bad_images_raise
 test_contract_corrupt_streams = contract.test_corrupt_streams
+
+
+@pytest.mark.parametrize("arch", sorted(lm.ARCHITECTURES))
+def test_rate_estimate_equals_the_eval_forward_pass(arch: str) -> None:
+    """The estimate skips the synthesis transform but must be exactly the eval-mode forward's likelihoods."""
+    import torch
+
+    model = lm.prepare_for_coding(lm.untrained_model(arch, 16, 24, 3, 0, 0.01))
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        full = [p.clone() for p in model(x)["likelihoods"].values()]
+        fast = lm.likelihoods(model, x)
+    assert len(full) == len(fast) and all(torch.equal(a, b) for a, b in zip(full, fast))
