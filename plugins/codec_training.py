@@ -285,8 +285,8 @@ class Trainer:
         parts: dict[str, float] = {}
         target = None
         if self.uses_task and o["beta"] > 0:
-            with torch.no_grad():
-                target = self.adapter.features(x)
+            with torch.no_grad():  # the ORIGINAL task model's features: in joint mode a moving target could collapse
+                target = self.adapter.target_features(x)
         for m in self.models:
             out = m.model(_pad(x, m.pad_multiple))
             x_hat = out["x_hat"][..., :h, :w]

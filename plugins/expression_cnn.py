@@ -553,7 +553,12 @@ class ClassifierTrainingView:
     checkpoint_option = "checkpoint"
 
     def __init__(self, module: Any, meta: dict[str, Any]):
+        import copy
+
         self.module, self.meta = module, meta
+        self.reference = copy.deepcopy(module).eval()  # the loaded weights, frozen: feature targets
+        for p in self.reference.parameters():
+            p.requires_grad_(False)
 
     def _targets(self, labels: list[Any], device: Any) -> Any:
         import torch
@@ -566,6 +571,9 @@ class ClassifierTrainingView:
 
     def features(self, x: Any) -> Any:
         return self.module[:-2](_normalise(x * 255.0))
+
+    def target_features(self, x: Any) -> Any:
+        return self.reference[:-2](_normalise(x * 255.0))
 
     def logits(self, x: Any) -> Any:
         return self.module(_normalise(x * 255.0))

@@ -338,6 +338,9 @@ class EmbedderTrainingView:
     def features(self, x: Any) -> Any:
         return self.module(self._input(x))
 
+    def target_features(self, x: Any) -> Any:
+        return self.reference(self._input(x))
+
     def _cosine(self, x_hat: Any, x: Any) -> Any:
         import torch
         import torch.nn.functional as F

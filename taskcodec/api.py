@@ -385,6 +385,8 @@ class Task(abc.ABC):
           ``module``: the ``torch.nn.Module`` whose parameters joint training updates;
           ``features(x)``: the feature extractor f of the papers' feature loss, for a float
             batch ``x`` (N x C x H x W, values in [0, 1], channels as the dataset's images);
+          ``target_features(x)``: the same with the model as loaded, frozen (the feature loss's
+            target: in joint training a target that moves with the model could collapse);
           ``loss(x_hat, x, labels)``: the task loss on reconstructions ``x_hat`` of ``x``
             (``labels``: the samples' labels, a list), a scalar tensor;
           ``accuracy(x_hat, x, labels)``: a task score in [0, 1] for reports (higher = better);

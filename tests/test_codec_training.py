@@ -202,3 +202,31 @@ def test_compnet_training_writes_checkpoints_the_codec_reads(tmp_path):
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(CodecError, match="whole channel counts"):
         train(bad, tmp_path / "store")
+
+
+def test_joint_mode_writes_a_task_model_that_stays_accurate(tmp_path, classifier):
+    """joint: the codecs of both rate points and the classifier train together; the classifier is
+    written beside the codec folder, loads as an expression-cnn checkpoint and stays accurate on
+    uncompressed images (its feature targets come from the frozen original, so they cannot collapse)."""
+    from taskcodec_plugins.expression_cnn import ExpressionCNN
+    from taskcodec_plugins.learned_models import load_checkpoint
+    from taskcodec_plugins.synthetic_faces import SyntheticFaces
+
+    base = write_config(tmp_path, "base", "rd", [0.002, 0.01], {**TINY_CODEC, "steps": 60}, classifier)
+    train(base, tmp_path / "store")
+    joint = write_config(tmp_path, "joint", "joint", [0.002, 0.01],
+                         {**TINY_CODEC, "steps": 30, "init": str(tmp_path / "base"), "alpha": 0.2, "beta": 0.5,
+                          "gamma": 1.0, "adaptive": True, "clean_weight": 1.0, "task_lr": 1.0e-5}, classifier)
+    facts = train(joint, tmp_path / "store")
+    task_file = tmp_path / "joint-task-model.pt"
+    assert facts["task_model"] == str(task_file) and task_file.is_file()
+    docs = [load_checkpoint(tmp_path / "joint" / f"lambda-{p:g}.pt") for p in (0.002, 0.01)]
+    assert all(d["mode"] == "joint" and d["training"]["joint_rate_points"] == [0.002, 0.01] for d in docs)
+    test = SyntheticFaces(None, "test", **DATA)
+    ctx = TaskContext(load_split=None, cache_dir=tmp_path, device="cpu", seed=0, progress=False)
+    accuracies = []
+    for path in (classifier, task_file):
+        task = ExpressionCNN(checkpoint=str(path))
+        task.prepare(test, ctx)
+        accuracies.append(np.mean(np.array(task.predict(list(test.images))) == test.labels))
+    assert accuracies[1] >= accuracies[0] - 0.05, accuracies
