@@ -67,7 +67,7 @@ def plot_rate_quality(path: Path, results: pd.DataFrame, *, title: str, metrics:
                     continue
                 x, y = x[ok], y[ok]
                 color = colors[i % len(colors)]
-                marker = "osD^vP*Xhp"[i % 10]
+                marker = "osD^vP*Xhp<>"[i % 12]  # 12 markers over 10 colours: no two rows alike up to 60
                 ax.plot(x, y * scale, "-" + marker, color=color, lw=1.4, ms=5.5, label=codec)
                 fx, _ = monotone_front(x, y, higher_is_better if metric == metrics[0] else True)
                 off = ~np.isin(x, fx)
