@@ -115,7 +115,7 @@ def _curve(results: pd.DataFrame, codec: str, metric: str) -> tuple[np.ndarray, 
 
 def _is_fraction(results: pd.DataFrame, col: str) -> bool:
     """A task metric reported as a fraction in [0, 1] (shown as %)."""
-    if col in IMAGE_METRICS or "bpp" in col or not pd.api.types.is_numeric_dtype(results[col]):
+    if col in IMAGE_METRICS or col == "setting" or "bpp" in col or not pd.api.types.is_numeric_dtype(results[col]):
         return False
     if pd.api.types.is_integer_dtype(results[col]):  # a count (e.g. detection_failures), not a fraction
         return False
