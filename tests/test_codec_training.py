@@ -230,3 +230,13 @@ def test_joint_mode_writes_a_task_model_that_stays_accurate(tmp_path, classifier
         task.prepare(test, ctx)
         accuracies.append(np.mean(np.array(task.predict(list(test.images))) == test.labels))
     assert accuracies[1] >= accuracies[0] - 0.05, accuracies
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "configs" / "train").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_shipped_training_configs_parse_and_name_known_plugins(path):
+    cfg = load_training_config(path)
+    registry = get_plugin_manager().registry
+    assert registry.get("codec", cfg.codec) and registry.get("dataset", cfg.dataset.name)
+    if cfg.task is not None:
+        assert registry.get("task", cfg.task.name)
