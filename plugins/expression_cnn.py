@@ -503,7 +503,7 @@ class ExpressionCNN(Task):
     def sample_rows(self, dataset: Dataset, outputs: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"image": s.id, "label": s.label, "pred": outputs[s.id]} for s in dataset]
 
-    def differentiable(self, context: TaskContext) -> "ClassifierTrainingView":
+    def differentiable(self, context: TaskContext) -> Any:
         """The classifier for task-aware codec training: features = the pooled activations before the
         linear layer, loss = cross-entropy on the reconstructions (fp32, batch norms in eval mode)."""
         path = self._resolved["checkpoint"]
@@ -514,6 +514,8 @@ class ExpressionCNN(Task):
         model = build_model(int(meta["in_channels"]), len(meta["classes"]), int(meta["width"]),
                             str(meta.get("arch", "compact")))
         model.load_state_dict(state)
+        from taskcodec_plugins.classifier_view import ClassifierTrainingView
+
         return ClassifierTrainingView(model.to(context.device).eval(), meta)
 
     def provenance(self) -> dict[str, Any]:
@@ -542,52 +544,6 @@ class ExpressionCNN(Task):
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             **{k: m[k] for k in keep if k in m},
         }
-
-
-class ClassifierTrainingView:
-    """:meth:`ExpressionCNN.differentiable`: the network as torch code (see ``taskcodec.Task.differentiable``).
-
-    Inputs are float batches in [0, 1] with the classifier's channels; the network's
-    Sequential layout ends in ``..., Flatten, Dropout, Linear``."""
-
-    checkpoint_option = "checkpoint"
-
-    def __init__(self, module: Any, meta: dict[str, Any]):
-        import copy
-
-        self.module, self.meta = module, meta
-        self.reference = copy.deepcopy(module).eval()  # the loaded weights, frozen: feature targets
-        for p in self.reference.parameters():
-            p.requires_grad_(False)
-
-    def _targets(self, labels: list[Any], device: Any) -> Any:
-        import torch
-
-        n = len(self.meta["classes"])
-        if not all(_is_class_index(label, n) for label in labels):
-            raise TaskcodecError("expression-cnn: task-aware codec training needs class-index labels "
-                                 "(e.g. FER+ with dataset option mode: majority)")
-        return torch.tensor([int(label) for label in labels], device=device)
-
-    def features(self, x: Any) -> Any:
-        return self.module[:-2](_normalise(x * 255.0))
-
-    def target_features(self, x: Any) -> Any:
-        return self.reference[:-2](_normalise(x * 255.0))
-
-    def logits(self, x: Any) -> Any:
-        return self.module(_normalise(x * 255.0))
-
-    def loss(self, x_hat: Any, x: Any, labels: list[Any]) -> Any:
-        import torch.nn.functional as F
-
-        return F.cross_entropy(self.logits(x_hat), self._targets(labels, x_hat.device))
-
-    def accuracy(self, x_hat: Any, x: Any, labels: list[Any]) -> float:
-        return float((self.logits(x_hat).argmax(1) == self._targets(labels, x_hat.device)).float().mean())
-
-    def save(self, path: str | Path, metadata: dict[str, Any]) -> None:
-        save_checkpoint(Path(path), self.module, {**self.meta, "joint_codec_training": metadata})
 
 
 def _file_sha256(path: Path) -> str:

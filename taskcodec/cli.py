@@ -1,8 +1,10 @@
 """The ``taskcodec`` command line."""
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -23,6 +25,18 @@ def _plugins():
 def _fail(exc: BaseException) -> None:
     click.echo(f"taskcodec: error: {exc}", err=True)
     sys.exit(2)
+
+
+@contextlib.contextmanager
+def _resumable_errors() -> Iterator[None]:
+    """Errors end the command with their message; Ctrl-C says how to resume a training."""
+    try:
+        yield
+    except TaskcodecError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        click.echo("taskcodec: interrupted; run the same command to resume from the last saved state", err=True)
+        sys.exit(130)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -96,7 +110,7 @@ def train(config: Path, out: Path | None, store: Path | None, no_progress: bool)
     from .runner import Runner
     from .store import Store
 
-    try:
+    with _resumable_errors():
         pm = _plugins()
         cfg = load_config(config, pm.registry)
         if cfg.task is None:
@@ -104,11 +118,6 @@ def train(config: Path, out: Path | None, store: Path | None, no_progress: bool)
         task = pm.registry.get("task", cfg.task.name).target(**cfg.task.options)
         started = time.perf_counter()
         facts = task.train(Runner(cfg, Store(store), pm, progress=not no_progress).task_context(), out)
-    except TaskcodecError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        click.echo("taskcodec: interrupted; run the same command to resume from the last saved state", err=True)
-        sys.exit(130)
     click.echo(json.dumps(facts, indent=1, default=str))
     click.echo(f"taskcodec: train {cfg.task.name}: {facts.get('checkpoint')} ({time.perf_counter() - started:.1f} s)")
 
@@ -131,15 +140,10 @@ def train_codec(config: Path, store: Path | None, no_progress: bool) -> None:
     from .store import Store
     from .training import train_codec as run_training
 
-    try:
+    with _resumable_errors():
         started = time.perf_counter()
         facts = run_training(config, _plugins(), Store(store).root, progress=not no_progress,
                              log=lambda msg: click.echo(msg, err=True))
-    except TaskcodecError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        click.echo("taskcodec: interrupted; run the same command to resume from the last saved state", err=True)
-        sys.exit(130)
     click.echo(json.dumps(facts, indent=1, default=str))
     click.echo(f"taskcodec: train-codec {config}: done in {time.perf_counter() - started:.1f} s")
 

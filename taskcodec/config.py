@@ -147,16 +147,20 @@ def parse_task(r: _Reader, value: Any) -> TaskConfig:
     )
 
 
-def load_config(path: str | Path, registry: Any | None = None) -> BenchmarkConfig:
-    """Read and validate a benchmark config; plugin names are checked against ``registry``."""
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """A YAML file's content; a missing file or bad YAML is a ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
+        raise ConfigError(f"{path}: no such {what} file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_config(raw, str(path), registry)
+
+
+def load_config(path: str | Path, registry: Any | None = None) -> BenchmarkConfig:
+    """Read and validate a benchmark config; plugin names are checked against ``registry``."""
+    return parse_config(read_yaml(path), str(path), registry)
 
 
 def parse_config(raw: Any, source: str, registry: Any | None = None) -> BenchmarkConfig:

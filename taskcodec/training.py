@@ -26,10 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .api import CodecTrainingRequest, TaskContext
-from .config import DatasetConfig, TaskConfig, _Reader, parse_dataset, parse_task
+from .config import DatasetConfig, TaskConfig, _Reader, parse_dataset, parse_task, read_yaml
 from .errors import ConfigError, TaskcodecError, UnknownPluginError
 
 MODES = ("rd", "task", "joint")
@@ -51,14 +49,7 @@ class CodecTrainingConfig:
 
 
 def load_training_config(path: str | Path) -> CodecTrainingConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such training config file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_training_config(raw, str(path))
+    return parse_training_config(read_yaml(path, "training config"), str(path))
 
 
 def parse_training_config(raw: Any, source: str) -> CodecTrainingConfig:
