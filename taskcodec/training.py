@@ -28,7 +28,7 @@ from typing import Any
 
 from .api import CodecTrainingRequest, TaskContext
 from .config import DatasetConfig, TaskConfig, _Reader, parse_dataset, parse_task, read_yaml
-from .errors import ConfigError, TaskcodecError, UnknownPluginError
+from .errors import TaskcodecError, UnknownPluginError
 
 MODES = ("rd", "task", "joint")
 
