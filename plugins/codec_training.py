@@ -8,8 +8,12 @@ which is the papers' ``L = a*Rate + b*MSE + c*D_feat + d*L_task`` divided by ``l
 ``1/lambda``), written so that ``lambda`` keeps CompressAI's meaning (larger lambda, more bits) and
 names the rate point. ``f`` is the task model's feature extractor and ``L_task`` its loss
 (:meth:`taskcodec.Task.differentiable`). ``adaptive: true`` rescales the feature and task terms by
-the running ratio of the MSE term's magnitude to theirs (exponential moving averages), so that
-alpha, beta and gamma weigh terms of equal typical size; the fixed weights are used otherwise.
+the running ratio of the unweighted MSE term's (255^2 MSE) magnitude to theirs (exponential moving
+averages), so that alpha, beta and gamma weigh terms of equal typical size: alpha 0.2, gamma 1 puts
+five times the MSE term's weight on the task term, and lowering alpha alone lowers only the MSE
+term. (Until 2026-11-22 the reference was the alpha-weighted MSE term, which made alpha scale all
+three terms, like a smaller lambda; (alpha, beta, gamma) then equal (alpha, alpha beta, alpha gamma)
+now.) The fixed weights are used otherwise.
 
 Modes (``taskcodec train-codec``): ``rd`` trains the codec alone (usually alpha only); ``task``
 fine-tunes it with the task model frozen; ``joint`` optimises the codecs of all rate points and one
@@ -48,7 +52,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "alpha": 1.0,           # MSE weight
     "beta": 0.0,            # feature-loss weight
     "gamma": 0.0,           # task-loss weight
-    "adaptive": False,      # normalise the feature/task terms to the MSE term's running magnitude
+    "adaptive": False,      # normalise the feature/task terms to the unweighted MSE term's running magnitude
     "clean_weight": 0.0,    # joint mode: task loss on the uncompressed batch
     "init": None,           # a checkpoint file or a folder of checkpoints (same rate points) to start from
     "task_out": None,       # joint mode: where the task model goes (default: <out>-task-model.pt beside <out>)
@@ -291,12 +295,12 @@ class Trainer:
             out = m.model(_pad(x, m.pad_multiple))
             x_hat = out["x_hat"][..., :h, :w]
             bpp = m.rate_bits(out).mean() / (h * w)
-            mse_term = o["alpha"] * 255.0**2 * F.mse_loss(x_hat, x)
-            distortion = mse_term
+            mse = 255.0**2 * F.mse_loss(x_hat, x)
+            distortion = o["alpha"] * mse
             tag = f"{m.point:g}" if len(self.models) > 1 else ""
             parts[f"bpp{tag}"] = float(bpp.detach())
-            parts[f"mse{tag}"] = float(mse_term.detach()) / max(o["alpha"], 1e-12) / 255.0**2
-            _update_ema(ema, "mse", float(mse_term.detach()))
+            parts[f"mse{tag}"] = float(mse.detach()) / 255.0**2
+            _update_ema(ema, "mse", float(mse.detach()))  # unweighted: alpha must not scale beta's and gamma's terms
             if self.uses_task and o["beta"] > 0:
                 feat = F.mse_loss(self.adapter.features(x_hat), target)
                 _update_ema(ema, "feat", float(feat.detach()))
@@ -433,6 +437,9 @@ def train_rate_points(request: CodecTrainingRequest, o: dict[str, Any], points: 
     common = {**identity, "codec": family.codec, "mode": mode, "data": data.fingerprint, "seed": seed,
               "task": request.task.name if request.task else None,
               "task_options": request.task.options() if request.task else None}
+    if o["adaptive"] and o["alpha"] != 1.0:
+        # the objective changed with the adaptive reference (see the module doc) unless alpha is 1: retrain those
+        common["adaptive_reference"] = "unweighted-mse"
     groups = [tuple(points)] if mode == "joint" else [(p,) for p in points]
     summary: dict[str, Any] = {"out": str(out), "mode": mode, "trained": [], "skipped": []}
     records: dict[str, Any] = {}

@@ -150,6 +150,30 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
     assert a["digest"] == b["digest"]
 
 
+def test_adaptive_weights_are_relative_to_the_unweighted_mse_term(tmp_path, classifier):
+    """adaptive: alpha weighs the MSE term alone. With the running averages at this batch's values the
+    task term weighs gamma x 255^2 MSE whatever alpha is, so lowering alpha by 0.8 lowers the loss by
+    exactly lambda x 0.8 x 255^2 MSE (when alpha also scaled the task term, by (1 + gamma) times that)."""
+    from taskcodec_plugins import codec_training as ct
+    from taskcodec_plugins import learned_models as lm
+
+    cfg = load_training_config(write_config(tmp_path, "w", "task", [0.01], TINY_CODEC, classifier))
+    _, request = build_request(cfg, get_plugin_manager(), tmp_path / "store", progress=False, log=lambda m: None)
+    adapter = request.task.differentiable(request.context)
+    data = ct.load_data(request.dataset, limit=16)
+    x = data.images.float().div(255.0)
+    torch.manual_seed(0)
+    model = lm.build_model("bmshj2018-factorized", 16, 16, 1).eval()  # eval: no quantisation noise, same x_hat
+    totals = {}
+    for alpha in (1.0, 0.2):
+        o = ct.training_options({"alpha": alpha, "gamma": 3.0, "adaptive": True}, {}, "learned")
+        trainer = ct.Trainer(request, o, [ct.CodecModel(0.01, model, ct.compressai_rate_bits, 16)], data, "k", adapter)
+        with torch.no_grad():
+            totals[alpha], parts = trainer._loss(x, data.labels, {})
+    mse = 255.0**2 * parts["mse"]
+    assert float(totals[1.0] - totals[0.2]) == pytest.approx(0.01 * 0.8 * mse, rel=1e-3)
+
+
 @pytest.mark.slow
 def test_task_mode_beats_rd_mode_on_task_accuracy_at_equal_rate(tmp_path, classifier):
     """From one rd model, 80 more steps of rd vs 80 steps of task-aware fine-tuning (classifier
