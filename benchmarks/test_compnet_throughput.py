@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable
 
 import numpy as np
 import pytest
+
+from benchmarks.timing import median_seconds, natural_image
 
 from taskcodec_plugins import compnet_codec as cc
 from taskcodec_plugins import compnet_models as cm
@@ -37,26 +38,7 @@ ROUNDS = 7
 SETTINGS = [(2, 4), (16, 16)]
 
 
-def natural_image(height: int, width: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    v, u = np.mgrid[0:height, 0:width] / np.array([height - 1, width - 1])[:, None, None]
-    lum = 70 + 90 * u + 40 * np.sin(2.5 * np.pi * v + seed) * (1 - 0.5 * u)
-    lum = np.where(((u - 0.5) / 0.28) ** 2 + ((v - 0.45) / 0.36) ** 2 < 1, lum * 0.6 + 90, lum)
-    img = lum[..., None] * (np.array([1.0, 0.85, 0.7]) + 0.15 * np.stack([u, v, 1 - u], -1))
-    return np.clip(np.rint(img + rng.normal(0.0, 3.0, img.shape)), 0, 255).astype(np.uint8)
-
-
 IMAGES = [natural_image(96, 112, seed) for seed in range(4)]
-
-
-def _median_seconds(function: Callable[[], Any], rounds: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _bare_model(path, arch: cm.CompNetArch):
@@ -132,8 +114,8 @@ def test_compnet_codec_vs_bare_pipeline(benchmark, tmp_path, channels: int, leve
     benchmark.group = "compnet-png"
     benchmark.pedantic(via_codec, rounds=ROUNDS, iterations=1, warmup_rounds=1)
     # --benchmark-disable runs the function once and keeps no stats: time it here then
-    ours_s = benchmark.stats.stats.median if benchmark.stats is not None else _median_seconds(via_codec, ROUNDS)
-    bare_s = _median_seconds(bare, ROUNDS)
+    ours_s = benchmark.stats.stats.median if benchmark.stats is not None else median_seconds(via_codec, ROUNDS)
+    bare_s = median_seconds(bare, ROUNDS)
     benchmark.extra_info.update(
         channels=channels, levels=levels, downsampling=DOWNSAMPLING, width=WIDTH, nominal_bpp=setting,
         images=f"{len(IMAGES)} x {IMAGES[0].shape}", png_bytes_per_image=round(statistics.mean(payload), 1),

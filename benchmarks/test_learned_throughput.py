@@ -18,12 +18,11 @@ the shared development machines run it with ``OMP_NUM_THREADS=1``.
 """
 from __future__ import annotations
 
-import statistics
-import time
-from typing import Any, Callable
 
 import numpy as np
 import pytest
+
+from benchmarks.timing import median_seconds, natural_image
 
 from taskcodec_plugins import learned_models as lm
 from taskcodec_plugins.learned_codec import LearnedCodec
@@ -32,26 +31,7 @@ N, M, LAMBDA = 64, 96, 0.0067
 ROUNDS = 7
 
 
-def natural_image(height: int, width: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    v, u = np.mgrid[0:height, 0:width] / np.array([height - 1, width - 1])[:, None, None]
-    lum = 70 + 90 * u + 40 * np.sin(2.5 * np.pi * v + seed) * (1 - 0.5 * u)
-    lum = np.where(((u - 0.5) / 0.28) ** 2 + ((v - 0.45) / 0.36) ** 2 < 1, lum * 0.6 + 90, lum)
-    img = lum[..., None] * (np.array([1.0, 0.85, 0.7]) + 0.15 * np.stack([u, v, 1 - u], -1))
-    return np.clip(np.rint(img + rng.normal(0.0, 3.0, img.shape)), 0, 255).astype(np.uint8)
-
-
 IMAGES = [natural_image(96, 112, seed) for seed in range(4)]
-
-
-def _median_seconds(function: Callable[[], Any], rounds: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 @pytest.mark.parametrize("arch", list(lm.ARCHITECTURES))
@@ -97,10 +77,10 @@ def test_learned_codec_vs_bare_compressai(benchmark, tmp_path, arch: str) -> Non
 
     benchmark.group = f"learned {arch}"
     benchmark.pedantic(via_codec, rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    ours_s = benchmark.stats.stats.median
-    bare_s = _median_seconds(bare, ROUNDS)
-    encode_s = _median_seconds(lambda: [codec.encode(image, LAMBDA) for image in IMAGES], ROUNDS)
-    stats_s = _median_seconds(with_stats, ROUNDS)
+    ours_s = benchmark.stats.stats.median if benchmark.stats is not None else median_seconds(via_codec, ROUNDS)
+    bare_s = median_seconds(bare, ROUNDS)
+    encode_s = median_seconds(lambda: [codec.encode(image, LAMBDA) for image in IMAGES], ROUNDS)
+    stats_s = median_seconds(with_stats, ROUNDS)
     benchmark.extra_info.update(
         arch=arch, N=N, M=M, images=f"{len(IMAGES)} x {IMAGES[0].shape}", coded_size=list(tensors[0].shape[-2:]),
         threads=torch.get_num_threads(),
