@@ -481,12 +481,35 @@ def train_rate_points(request: CodecTrainingRequest, o: dict[str, Any], points: 
             summary["task_model"] = str(task_out)
         summary["trained"] += [str(f) for f in files.values()]
         state_path_done(request.state_dir, key)
+    records.update(_other_points_records(family, out / "training.json", points))
     keep = ("rate_point", "mode", "loss_weights", "training", "training_data", "init", "task", "validation", "config",
             *family.describe)
     write_json(out / "training.json", {"codec": family.codec, "mode": mode, "config": request.config_source,
                                        "rate_points": {k: {f: v[f] for f in keep if f in v}
                                                        for k, v in sorted(records.items())}})
     return summary
+
+
+def _other_points_records(family: CodecFamily, summary: Path, points: Sequence[float]) -> dict[str, Any]:
+    """The records of the folder's other rate points (a run of a subset of them): read from their
+    checkpoints, so an entry stays only while its model is there."""
+    try:
+        listed = json.loads(summary.read_text())["rate_points"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    found = {}
+    for name in listed:
+        try:
+            point = float(name)
+        except ValueError:
+            continue
+        if any(math.isclose(point, p, rel_tol=1e-9) for p in points) or not family.file_for(point).is_file():
+            continue
+        try:
+            found[f"{point:g}"] = family.load_metadata(family.file_for(point))
+        except Exception:  # unreadable: leave it out, as a full run would retrain it
+            continue
+    return found
 
 
 def _metadata_if_trained(family: CodecFamily, file: Path, key: str) -> dict[str, Any] | None:

@@ -127,7 +127,10 @@ def train(config: Path, out: Path | None, store: Path | None, no_progress: bool)
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="TASKCODEC_STORE",
               help="Store for training state [default: .taskcodec, or $TASKCODEC_STORE].")
 @click.option("--no-progress", is_flag=True, help="Do not show progress.")
-def train_codec(config: Path, store: Path | None, no_progress: bool) -> None:
+@click.option("--rate-points", "only", metavar="P1,P2,...",
+              help="Train only these of the config's rate points (e.g. one process per core); "
+                   "training.json keeps the others' records.")
+def train_codec(config: Path, store: Path | None, no_progress: bool, only: str | None) -> None:
     """Train a codec's models (one per rate point) from the training CONFIG (YAML).
 
     The config names the codec, the mode (rd, task or joint), the rate points, the output
@@ -140,10 +143,14 @@ def train_codec(config: Path, store: Path | None, no_progress: bool) -> None:
     from .store import Store
     from .training import train_codec as run_training
 
+    try:
+        points = [float(p) for p in only.split(",")] if only else None
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {only!r}", param_hint="--rate-points") from None
     with _resumable_errors():
         started = time.perf_counter()
         facts = run_training(config, _plugins(), Store(store).root, progress=not no_progress,
-                             log=lambda msg: click.echo(msg, err=True))
+                             log=lambda msg: click.echo(msg, err=True), only=points)
     click.echo(json.dumps(facts, indent=1, default=str))
     click.echo(f"taskcodec: train-codec {config}: done in {time.perf_counter() - started:.1f} s")
 

@@ -22,13 +22,14 @@ relative ``out`` and option paths against the current directory.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .api import CodecTrainingRequest, TaskContext
 from .config import DatasetConfig, TaskConfig, _Reader, parse_dataset, parse_task, read_yaml
-from .errors import TaskcodecError, UnknownPluginError
+from .errors import ConfigError, TaskcodecError, UnknownPluginError
 
 MODES = ("rd", "task", "joint")
 
@@ -134,10 +135,25 @@ def build_request(cfg: CodecTrainingConfig, plugins: Any, store_root: Path, *, p
 
 
 def train_codec(config_path: str | Path, plugins: Any, store_root: Path, *, progress: bool = True,
-                log: Any = print) -> dict[str, Any]:
+                log: Any = print, only: Sequence[float] | None = None) -> dict[str, Any]:
+    """Train the config's models; ``only``: a subset of its rate points (the same models, keys and
+    files as a full run, so several processes can share one config)."""
     cfg = load_training_config(config_path)
+    if only is not None:
+        cfg = _subset(cfg, only)
     codec_cls, request = build_request(cfg, plugins, store_root, progress=progress, log=log)
     facts = codec_cls.train(request)
     if not isinstance(facts, dict):
         raise TaskcodecError(f"codec {cfg.codec!r}: train() returned {type(facts).__name__}, expected a dict")
     return facts
+
+
+def _subset(cfg: CodecTrainingConfig, only: Sequence[float]) -> CodecTrainingConfig:
+    if cfg.mode == "joint":
+        raise ConfigError(f"{cfg.source}: joint mode trains all rate points together; --rate-points does not apply")
+    chosen = [p for p in cfg.rate_points if any(math.isclose(p, q, rel_tol=1e-9) for q in only)]
+    unknown = [q for q in only if not any(math.isclose(p, q, rel_tol=1e-9) for p in cfg.rate_points)]
+    if unknown or not chosen:
+        raise ConfigError(f"{cfg.source}: rate points {unknown or list(only)} are not in train_codec.rate_points "
+                          f"{list(cfg.rate_points)}")
+    return replace(cfg, rate_points=tuple(chosen))

@@ -2,6 +2,7 @@
 task-aware mode against plain rate-distortion training on a small synthetic case."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +149,29 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
     a = load_checkpoint(tmp_path / "whole" / "lambda-0.01.pt")
     b = load_checkpoint(tmp_path / "parts" / "lambda-0.01.pt")
     assert a["digest"] == b["digest"]
+
+
+def test_rate_point_subsets_train_the_same_models_as_a_whole_run(tmp_path):
+    """--rate-points: two runs of one config, one rate point each (e.g. one per core), write the
+    models a whole run writes, and training.json lists both; a later whole run has nothing to do."""
+    from taskcodec_plugins.learned_models import load_checkpoint
+
+    options = {**TINY_CODEC, "steps": 10}
+    config = write_config(tmp_path, "split", "rd", [0.002, 0.01], options, None)
+    store = tmp_path / "store"
+    for point in (0.01, 0.002):
+        facts = train_codec(config, get_plugin_manager(), store, progress=False, log=lambda m: None, only=[point])
+        assert facts["trained"] == [str(tmp_path / "split" / f"lambda-{point:g}.pt")]
+    summary = json.loads((tmp_path / "split" / "training.json").read_text())
+    assert sorted(summary["rate_points"]) == ["0.002", "0.01"]
+    assert train(config, store)["trained"] == []
+    whole = write_config(tmp_path, "whole", "rd", [0.002, 0.01], options, None)
+    train(whole, tmp_path / "store-whole")
+    for point in (0.002, 0.01):
+        a, b = (load_checkpoint(tmp_path / f / f"lambda-{point:g}.pt") for f in ("split", "whole"))
+        assert a["digest"] == b["digest"]
+    with pytest.raises(ConfigError, match=r"rate points \[0\.5\] are not in"):
+        train_codec(config, get_plugin_manager(), store, progress=False, log=lambda m: None, only=[0.5])
 
 
 def test_adaptive_weights_are_relative_to_the_unweighted_mse_term(tmp_path, classifier):
