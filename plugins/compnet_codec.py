@@ -57,7 +57,6 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from collections import OrderedDict
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -65,20 +64,17 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 import taskcodec
-from taskcodec import Codec, CodecError
+from taskcodec import CodecError
 from taskcodec_plugins import compnet_models as cm  # imports neither torch nor compressai at module level
 from taskcodec_plugins import learned_bitstream as lb
+from taskcodec_plugins import model_folder_codec as mfc
 from taskcodec_plugins.bitstream_headers import MalformedStream as MalformedPNG
 from taskcodec_plugins.bitstream_headers import png_layout
-from taskcodec_plugins import learned_codec as lc
-from taskcodec_plugins.learned_codec import _choice, _optional_int, _optional_path
 
 FORMAT_REVISION = "1"  # bump when this plugin's bytes change for the same model and library versions
 UNTRAINED_SETTINGS = ((2, 4), (4, 8), (8, 16), (16, 16))  # (channels, levels)
 UNTRAINED_DEFAULTS = {"downsampling": 4, "width": cm.DEFAULT_WIDTH, "in_channels": 3}
 PNG_LEVEL = 9  # zlib's highest
-MODEL_CACHE_SIZE = 16
-_MODELS: OrderedDict[tuple[str, str], Any] = OrderedDict()  # (digest, device) -> model, per process
 
 
 # ---------------------------------------------------------------------------------------------- stream
@@ -182,19 +178,19 @@ def _optional_pairs(value: Any) -> list[list[int]] | None:
 
 
 OPTION_SPECS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
-    "models": (None, _optional_path),
-    "untrained_seed": (None, _optional_int(0, 2**63 - 1)),
+    "models": (None, mfc.optional_path),
+    "untrained_seed": (None, mfc.optional_int(0, 2**63 - 1)),
     "untrained_settings": (None, _optional_pairs),
-    "downsampling": (None, _choice(*cm.DOWNSAMPLINGS, optional=True)),
-    "width": (None, _optional_int(1, 4096)),
-    "in_channels": (None, _choice(1, 3, optional=True)),
-    "device": ("cpu", _choice("cpu", "cuda")),
+    "downsampling": (None, mfc.choice(*cm.DOWNSAMPLINGS, optional=True)),
+    "width": (None, mfc.optional_int(1, 4096)),
+    "in_channels": (None, mfc.choice(1, 3, optional=True)),
+    "device": ("cpu", mfc.choice("cpu", "cuda")),
 }
 ARCH_OPTIONS = ("downsampling", "width", "in_channels")
 
 
 # ---------------------------------------------------------------------------------------------- codec
-class CompNetPngCodec(Codec):
+class CompNetPngCodec(mfc.ModelFolderCodec):
     name = "compnet-png"
     version = _Version()  # type: ignore[assignment]
     rate_parameter = "nominal_bpp"
@@ -205,41 +201,16 @@ class CompNetPngCodec(Codec):
         "nominal bpp; options: models=FOLDER (or untrained_seed=N: untrained stand-ins for tests, never leaderboards)"
     )
 
+    models_module = cm
+    arch_options = ARCH_OPTIONS
+
     def __init__(self, **options: Any) -> None:
-        self._options = lc.checked_options(self.name, options, OPTION_SPECS, "untrained_settings")
-        o = self._options
-        self._entries: list[cm.ModelEntry] | None = None
-        if o["models"] is not None:
-            self._entries = self._scan_folder(Path(o["models"]).expanduser())
+        super().__init__(mfc.checked_options(self.name, options, OPTION_SPECS, "untrained_settings"))
+        if self._entries is not None:
             settings = [e.setting for e in self._entries]
         else:
             settings = self._check_distinct([a.nominal_bpp for a in self._untrained_archs()], "untrained_settings")
         self.default_rate_points = tuple(sorted(settings))  # type: ignore[misc]
-
-    # options and identity ------------------------------------------------------------
-    def options(self) -> dict[str, Any]:
-        return dict(self._options)
-
-    @property
-    def untrained(self) -> bool:
-        """True for stand-ins, and for a folder holding any checkpoint whose mode is "untrained"."""
-        return self._options["untrained_seed"] is not None or any(e.mode == "untrained" for e in self._entries or ())
-
-    def identity(self) -> dict[str, Any]:
-        options = {k: v for k, v in self._options.items() if k != "models"}  # the digests identify the weights
-        return {"name": self.name, "version": self.version, "options": options, "untrained": self.untrained,
-                "models": [e.describe() for e in self.entries()]}
-
-    def validate_setting(self, setting: Any) -> float:
-        available = ", ".join(f"{v:g}" for v in self.default_rate_points)
-        source = "untrained stand-ins" if self.untrained else f"checkpoints in {self._options['models']}"
-        number = isinstance(setting, (int, float, np.integer, np.floating)) and not isinstance(setting, bool)
-        if number and math.isfinite(setting):
-            for value in self.default_rate_points:
-                if math.isclose(float(setting), value, rel_tol=1e-6):
-                    return value
-        raise CodecError(f"codec {self.name!r}: nominal_bpp must be one of the available rate points [{available}] "
-                         f"({source}), got {setting!r}")
 
     @classmethod
     def train(cls, request: taskcodec.CodecTrainingRequest) -> dict[str, Any]:
@@ -265,38 +236,12 @@ class CompNetPngCodec(Codec):
                 raise CodecError(f"codec {self.name!r}: two models for nominal bpp {a:g} in {where}")
         return ordered
 
-    def _scan_folder(self, folder: Path) -> list[cm.ModelEntry]:
-        if not folder.is_dir():
-            raise CodecError(f"codec {self.name!r}: models={str(folder)!r} is not a folder")
-        files = sorted(folder.glob("*" + cm.CHECKPOINT_SUFFIX))
-        if not files:
-            raise CodecError(f"codec {self.name!r}: no checkpoint (*{cm.CHECKPOINT_SUFFIX}) in {folder}")
-        entries = []
-        for path in files:
-            try:
-                document = cm.load_checkpoint(path)
-            except cm.CheckpointError as exc:
-                raise CodecError(f"codec {self.name!r}: {exc}") from None
-            for key in ARCH_OPTIONS:
-                if self._options[key] is not None and self._options[key] != document[key]:
-                    raise CodecError(f"codec {self.name!r}: {path} has {key}={document[key]!r}, the options say "
-                                     f"{key}={self._options[key]!r}")
-            entries.append(cm.ModelEntry(cm.checkpoint_arch(document), document["digest"], document["mode"],
-                                         document["seed"], str(path.resolve())))
-        return self._checked(entries, str(folder))
+    def _entry_from(self, document: dict[str, Any], path: Path) -> cm.ModelEntry:
+        return cm.ModelEntry(cm.checkpoint_arch(document), document["digest"], document["mode"], document["seed"],
+                             str(path.resolve()))
 
-    def _checked(self, entries: list[cm.ModelEntry], where: str) -> list[cm.ModelEntry]:
-        entries = sorted(entries, key=lambda e: e.setting)
-        for a, b in zip(entries, entries[1:]):
-            if math.isclose(a.setting, b.setting, rel_tol=1e-6):
-                raise CodecError(f"codec {self.name!r}: two models for nominal bpp {a.setting:g} in {where}: "
-                                 f"{a.path or a.digest} ({a.arch.channels} channels, {a.arch.levels} levels) and "
-                                 f"{b.path or b.digest} ({b.arch.channels} channels, {b.arch.levels} levels)")
-        ids: dict[bytes, str] = {}
-        for e in entries:
-            if ids.setdefault(e.model_id, e.digest) != e.digest:
-                raise CodecError(f"codec {self.name!r}: two different models share the id {e.model_id.hex()}")
-        return entries
+    def _describe_entry(self, entry: cm.ModelEntry) -> str:
+        return f"{entry.path or entry.digest} ({entry.arch.channels} channels, {entry.arch.levels} levels)"
 
     def entries(self) -> list[cm.ModelEntry]:
         """The rate points' models, lowest nominal bpp first (builds untrained stand-ins on first use)."""
@@ -306,42 +251,16 @@ class CompNetPngCodec(Codec):
             for arch in self._untrained_archs():
                 model = cm.untrained_compnet(arch, seed)
                 entry = cm.ModelEntry(arch, cm.model_digest(model), "untrained", seed)
-                _cache((entry.digest, device), cm.prepare_for_coding(model, device))
+                mfc.cache_model((entry.digest, device), cm.prepare_for_coding(model, device))
                 entries.append(entry)
             self._entries = self._checked(entries, "untrained stand-ins")
         return self._entries
 
-    def _model(self, entry: cm.ModelEntry):
-        """The ready model of ``entry`` from this process's cache, (re)loading and re-verifying it if needed."""
-        device = self._options["device"]
-        key = (entry.digest, device)
-        if key not in _MODELS:
-            if entry.path is not None:
-                try:
-                    document = cm.load_checkpoint(entry.path)
-                except cm.CheckpointError as exc:
-                    raise CodecError(f"codec {self.name!r}: {exc}") from None
-                if document["digest"] != entry.digest:
-                    raise CodecError(f"codec {self.name!r}: {entry.path} changed since the codec was configured "
-                                     f"(weights digest {document['digest'][:16]}, expected {entry.digest[:16]})")
-                model = cm.model_from_checkpoint(document, device)
-            else:
-                model = cm.untrained_compnet(entry.arch, entry.seed)
-                if cm.model_digest(model) != entry.digest:
-                    raise CodecError(f"codec {self.name!r}: the untrained stand-in for nominal bpp {entry.setting:g} "
-                                     f"is not reproducible in this process (another torch?)")
-                model = cm.prepare_for_coding(model, device)
-            _cache(key, model)
-        _MODELS.move_to_end(key)
-        return _MODELS[key]
+    def _rebuild_stand_in(self, entry: cm.ModelEntry) -> tuple[Any, str]:
+        model = cm.untrained_compnet(entry.arch, entry.seed)
+        return model, cm.model_digest(model)
 
     # coding --------------------------------------------------------------------------
-    def encode(self, image: np.ndarray, setting: Any) -> bytes:
-        return self._encode(image, setting, estimate=False)[0]
-
-    def encode_with_stats(self, image: np.ndarray, setting: Any) -> tuple[bytes, dict[str, float]]:
-        return self._encode(image, setting, estimate=True)
-
     def _input(self, image: np.ndarray, arch: cm.CompNetArch):
         """The padded in_channels x H' x W' tensor of ``image`` on the codec's device."""
         import torch
@@ -358,7 +277,7 @@ class CompNetPngCodec(Codec):
         import imagecodecs
         import torch
 
-        entry = next(e for e in self.entries() if e.setting == setting)  # setting: validated, canonical
+        entry = self._entry(setting)
         rgb = image.ndim == 3
         if rgb and entry.arch.in_channels == 1:
             raise CodecError(f"codec {self.name!r}: the model for nominal bpp {setting:g} takes 1-channel (gray) "
@@ -381,11 +300,7 @@ class CompNetPngCodec(Codec):
             header, png = unpack_stream(data)
         except lb.MalformedStream as exc:
             raise CodecError(f"codec {self.name!r}: {exc}") from None
-        entry = next((e for e in self.entries() if e.model_id == header.model_id), None)
-        if entry is None:
-            raise CodecError(
-                f"codec {self.name!r}: the stream was written by model {header.model_id.hex()}, which is not one of "
-                f"this codec's models ({', '.join(e.model_id.hex() for e in self.entries())})")
+        entry = self._entry_for_stream(header.model_id)
         symbols = self._symbols(png, header, entry)
         model = self._model(entry)
         with torch.inference_mode():
@@ -415,18 +330,8 @@ class CompNetPngCodec(Codec):
             raise CodecError(f"codec {self.name!r}: inconsistent stream: {'; '.join(problems)}")
         return symbols.reshape(arch.channels, h, w)
 
-    def payload_bytes(self, data: bytes) -> int | None:
-        try:
-            return stream_layout(data).payload
-        except lb.MalformedStream as exc:
-            raise CodecError(f"codec {self.name!r}: {exc}") from None
-
-
-def _cache(key: tuple[str, str], model: Any) -> None:
-    """Keep a ready model for this process (codecs arrive pickled in workers, one per chunk)."""
-    _MODELS[key] = model
-    while len(_MODELS) > MODEL_CACHE_SIZE:
-        _MODELS.popitem(last=False)
+    def _stream_layout(self, data: bytes) -> lb.Layout:
+        return stream_layout(data)
 
 
 @taskcodec.hookimpl

@@ -47,8 +47,6 @@ Torch's thread settings are left as the process has them. Models live in a per-p
 from __future__ import annotations
 
 import math
-import numbers
-from collections import OrderedDict
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -56,15 +54,14 @@ from typing import Any, Callable
 import numpy as np
 
 import taskcodec
-from taskcodec import Codec, CodecError
+from taskcodec import CodecError
 from taskcodec_plugins import learned_bitstream as lb
+from taskcodec_plugins import model_folder_codec as mfc
 from taskcodec_plugins import learned_models as lm  # imports neither torch nor compressai at module level
 
 FORMAT_REVISION = "1"  # bump when this plugin's bytes change for the same model and library versions
 UNTRAINED_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013)
 UNTRAINED_DEFAULTS = {"arch": "mbt2018-mean", "N": 128, "M": 192, "in_channels": 3}
-MODEL_CACHE_SIZE = 16
-_MODELS: OrderedDict[tuple[str, str], Any] = OrderedDict()  # (digest, device) -> model, per process
 
 
 class _Version:
@@ -80,34 +77,6 @@ class _Version:
         return "; ".join(parts) + f"; entropy coder {lm.ENTROPY_CODER}"
 
 
-def _optional_int(lo: int, hi: int) -> Callable[[Any], int | None]:
-    def check(value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
-            raise ValueError(f"expected an integer in {lo}..{hi}")
-        return int(value)
-
-    return check
-
-
-def _choice(*allowed: Any, optional: bool = False) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or value not in allowed:
-            raise ValueError(f"expected one of {list(allowed)}")
-        return value
-
-    return check
-
-
-def _optional_path(value: Any) -> str | None:
-    if value is None or (isinstance(value, str) and value):
-        return value
-    raise ValueError("expected a folder path")
-
-
 def _optional_lambdas(value: Any) -> list[float] | None:
     if value is None:
         return None
@@ -119,49 +88,27 @@ def _optional_lambdas(value: Any) -> list[float] | None:
 
 
 def _pad_multiple(value: Any) -> int | None:
-    value = _optional_int(1, 1 << 15)(value)
+    value = mfc.optional_int(1, 1 << 15)(value)
     if value is not None and value & (value - 1):
         raise ValueError("expected a power of two")
     return value
 
 
 OPTION_SPECS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
-    "models": (None, _optional_path),
-    "untrained_seed": (None, _optional_int(0, 2**63 - 1)),
+    "models": (None, mfc.optional_path),
+    "untrained_seed": (None, mfc.optional_int(0, 2**63 - 1)),
     "untrained_lambdas": (None, _optional_lambdas),
-    "arch": (None, _choice(*lm.ARCHITECTURES, optional=True)),
-    "N": (None, _optional_int(1, 4096)),
-    "M": (None, _optional_int(1, 4096)),
-    "in_channels": (None, _choice(1, 3, optional=True)),
-    "padding": ("replicate", _choice("replicate", "zero")),
+    "arch": (None, mfc.choice(*lm.ARCHITECTURES, optional=True)),
+    "N": (None, mfc.optional_int(1, 4096)),
+    "M": (None, mfc.optional_int(1, 4096)),
+    "in_channels": (None, mfc.choice(1, 3, optional=True)),
+    "padding": ("replicate", mfc.choice("replicate", "zero")),
     "pad_multiple": (None, _pad_multiple),
-    "device": ("cpu", _choice("cpu", "cuda")),
+    "device": ("cpu", mfc.choice("cpu", "cuda")),
 }
 
 
-def checked_options(codec: str, options: dict[str, Any], specs: dict[str, tuple[Any, Callable[[Any], Any]]],
-                    stand_in_points: str) -> dict[str, Any]:
-    """A trained-models codec's options validated against ``specs`` (name -> (default, check)):
-    exactly one of ``models`` and ``untrained_seed``; ``stand_in_points`` only with the latter."""
-    unknown = sorted(set(options) - set(specs))
-    if unknown:
-        raise CodecError(f"codec {codec!r}: unknown option(s) {unknown}; allowed options: {', '.join(specs)}")
-    checked: dict[str, Any] = {}
-    for key, (default, validate) in specs.items():
-        value = options.get(key, default)
-        try:
-            checked[key] = validate(value)
-        except ValueError as exc:
-            raise CodecError(f"codec {codec!r}: option {key}={value!r} is invalid: {exc}") from None
-    if (checked["models"] is None) == (checked["untrained_seed"] is None):
-        raise CodecError(f"codec {codec!r} needs exactly one of the options models (a folder of trained checkpoints) "
-                         f"and untrained_seed (untrained stand-ins, for tests only)")
-    if checked[stand_in_points] is not None and checked["untrained_seed"] is None:
-        raise CodecError(f"codec {codec!r}: option {stand_in_points} goes with untrained_seed, not models")
-    return checked
-
-
-class LearnedCodec(Codec):
+class LearnedCodec(mfc.ModelFolderCodec):
     name = "learned"
     version = _Version()  # type: ignore[assignment]
     rate_parameter = "lambda"
@@ -172,43 +119,25 @@ class LearnedCodec(Codec):
         "lambda; options: models=FOLDER (or untrained_seed=N: untrained stand-ins for tests, never leaderboards)"
     )
 
+    models_module = lm
+    arch_options = ("arch", "N", "M", "in_channels")
+
     def __init__(self, **options: Any) -> None:
-        self._options = checked_options(self.name, options, OPTION_SPECS, "untrained_lambdas")
+        super().__init__(mfc.checked_options(self.name, options, OPTION_SPECS, "untrained_lambdas"))
         o = self._options
-        self._entries: list[lm.ModelEntry] | None = None
-        if o["models"] is not None:
-            self._entries = self._scan_folder(Path(o["models"]).expanduser())
+        if self._entries is not None:
             lambdas = [e.lmbda for e in self._entries]
         else:
             lambdas = list(o["untrained_lambdas"] or UNTRAINED_LAMBDAS)
-            arch = o["arch"] or UNTRAINED_DEFAULTS["arch"]
-            self._check_pad_multiple(arch, "untrained stand-ins")
+            self._check_pad_multiple(o["arch"] or UNTRAINED_DEFAULTS["arch"], "untrained stand-ins")
         self.default_rate_points = tuple(sorted(lambdas))  # type: ignore[misc]
 
-    # options and identity ------------------------------------------------------------
-    def options(self) -> dict[str, Any]:
-        return dict(self._options)
+    @classmethod
+    def train(cls, request: taskcodec.CodecTrainingRequest) -> dict[str, Any]:
+        """``taskcodec train-codec``: one model per lambda (see :mod:`taskcodec_plugins.learned_training`)."""
+        from taskcodec_plugins.learned_training import train_learned
 
-    @property
-    def untrained(self) -> bool:
-        """True for stand-ins, and for a folder holding any checkpoint whose mode is "untrained"."""
-        return self._options["untrained_seed"] is not None or any(e.mode == "untrained" for e in self._entries or ())
-
-    def identity(self) -> dict[str, Any]:
-        options = {k: v for k, v in self._options.items() if k != "models"}  # the digests identify the weights
-        return {"name": self.name, "version": self.version, "options": options, "untrained": self.untrained,
-                "models": [e.describe() for e in self.entries()]}
-
-    def validate_setting(self, setting: Any) -> float:
-        available = ", ".join(f"{v:g}" for v in self.default_rate_points)
-        source = "untrained stand-ins" if self.untrained else f"checkpoints in {self._options['models']}"
-        number = isinstance(setting, (int, float, np.integer, np.floating)) and not isinstance(setting, bool)
-        if number and math.isfinite(setting):
-            for value in self.default_rate_points:
-                if math.isclose(float(setting), value, rel_tol=1e-6):
-                    return value
-        raise CodecError(f"codec {self.name!r}: lambda must be one of the available rate points [{available}] "
-                         f"({source}), got {setting!r}")
+        return train_learned(request)
 
     # models --------------------------------------------------------------------------
     def _check_pad_multiple(self, arch: str, where: str) -> None:
@@ -218,40 +147,10 @@ class LearnedCodec(Codec):
             raise CodecError(f"codec {self.name!r}: pad_multiple={multiple} is not a multiple of {factor}, the "
                              f"downsampling factor of {arch} ({where})")
 
-    def _scan_folder(self, folder: Path) -> list[lm.ModelEntry]:
-        if not folder.is_dir():
-            raise CodecError(f"codec {self.name!r}: models={str(folder)!r} is not a folder")
-        files = sorted(folder.glob("*" + lm.CHECKPOINT_SUFFIX))
-        if not files:
-            raise CodecError(f"codec {self.name!r}: no checkpoint (*{lm.CHECKPOINT_SUFFIX}) in {folder}")
-        entries = []
-        for path in files:
-            try:
-                document = lm.load_checkpoint(path)
-            except lm.CheckpointError as exc:
-                raise CodecError(f"codec {self.name!r}: {exc}") from None
-            for key in ("arch", "N", "M", "in_channels"):
-                if self._options[key] is not None and self._options[key] != document[key]:
-                    raise CodecError(f"codec {self.name!r}: {path} has {key}={document[key]!r}, the options say "
-                                     f"{key}={self._options[key]!r}")
-            self._check_pad_multiple(document["arch"], str(path))
-            entry = lm.ModelEntry(document["lambda"], document["digest"], document["arch"], document["N"],
-                               document["M"], document["in_channels"], document["mode"], document["seed"],
-                               str(path.resolve()))
-            entries.append(entry)  # the model itself is built on first use (see _model)
-        return self._checked(entries, str(folder))
-
-    def _checked(self, entries: list[lm.ModelEntry], where: str) -> list[lm.ModelEntry]:
-        entries = sorted(entries, key=lambda e: e.lmbda)
-        for a, b in zip(entries, entries[1:]):
-            if math.isclose(a.lmbda, b.lmbda, rel_tol=1e-6):
-                raise CodecError(f"codec {self.name!r}: two models for lambda {a.lmbda:g} in {where}: "
-                                 f"{a.path or a.digest} and {b.path or b.digest}")
-        ids: dict[bytes, str] = {}
-        for e in entries:
-            if ids.setdefault(e.model_id, e.digest) != e.digest:
-                raise CodecError(f"codec {self.name!r}: two different models share the id {e.model_id.hex()}")
-        return entries
+    def _entry_from(self, document: dict[str, Any], path: Path) -> lm.ModelEntry:
+        self._check_pad_multiple(document["arch"], str(path))
+        return lm.ModelEntry(document["lambda"], document["digest"], document["arch"], document["N"], document["M"],
+                             document["in_channels"], document["mode"], document["seed"], str(path.resolve()))
 
     def entries(self) -> list[lm.ModelEntry]:
         """The rate points' models, lowest lambda first (builds untrained stand-ins on first use)."""
@@ -264,47 +163,21 @@ class LearnedCodec(Codec):
                 model = lm.untrained_model(arch, N, M, channels, o["untrained_seed"], lmbda)
                 digest = lm.model_digest(model, arch, N, M, channels)
                 entry = lm.ModelEntry(lmbda, digest, arch, N, M, channels, "untrained", o["untrained_seed"])
-                _cache((digest, o["device"]), lm.prepare_for_coding(model, o["device"]))
+                mfc.cache_model((digest, o["device"]), lm.prepare_for_coding(model, o["device"]))
                 entries.append(entry)
             self._entries = self._checked(entries, "untrained stand-ins")
         return self._entries
 
-    def _model(self, entry: lm.ModelEntry):
-        """The ready model of ``entry`` from this process's cache, (re)loading and re-verifying it if needed."""
-        device = self._options["device"]
-        key = (entry.digest, device)
-        if key not in _MODELS:
-            if entry.path is not None:
-                try:
-                    document = lm.load_checkpoint(entry.path)
-                except lm.CheckpointError as exc:
-                    raise CodecError(f"codec {self.name!r}: {exc}") from None
-                if document["digest"] != entry.digest:
-                    raise CodecError(f"codec {self.name!r}: {entry.path} changed since the codec was configured "
-                                     f"(weights digest {document['digest'][:16]}, expected {entry.digest[:16]})")
-                model = lm.model_from_checkpoint(document, device)
-            else:
-                model = lm.untrained_model(entry.arch, entry.N, entry.M, entry.in_channels, entry.seed, entry.lmbda)
-                if lm.model_digest(model, entry.arch, entry.N, entry.M, entry.in_channels) != entry.digest:
-                    raise CodecError(f"codec {self.name!r}: the untrained stand-in for lambda {entry.lmbda:g} is not "
-                                     f"reproducible in this process (different torch/compressai?)")
-                model = lm.prepare_for_coding(model, device)
-            _cache(key, model)
-        _MODELS.move_to_end(key)
-        return _MODELS[key]
+    def _rebuild_stand_in(self, entry: lm.ModelEntry) -> tuple[Any, str]:
+        model = lm.untrained_model(entry.arch, entry.N, entry.M, entry.in_channels, entry.seed, entry.lmbda)
+        return model, lm.model_digest(model, entry.arch, entry.N, entry.M, entry.in_channels)
 
     # coding --------------------------------------------------------------------------
-    def encode(self, image: np.ndarray, setting: Any) -> bytes:
-        return self._encode(image, setting, estimate=False)[0]
-
-    def encode_with_stats(self, image: np.ndarray, setting: Any) -> tuple[bytes, dict[str, float]]:
-        return self._encode(image, setting, estimate=True)
-
     def _encode(self, image: np.ndarray, lmbda: float, estimate: bool) -> tuple[bytes, dict[str, float]]:
         import torch
         import torch.nn.functional as F
 
-        entry = next(e for e in self.entries() if e.lmbda == lmbda)  # lmbda: validated, canonical
+        entry = self._entry(lmbda)
         model = self._model(entry)
         spec = lm.ARCHITECTURES[entry.arch]
         rgb = image.ndim == 3
@@ -337,11 +210,7 @@ class LearnedCodec(Codec):
             header, strings = lb.unpack(data)
         except lb.MalformedStream as exc:
             raise CodecError(f"codec {self.name!r}: {exc}") from None
-        entry = next((e for e in self.entries() if e.model_id == header.model_id), None)
-        if entry is None:
-            raise CodecError(
-                f"codec {self.name!r}: the stream was written by model {header.model_id.hex()}, which is not one of "
-                f"this codec's models ({', '.join(e.model_id.hex() for e in self.entries())})")
+        entry = self._entry_for_stream(header.model_id)
         spec = lm.ARCHITECTURES[entry.arch]
         padded_h, padded_w = header.padded_size
         problems = []
@@ -366,25 +235,8 @@ class LearnedCodec(Codec):
             pixels = x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
         return np.ascontiguousarray(pixels.transpose(1, 2, 0)) if header.rgb else pixels
 
-    @classmethod
-    def train(cls, request: taskcodec.CodecTrainingRequest) -> dict[str, Any]:
-        """``taskcodec train-codec``: one model per lambda (see :mod:`taskcodec_plugins.learned_training`)."""
-        from taskcodec_plugins.learned_training import train_learned
-
-        return train_learned(request)
-
-    def payload_bytes(self, data: bytes) -> int | None:
-        try:
-            return lb.layout(data).payload
-        except lb.MalformedStream as exc:
-            raise CodecError(f"codec {self.name!r}: {exc}") from None
-
-
-def _cache(key: tuple[str, str], model: Any) -> None:
-    """Keep a ready model for this process (codecs arrive pickled in workers, one per chunk)."""
-    _MODELS[key] = model
-    while len(_MODELS) > MODEL_CACHE_SIZE:
-        _MODELS.popitem(last=False)
+    def _stream_layout(self, data: bytes) -> lb.Layout:
+        return lb.layout(data)
 
 
 @taskcodec.hookimpl

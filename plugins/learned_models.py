@@ -73,6 +73,11 @@ class ModelEntry:
     path: str | None = None  # the checkpoint; None for an untrained stand-in
 
     @property
+    def setting(self) -> float:
+        """The rate point (the codec's setting): the lambda."""
+        return self.lmbda
+
+    @property
     def model_id(self) -> bytes:
         """What the bitstream header carries: the digest's first bytes."""
         return bytes.fromhex(self.digest[: 2 * MODEL_ID_BYTES])

@@ -24,6 +24,7 @@ from taskcodec import CodecError
 from taskcodec_plugins import compnet_codec as cc
 from taskcodec_plugins import compnet_models as cm
 from taskcodec_plugins import learned_bitstream as lb
+from taskcodec_plugins import model_folder_codec as mfc
 from taskcodec_plugins.compnet_codec import CompNetPngCodec
 from tests import test_codec_contract as contract
 from tests.conftest import REPO, write_images
@@ -205,7 +206,7 @@ def test_decode_in_a_fresh_process_is_bit_exact(stand_in, tmp_path) -> None:
             data, _ = codec.encode_with_stats(image, entry.setting)
             decoded = codec.decode(data)
             # the encoder's own reconstruction: decoder(encoder(padded image)), cropped, to uint8
-            model = cc._MODELS[(entry.digest, "cpu")]
+            model = mfc._MODELS[(entry.digest, "cpu")]
             x = torch.nn.functional.pad(_tensor(image), (0, -shape[1] % entry.arch.downsampling, 0,
                                                          -shape[0] % entry.arch.downsampling), mode="replicate")
             if x.shape[1] != entry.arch.in_channels:
@@ -236,7 +237,7 @@ def test_pickled_codec_decodes_without_weights_in_the_pickle(stand_in, monkeypat
     expected = stand_in.decode(data)
     blob = pickle.dumps(stand_in)
     assert len(blob) < 8000
-    monkeypatch.setattr(cc, "_MODELS", type(cc._MODELS)())  # as in a fresh worker
+    monkeypatch.setattr(mfc, "_MODELS", type(mfc._MODELS)())  # as in a fresh worker
     np.testing.assert_array_equal(pickle.loads(blob).decode(data), expected)
 
 
@@ -276,7 +277,7 @@ def test_estimated_bits_are_the_models_proxy(stand_in) -> None:
     for entry in stand_in.entries():
         data, stats = stand_in.encode_with_stats(image, entry.setting)
         assert data == stand_in.encode(image, entry.setting) and set(stats) == {"estimated_bits"}
-        model = cc._MODELS[(entry.digest, "cpu")]
+        model = mfc._MODELS[(entry.digest, "cpu")]
         symbols = torch.from_numpy(model.encode_symbols(_tensor(image))).float()
         assert stats["estimated_bits"] == pytest.approx(float(model.rate_bits(symbols)[0]), rel=1e-6)
 
@@ -429,7 +430,7 @@ def test_checkpoint_changed_after_configuration_is_refused(tmp_path, monkeypatch
     save_stand_in(tmp_path / "m.pt", cm.CompNetArch(2, 4, 4, 3, 16), seed=1)
     codec = CompNetPngCodec(models=str(tmp_path))
     save_stand_in(tmp_path / "m.pt", cm.CompNetArch(2, 4, 4, 3, 16), seed=2)
-    monkeypatch.setattr(cc, "_MODELS", type(cc._MODELS)())
+    monkeypatch.setattr(mfc, "_MODELS", type(mfc._MODELS)())
     with pytest.raises(CodecError, match="changed since the codec was configured"):
         codec.encode(natural_image(16, 16, seed=0), 0.25)
 

@@ -21,8 +21,8 @@ import pytest
 
 from taskcodec import CodecError
 from taskcodec_plugins import learned_bitstream as lb
-from taskcodec_plugins import learned_codec as lc
 from taskcodec_plugins import learned_models as lm
+from taskcodec_plugins import model_folder_codec as mfc
 from taskcodec_plugins.learned_codec import LearnedCodec
 from tests import test_codec_contract as contract
 from tests.conftest import REPO, write_images
@@ -259,7 +259,7 @@ def test_pickled_codec_decodes_without_weights_in_the_pickle(tiny, monkeypatch) 
     expected = codec.decode(data)
     blob = pickle.dumps(codec)
     assert len(blob) < 8000
-    monkeypatch.setattr(lc, "_MODELS", type(lc._MODELS)())  # as in a fresh worker
+    monkeypatch.setattr(mfc, "_MODELS", type(mfc._MODELS)())  # as in a fresh worker
     np.testing.assert_array_equal(pickle.loads(blob).decode(data), expected)
 
 
@@ -353,7 +353,7 @@ def test_checkpoint_changed_after_configuration_is_refused(tmp_path, monkeypatch
     codec = LearnedCodec(models=str(tmp_path / "a"))
     (tmp_path / "a" / "mbt2018-mean-0.0018.pt").unlink()
     _save_family(tmp_path / "a", lambdas=(0.0018,), seed=3)
-    monkeypatch.setattr(lc, "_MODELS", type(lc._MODELS)())
+    monkeypatch.setattr(mfc, "_MODELS", type(mfc._MODELS)())
     with pytest.raises(CodecError, match="changed since the codec was configured"):
         codec.encode(natural_image(16, 16, seed=0), 0.0018)
 
