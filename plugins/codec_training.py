@@ -441,6 +441,9 @@ def train_rate_points(request: CodecTrainingRequest, o: dict[str, Any], points: 
         # the objective changed with the adaptive reference (see the module doc) unless alpha is 1: retrain those
         common["adaptive_reference"] = "unweighted-mse"
     groups = [tuple(points)] if mode == "joint" else [(p,) for p in points]
+    if request.train_only is not None:  # keys stay those of the whole config (init digests of all points)
+        wanted = [float(p) for p in request.train_only]
+        groups = [g for g in groups if all(any(math.isclose(p, q, rel_tol=1e-9) for q in wanted) for p in g)]
     summary: dict[str, Any] = {"out": str(out), "mode": mode, "trained": [], "skipped": []}
     records: dict[str, Any] = {}
     for group in groups:
@@ -481,7 +484,7 @@ def train_rate_points(request: CodecTrainingRequest, o: dict[str, Any], points: 
             summary["task_model"] = str(task_out)
         summary["trained"] += [str(f) for f in files.values()]
         state_path_done(request.state_dir, key)
-    records.update(_other_points_records(family, out / "training.json", points))
+    records.update(_other_points_records(family, out / "training.json", [p for g in groups for p in g]))
     keep = ("rate_point", "mode", "loss_weights", "training", "training_data", "init", "task", "validation", "config",
             *family.describe)
     write_json(out / "training.json", {"codec": family.codec, "mode": mode, "config": request.config_source,

@@ -407,7 +407,9 @@ class CodecTrainingRequest:
     None for a plain rate-distortion training; ``mode``: ``"rd"``, ``"task"`` or ``"joint"``;
     ``rate_points``: one model per value (e.g. the lambdas); ``options``: the codec's training
     options from the config; ``out``: the folder to write the models to; ``state_dir``: a
-    folder in the store for resumable training state; ``context``: device, seed, log.
+    folder in the store for resumable training state; ``context``: device, seed, log;
+    ``train_only``: the rate points to train in this run (None: all). A subset run must train
+    exactly the models a whole run would (same keys, so either skips what the other did).
     """
 
     dataset: Dataset
@@ -420,6 +422,7 @@ class CodecTrainingRequest:
     state_dir: Path
     context: TaskContext
     config_source: str = ""
+    train_only: tuple[Any, ...] | None = None
 
 
 # --------------------------------------------------------------------------- metrics

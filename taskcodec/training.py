@@ -139,16 +139,17 @@ def train_codec(config_path: str | Path, plugins: Any, store_root: Path, *, prog
     """Train the config's models; ``only``: a subset of its rate points (the same models, keys and
     files as a full run, so several processes can share one config)."""
     cfg = load_training_config(config_path)
-    if only is not None:
-        cfg = _subset(cfg, only)
     codec_cls, request = build_request(cfg, plugins, store_root, progress=progress, log=log)
+    if only is not None:
+        request = replace(request, train_only=_subset(cfg, only))
     facts = codec_cls.train(request)
     if not isinstance(facts, dict):
         raise TaskcodecError(f"codec {cfg.codec!r}: train() returned {type(facts).__name__}, expected a dict")
     return facts
 
 
-def _subset(cfg: CodecTrainingConfig, only: Sequence[float]) -> CodecTrainingConfig:
+def _subset(cfg: CodecTrainingConfig, only: Sequence[float]) -> tuple[Any, ...]:
+    """The config's rate points named by ``only`` (the config's own values)."""
     if cfg.mode == "joint":
         raise ConfigError(f"{cfg.source}: joint mode trains all rate points together; --rate-points does not apply")
     chosen = [p for p in cfg.rate_points if any(math.isclose(p, q, rel_tol=1e-9) for q in only)]
@@ -156,4 +157,4 @@ def _subset(cfg: CodecTrainingConfig, only: Sequence[float]) -> CodecTrainingCon
     if unknown or not chosen:
         raise ConfigError(f"{cfg.source}: rate points {unknown or list(only)} are not in train_codec.rate_points "
                           f"{list(cfg.rate_points)}")
-    return replace(cfg, rate_points=tuple(chosen))
+    return tuple(chosen)

@@ -156,9 +156,10 @@ def test_rate_point_subsets_train_the_same_models_as_a_whole_run(tmp_path):
     models a whole run writes, and training.json lists both; a later whole run has nothing to do."""
     from taskcodec_plugins.learned_models import load_checkpoint
 
-    options = {**TINY_CODEC, "steps": 10}
-    config = write_config(tmp_path, "split", "rd", [0.002, 0.01], options, None)
     store = tmp_path / "store"
+    train(write_config(tmp_path, "base", "rd", [0.002, 0.01], {**TINY_CODEC, "steps": 10}, None), store)
+    options = {**TINY_CODEC, "steps": 10, "init": str(tmp_path / "base")}  # per-point inits: part of every key
+    config = write_config(tmp_path, "split", "rd", [0.002, 0.01], options, None)
     for point in (0.01, 0.002):
         facts = train_codec(config, get_plugin_manager(), store, progress=False, log=lambda m: None, only=[point])
         assert facts["trained"] == [str(tmp_path / "split" / f"lambda-{point:g}.pt")]
@@ -166,7 +167,7 @@ def test_rate_point_subsets_train_the_same_models_as_a_whole_run(tmp_path):
     assert sorted(summary["rate_points"]) == ["0.002", "0.01"]
     assert train(config, store)["trained"] == []
     whole = write_config(tmp_path, "whole", "rd", [0.002, 0.01], options, None)
-    train(whole, tmp_path / "store-whole")
+    train(whole, store)
     for point in (0.002, 0.01):
         a, b = (load_checkpoint(tmp_path / f / f"lambda-{point:g}.pt") for f in ("split", "whole"))
         assert a["digest"] == b["digest"]
