@@ -67,13 +67,17 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
         per_sample = None
 
     bd_rows: list[dict[str, Any]] = []
+    single = [c for c in coded if int((results["codec"] == c).sum()) < 2]  # a point, not a curve: no BD-rate
+    if single:
+        auto_notes.append("one rate point, so no BD-rate (compare bpp and quality directly): "
+                          + ", ".join(f"`{c}`" for c in single))
     for a in [anchor, *extra_anchors]:
         if a not in coded:
             auto_notes.append(f"anchor `{a}` is not among the results ({', '.join(coded) or 'no codecs'}): "
                               f"no BD-rates against it")
             continue
         for c in coded:
-            if c != a:
+            if c != a and c not in single:
                 bd_rows.append(_bd_entry(results, per_sample, score_col, c, a, quality_metric, higher_is_better))
 
     fronts = {c: int(monotone_front(*_curve(results, c, quality_metric), higher_is_better)[0].size)

@@ -137,6 +137,17 @@ def test_no_bd_at_all_still_renders(tmp_path):
     _assert_png(tmp_path / "rd.png")
 
 
+def test_single_point_rows_are_named_not_tabled_as_bd(tmp_path):
+    """A row with one rate point (e.g. a lossless reference) has no curve: it is left out of the BD
+    table and named in a note, and the curves beside it keep their BD-rates."""
+    results = _results()
+    lossless = dict(codec="png", setting="-", bpp=12.0, payload_bpp=math.nan, psnr=math.inf, accuracy=0.80,
+                    macro_f1=0.70)
+    summary = _render(tmp_path, pd.concat([results, pd.DataFrame([lossless])], ignore_index=True), anchor="jpeg")
+    assert "png" not in {r["codec"] for r in summary["bd"]} and {"half", "late"} <= {r["codec"] for r in summary["bd"]}
+    assert "one rate point, so no BD-rate (compare bpp and quality directly): `png`" in (tmp_path / "README.md").read_text()
+
+
 def test_psnr_leaderboard_without_task(tmp_path):
     results = _results().drop(columns=["accuracy", "macro_f1"])
     results = results[results["codec"] != "none"].assign(ms_ssim=0.95)
