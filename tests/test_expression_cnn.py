@@ -47,7 +47,7 @@ def test_tiny_training_learns(trained):
     accuracy = np.mean(np.array(preds) == test.labels)
     assert accuracy > 0.5  # chance is 1/3
     assert trained.meta["val_accuracy"] > 0.5
-    assert trained.meta["train_time_s"] < 60
+    assert trained.meta["train_time_s"] > 0  # recorded; its speed is measured in benchmarks/, never asserted
 
 
 def test_second_prepare_loads_the_cache(trained, cache):
