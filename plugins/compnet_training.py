@@ -16,6 +16,7 @@ from typing import Any
 
 from taskcodec import CodecError, CodecTrainingRequest
 from taskcodec_plugins import codec_training as ct
+from taskcodec_plugins import codec_training_driver as driver
 from taskcodec_plugins import compnet_models as cm
 
 EXTRA_OPTIONS = {"levels": 16, "downsampling": 4, "width": cm.DEFAULT_WIDTH, "lambda": 0.01}
@@ -95,7 +96,7 @@ def train_compnet(request: CodecTrainingRequest) -> dict[str, Any]:
         return {k: v for k, v in cm.load_checkpoint(path).items() if k != "state_dict"}
 
     describe = {"levels": o["levels"], "downsampling": o["downsampling"], "width": o["width"], "lambda": lam}
-    family = ct.CodecFamily("compnet-png", file_for, build, save, load_metadata, describe)
+    family = driver.CodecFamily("compnet-png", file_for, build, save, load_metadata, describe)
     identity = {"options": {k: v for k, v in o.items() if k != "init"}, "version": 1,
                 "init_digests": {f"{p:g}": d["digest"] for p, d in inits.items()}}
-    return ct.train_rate_points(request, o, points, family, identity)
+    return driver.train_rate_points(request, o, points, family, identity)

@@ -16,6 +16,7 @@ from typing import Any
 
 from taskcodec import CodecError, CodecTrainingRequest
 from taskcodec_plugins import codec_training as ct
+from taskcodec_plugins import codec_training_driver as driver
 from taskcodec_plugins import learned_models as lm
 
 EXTRA_OPTIONS = {"arch": "bmshj2018-factorized", "N": 64, "M": 96, "in_channels": None}
@@ -92,7 +93,7 @@ def train_learned(request: CodecTrainingRequest) -> dict[str, Any]:
     def load_metadata(path: Path) -> dict[str, Any]:
         return {k: v for k, v in lm.load_checkpoint(path).items() if k != "state_dict"}
 
-    family = ct.CodecFamily("learned", file_for, build, save, load_metadata, arch)
+    family = driver.CodecFamily("learned", file_for, build, save, load_metadata, arch)
     identity = {"options": {k: v for k, v in o.items() if k != "init"}, "version": 1,
                 "init_digests": {f"{p:g}": d["digest"] for p, d in inits.items()}}
-    return ct.train_rate_points(request, o, points, family, identity)
+    return driver.train_rate_points(request, o, points, family, identity)
