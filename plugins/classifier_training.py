@@ -37,7 +37,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from taskcodec_plugins.torch_utils import save_atomic
+from taskcodec_plugins.expression_cnn_model import build_model, normalise, run_model
+from taskcodec_plugins.torch_utils import autocast, save_atomic
 
 STATE_FORMAT = 1
 ERASE_AREA = (0.02, 0.25)
@@ -104,8 +105,6 @@ def augment(x: Any, gen: Any, cfg: dict[str, Any]) -> Any:
 def evaluate(model: Any, images: Any, labels: np.ndarray, n_classes: int, device: str, precision: str,
              batch_size: int) -> dict[str, float]:
     """Accuracy, balanced accuracy and macro F1 (centre view) and accuracy with flip TTA."""
-    from taskcodec_plugins.expression_cnn import run_model
-
     from taskcodec_plugins.classification_metrics import balanced_accuracy, macro_f1
 
     was_training = model.training
@@ -163,8 +162,6 @@ def fit(images: np.ndarray, labels: np.ndarray, n_classes: int, cfg: dict[str, A
     """
     import torch
     import torch.nn.functional as F
-
-    from taskcodec_plugins.expression_cnn import _autocast, _normalise, build_model
 
     started = time.perf_counter()
     n = len(images)
@@ -228,11 +225,11 @@ def fit(images: np.ndarray, labels: np.ndarray, n_classes: int, cfg: dict[str, A
                 for g in opt.param_groups:
                     g["lr"] = lr
                 idx = order[step * batch:(step + 1) * batch].to(device)
-                xb = _normalise(data[idx])
+                xb = normalise(data[idx])
                 if cfg["augment"]:
                     xb = augment(xb, gen, aug)
                 xb = xb.contiguous(memory_format=torch.channels_last)
-                with _autocast(device, precision):
+                with autocast(device, precision):
                     logits = model(xb)
                 logits = logits.float()
                 yb = target[idx]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from taskcodec import TaskcodecError
-from taskcodec_plugins.expression_cnn import _is_class_index, _normalise, save_checkpoint
+from taskcodec_plugins.expression_cnn_model import is_class_index, normalise, save_checkpoint
 
 
 class ClassifierTrainingView:
@@ -31,19 +31,19 @@ class ClassifierTrainingView:
         import torch
 
         n = len(self.meta["classes"])
-        if not all(_is_class_index(label, n) for label in labels):
+        if not all(is_class_index(label, n) for label in labels):
             raise TaskcodecError("expression-cnn: task-aware codec training needs class-index labels "
                                  "(e.g. FER+ with dataset option mode: majority)")
         return torch.tensor([int(label) for label in labels], device=device)
 
     def features(self, x: Any) -> Any:
-        return self.module[:-2](_normalise(x * 255.0))
+        return self.module[:-2](normalise(x * 255.0))
 
     def target_features(self, x: Any) -> Any:
-        return self.reference[:-2](_normalise(x * 255.0))
+        return self.reference[:-2](normalise(x * 255.0))
 
     def logits(self, x: Any) -> Any:
-        return self.module(_normalise(x * 255.0))
+        return self.module(normalise(x * 255.0))
 
     def loss(self, x_hat: Any, x: Any, labels: list[Any]) -> Any:
         import torch.nn.functional as F
