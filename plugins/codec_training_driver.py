@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 from taskcodec import CodecError, CodecTrainingRequest
 from taskcodec_plugins.codec_training import CodecModel, Trainer, evaluate, load_data
+from taskcodec_plugins.torch_utils import write_text_atomic
 
 
 def training_key(parts: dict[str, Any]) -> str:
@@ -26,10 +27,7 @@ def training_key(parts: dict[str, Any]) -> str:
 
 
 def write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=1, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(value, indent=1, sort_keys=True, default=str) + "\n")
 
 
 def state_path_done(state_dir: Path, key: str) -> None:

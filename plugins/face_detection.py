@@ -21,12 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+
+from taskcodec_plugins.torch_utils import write_text_atomic
 
 DEFAULT_THRESHOLDS = (0.6, 0.7, 0.7)  # MTCNN's P-, R-, O-net thresholds (facenet-pytorch defaults)
 RELAXED_THRESHOLDS = (0.4, 0.5, 0.5)  # second pass for images where the defaults find no face
@@ -180,17 +181,7 @@ def _available_cpus() -> int:
 
 
 def _write_json_atomic(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(value, fh, separators=(",", ":"), sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_text_atomic(path, json.dumps(value, separators=(",", ":"), sort_keys=True))
 
 
 class LandmarkCache:

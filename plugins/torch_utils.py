@@ -1,4 +1,4 @@
-"""Small torch helpers shared by the built-in model plugins (torch is imported inside each)."""
+"""Small helpers shared by the built-in model plugins: torch (imported inside each) and atomic file writes."""
 from __future__ import annotations
 
 import hashlib
@@ -44,19 +44,32 @@ def state_digest(state_dict: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save ``obj`` to ``path`` atomically (temporary file, fsync, rename): a process killed
-    mid-write leaves the previous file, never a truncated one."""
-    import torch
-
+def write_atomic(path: Path, write: Any) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it and rename it into place: a
+    process killed mid-write leaves the previous file, never a truncated one. The temporary name is
+    unique per call, so processes writing the same file at once (e.g. parallel ``--rate-points``
+    trainings) never share one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         with open(tmp, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save ``obj`` to ``path`` atomically (see :func:`write_atomic`)."""
+    import torch
+
+    write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`write_atomic`)."""
+    data = text.encode()
+    write_atomic(path, lambda f: f.write(data))
