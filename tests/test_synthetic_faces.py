@@ -12,6 +12,7 @@ import pytest
 from taskcodec import DatasetError, Sample
 from taskcodec_plugins import synthetic_faces as sf
 from taskcodec_plugins.synthetic_faces import SyntheticFaces
+from taskcodec_plugins.synthetic_faces_render import render
 
 
 def make(split: str = "test", **options) -> SyntheticFaces:
@@ -151,8 +152,8 @@ def test_feature_windows_change_no_pixel():
         rng = np.random.Generator(np.random.PCG64(size[0]))
         params = sf._sample_params(rng, ident, tuple(sf.EXPRESSIONS), 40)
         fields = sf._noise_fields(rng, sf.CHUNK, *size)
-        fast = sf._render(params, fields, *size, 1, 3.0)
-        slow = sf._render(params, fields, *size, 1, 3.0, windows=False)
+        fast = render(params, fields, *size, 1, 3.0)
+        slow = render(params, fields, *size, 1, 3.0, windows=False)
         assert np.array_equal(fast, slow)
 
 
