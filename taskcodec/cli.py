@@ -14,6 +14,8 @@ from .api import ImageMetric
 from .errors import TaskcodecError
 
 KIND_NAMES = {"codecs": "codec", "tasks": "task", "datasets": "dataset", "metrics": "metric"}
+RUNS_DIR = "runs"  # a user's runs: ignored by git
+BOARDS_DIR = "leaderboard"  # the published boards: written only with --publish
 
 
 def _plugins():
@@ -46,7 +48,7 @@ def main() -> None:
 
     \b
     Start here:
-      taskcodec run configs/quickstart.yaml     run a benchmark, write leaderboard/quickstart/
+      taskcodec run configs/quickstart.yaml     run a benchmark, write runs/quickstart/
       taskcodec list codecs                     what can be benchmarked
       taskcodec plugins                         installed plugins, and any that failed to load
     A config names a dataset, a task, metrics and codecs with rate points (see README.md).
@@ -56,31 +58,40 @@ def main() -> None:
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Leaderboard folder [default: leaderboard/<benchmark>].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help=f"Leaderboard folder [default: {RUNS_DIR}/<benchmark>; with --publish: {BOARDS_DIR}/<benchmark>].")
+@click.option("--publish", is_flag=True,
+              help=f"Write the published board {BOARDS_DIR}/<benchmark>/ (refused when the git tree has uncommitted changes).")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="TASKCODEC_STORE",
               help="Results store [default: .taskcodec, or $TASKCODEC_STORE].")
 @click.option("--workers", type=click.IntRange(min=1), help="Codec worker processes [default: config, else all cores].")
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
-def run(config: Path, out: Path | None, store: Path | None, workers: int | None, no_progress: bool) -> None:
-    """Run the benchmark CONFIG (YAML) and publish its leaderboard.
+def run(config: Path, out: Path | None, publish: bool, store: Path | None, workers: int | None, no_progress: bool) -> None:
+    """Run the benchmark CONFIG (YAML) and render its leaderboard.
 
     Everything computed is kept in the store as soon as it is done: a run that is
     interrupted (even killed) resumes where it stopped when started again, and a
-    rerun of a finished benchmark recomputes nothing.
+    rerun of a finished benchmark recomputes nothing. A run writes runs/<benchmark>/ (not
+    tracked by git); --publish writes the published board leaderboard/<benchmark>/.
     """
     from .config import load_config
-    from .publish import publish
+    from .publish import check_writable, publish as publish_board
     from .runner import Runner
     from .store import Store
 
     try:
         pm = _plugins()
         cfg = load_config(config, pm.registry)
-        folder = out or Path("leaderboard") / cfg.benchmark
+        folder = out or Path(BOARDS_DIR if publish else RUNS_DIR) / cfg.benchmark
+        if publish:
+            _require_clean_tree()
+        check_writable(folder)  # before any work: an unwritable --out costs nothing and touches nothing
         started = time.perf_counter()
         st = Store(store)
         collected = Runner(cfg, st, pm, workers=workers, progress=not no_progress).run()
-        written = publish(collected, cfg, folder)
+        if publish:
+            collected.provenance["command"] += " --publish"
+        written = publish_board(collected, cfg, folder)
     except TaskcodecError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -88,6 +99,22 @@ def run(config: Path, out: Path | None, store: Path | None, workers: int | None,
         sys.exit(130)
     state = "wrote" if written else "up to date:"
     click.echo(f"taskcodec: {state} {folder}/ ({len(collected.rows)} rows) in {time.perf_counter() - started:.1f} s")
+
+
+def _require_clean_tree() -> None:
+    """Published boards record the git revision that made them: it must be a real, committed one."""
+    from .errors import PublishError
+    from .provenance import git_revision
+
+    git = git_revision()
+    if git is None:
+        raise PublishError("--publish needs taskcodec run from a git checkout (the board records its revision); "
+                           "use --out DIR to write a board elsewhere")
+    if git["dirty"]:
+        raise PublishError(f"--publish refused: the git tree at revision {git['revision'][:12]} has uncommitted "
+                           f"changes to tracked files (see `git status`); commit them (and restore the board "
+                           f"folder with `git checkout {BOARDS_DIR}/<benchmark>`) so that the board names a clean "
+                           f"revision, or use --out DIR")
 
 
 @main.command()
@@ -167,16 +194,22 @@ def leaderboard(target: Path, out: Path | None, store: Path | None) -> None:
     Fails, naming what is missing, if the store lacks any result.
     """
     from .config import load_config
-    from .publish import publish
+    from .errors import StoreError
+    from .publish import check_writable, publish
     from .runner import Runner
-    from .store import Store
+    from .store import Store, default_store_dir
 
     try:
         pm = _plugins()
         config_path = target / "config.yaml" if target.is_dir() else target
         cfg = load_config(config_path, pm.registry)
-        folder = out or (target if target.is_dir() else Path("leaderboard") / cfg.benchmark)
-        collected = Runner(cfg, Store(store), pm, progress=False).run(compute=False)
+        folder = out or (target if target.is_dir() else Path(RUNS_DIR) / cfg.benchmark)
+        root = store or default_store_dir()
+        if not (Path(root) / "results.sqlite").is_file():  # computing nothing includes creating no store
+            raise StoreError(f"no results store at {root} (no {Path(root) / 'results.sqlite'}): "
+                             f"run `taskcodec run {config_path}` first, or point --store at the store that has them")
+        check_writable(folder)
+        collected = Runner(cfg, Store(root), pm, progress=False).run(compute=False)
         publish(collected, cfg, folder, force=True)
     except TaskcodecError as exc:
         _fail(exc)
@@ -191,15 +224,18 @@ def plugins(show_traceback: bool) -> None:
     rows = []
     for p in pm.plugins:
         provides = ", ".join(f"{kind} {name}" for kind, name in p.registered) or "-"
-        rows.append((p.name, provides, p.version or "-", p.source, p.error or "ok"))
+        status = "; ".join(filter(None, [p.error, *(f"conflict: {c}" for c in p.conflicts)])) or "ok"
+        rows.append((p.name, provides, p.version or "-", p.source, status))
     _table(("plugin", "registers", "version", "source", "status"), rows)
     if show_traceback:
         for p in pm.failures:
-            tb = getattr(p, "traceback", None)
-            if tb:
-                click.echo(f"\n--- {p.name} ---\n{tb}")
+            if p.traceback:
+                click.echo(f"\n--- {p.name} ---\n{p.traceback}")
     if pm.failures:
         click.echo(f"\n{len(pm.failures)} plugin(s) failed; the others work. Use --traceback for details.", err=True)
+    for kind, name, owners in pm.registry.conflicts():
+        click.echo(f"{kind} {name!r} is registered by {', '.join(map(repr, owners))}: it cannot be used until "
+                   f"one of them is removed or disabled (TASKCODEC_DISABLE_PLUGINS)", err=True)
 
 
 @main.command("list")

@@ -35,3 +35,7 @@ class DatasetError(TaskcodecError):
 
 class StoreError(TaskcodecError):
     """The results store lacks what was asked for, or is unusable."""
+
+
+class PublishError(TaskcodecError):
+    """A leaderboard folder cannot be written, or its files do not match what was published."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,6 +26,7 @@ from .bd import (
     monotone_front,
     rate_at_quality,
 )
+from .markdown import md_code, md_note, md_text
 from .plots import plot_rate_quality
 
 REFERENCE = "none"
@@ -70,10 +72,10 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
     single = [c for c in coded if int((results["codec"] == c).sum()) < 2]  # a point, not a curve: no BD-rate
     if single:
         auto_notes.append("one rate point, so no BD-rate (compare bpp and quality directly): "
-                          + ", ".join(f"`{c}`" for c in single))
+                          + ", ".join(md_code(c) for c in single))
     for a in [anchor, *extra_anchors]:
         if a not in coded:
-            auto_notes.append(f"anchor `{a}` is not among the results ({', '.join(coded) or 'no codecs'}): "
+            auto_notes.append(f"anchor {md_code(a)} is not among the results ({', '.join(map(md_code, coded)) or 'no codecs'}): "
                               f"no BD-rates against it")
             continue
         for c in coded:
@@ -190,7 +192,7 @@ def _one_point_drop(results, coded, qm, hib, percent) -> dict | None:
 # ---------------------------------------------------------------------------------------- formatting
 def _fmt(col: str, v: Any, percent: bool) -> str:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
-        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else md_text(v)
     v = float(v)
     if math.isnan(v):
         return "-"
@@ -232,7 +234,7 @@ def _bd_table(bd_rows: list[dict], qm: str, percent: bool, bootstrap: bool) -> s
     out = []
     for r in bd_rows:
         q = r["bd_quality"]
-        row = {"codec": r["codec"], "vs": r["anchor"], "BD-rate": _pct(r["bd_rate"])}
+        row = {"codec": md_text(r["codec"]), "vs": md_text(r["anchor"]), "BD-rate": _pct(r["bd_rate"])}
         if bootstrap:
             ci = r["bd_rate_ci95"]
             row["95% CI"] = "n/a" if ci is None else f"[{_pct(ci[0])}, {_pct(ci[1])}]"
@@ -244,7 +246,7 @@ def _bd_table(bd_rows: list[dict], qm: str, percent: bool, bootstrap: bool) -> s
             parts.append(f"BD-{qm}: {r['bd_quality_note']}")
         if bootstrap and r["bootstrap_note"]:
             parts.append(r["bootstrap_note"])
-        row["note"] = "; ".join(parts) or "ok"
+        row["note"] = md_text("; ".join(parts) or "ok")
         out.append(row)
     return _table(pd.DataFrame(out))
 
@@ -254,7 +256,7 @@ def _codec_table(results, codecs, fronts, drop, qm, percent) -> str:
     for c in codecs:
         if c == REFERENCE:
             continue
-        row = {"codec": c, "points": int((results["codec"] == c).sum()), "front points": fronts[c]}
+        row = {"codec": md_text(c), "points": int((results["codec"] == c).sum()), "front points": fronts[c]}
         if drop is not None:
             b = drop["bpp"][c]
             row[f"bpp at {_fmt(qm, drop['target'], percent)}{'%' if percent else ''}"] = \
@@ -266,11 +268,13 @@ def _codec_table(results, codecs, fronts, drop, qm, percent) -> str:
 def _provenance(provenance: dict) -> list[str]:
     scalars = {k: v for k, v in provenance.items() if not isinstance(v, (dict, list, tuple))}
     nested = {k: v for k, v in provenance.items() if k not in scalars}
-    lines = [f"- {k}: `{v}`" for k, v in scalars.items() if k != "command"]
+    lines = [f"- {md_text(k)}: {md_code(v)}" for k, v in scalars.items() if k != "command"]
     if nested:
-        lines += ["", "```json", json.dumps(nested, indent=2, default=str), "```"]
+        dump = json.dumps(nested, indent=2, default=str)
+        fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", dump)), default=0))
+        lines += ["", fence + "json", dump, fence]
     command = provenance.get("command")
-    lines += ["", f"Regenerate with: `{command}`" if command else "Regenerate: no command recorded."]
+    lines += ["", f"Regenerate with: {md_code(command)}" if command else "Regenerate: no command recorded."]
     return lines
 
 
@@ -279,7 +283,7 @@ def _readme(results, *, title, qm, hib, percent, codecs, bd_rows, fronts, drop, 
     unit = " (shown in %, BD in percentage points)" if percent else ""
     direction = "higher is better" if hib else "lower is better"
     lines = [
-        f"# {title}", "",
+        f"# {md_text(title)}", "",
         "Rate is 8 x the bytes each codec actually wrote for an image (headers and side information "
         "included) divided by the pixel count of the original image, averaged over images (mean of "
         "per-image bpp); `payload bpp` leaves out a separable header where the codec has one."
@@ -310,7 +314,7 @@ def _readme(results, *, title, qm, hib, percent, codecs, bd_rows, fronts, drop, 
               "![rate-quality](rd.png)", "",
               "Hollow markers: points off the codec's monotone front (not used for BD).", ""]
     if notes:
-        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+        lines += ["## Notes", "", *[f"- {md_note(n)}" for n in notes], ""]
     lines += ["## Provenance", "", *_provenance(provenance), ""]
     return "\n".join(lines)
 

@@ -17,6 +17,9 @@ from .bd import monotone_front
 #: The x axis switches to log scale when the largest bpp is more than this many times the smallest.
 LOG_X_RATIO = 4.0
 DPI = 120
+#: Row names and titles come from users and plugins: a ``$`` must show as a dollar sign, never start
+#: mathtext (an unbalanced one would make the whole plot fail).
+PLAIN_TEXT = {"text.parse_math": False}
 
 AXIS_LABELS = {
     "bpp": "rate (bits per pixel)",
@@ -51,7 +54,7 @@ def plot_rate_quality(path: Path, results: pd.DataFrame, *, title: str, metrics:
 
     import matplotlib.style
 
-    with matplotlib.style.context("default"):
+    with matplotlib.style.context("default"), matplotlib.rc_context(PLAIN_TEXT):
         fig = Figure(figsize=(5.6 * len(metrics) + 1.0, 4.6), layout="constrained")
         FigureCanvasAgg(fig)
         axes = fig.subplots(1, len(metrics), squeeze=False)[0]
@@ -103,7 +106,7 @@ def plot_confusion(path: Path, panels: Sequence[tuple[str, np.ndarray]], classes
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     side = max(3.6, 0.5 * n + 1.6)
-    with matplotlib.style.context("default"):
+    with matplotlib.style.context("default"), matplotlib.rc_context(PLAIN_TEXT):
         fig = Figure(figsize=(side * cols + 0.6, side * rows + 0.3), layout="constrained")
         FigureCanvasAgg(fig)
         axes = fig.subplots(rows, cols, squeeze=False).ravel()

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import pluggy
 
 from . import hookspecs
-from .errors import TaskcodecError
+from .errors import DuplicatePluginError, TaskcodecError
 from .registry import Registry
 
 ENTRY_POINT_GROUP = "taskcodec"
@@ -39,6 +39,8 @@ class PluginInfo:
     module: str
     registered: list[tuple[str, str]] = field(default_factory=list)  # (kind, name)
     error: str | None = None
+    conflicts: list[str] = field(default_factory=list)  # names another plugin registered too (unusable)
+    traceback: str | None = None
 
 
 def _env_names(variable: str) -> set[str] | None:
@@ -65,6 +67,12 @@ class PluginManager:
             self._load_entry_point(ep)
         for name, obj in extra_plugins:
             self._register_plugin(PluginInfo(name, "(in process)", "", getattr(obj, "__name__", repr(obj))), obj)
+        self.registry.load_failures = [(p.name, p.error) for p in self.plugins if p.error and not p.registered]
+        for kind, name, owners in self.registry.conflicts():
+            for info in self.plugins:
+                if info.name in owners:
+                    others = ", ".join(repr(o) for o in owners if o != info.name)
+                    info.conflicts.append(f"{kind} {name!r} is also registered by {others}: not used")
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -78,7 +86,7 @@ class PluginManager:
             obj = ep.load()
         except Exception as exc:  # a broken plugin must not break the others
             info.error = f"import failed: {type(exc).__name__}: {exc}"
-            info.traceback = traceback.format_exc()  # type: ignore[attr-defined]
+            info.traceback = traceback.format_exc()
             self.plugins.append(info)
             return
         self._register_plugin(info, obj)
@@ -96,15 +104,26 @@ class PluginManager:
                     continue
 
                 def register(cls: type, _kind: str = kind) -> None:
-                    self.registry.add(_kind, cls, plugin=info.name, source=info.source, version=info.version)
-                    info.registered.append((_kind, cls.name))
+                    # A rejected class (bad name, wrong base, a name taken) is recorded and skipped:
+                    # raising here would stop the module's other registrations.
+                    try:
+                        self.registry.add(_kind, cls, plugin=info.name, source=info.source, version=info.version)
+                    except DuplicatePluginError:
+                        info.registered.append((_kind, cls.name))  # listed, and marked conflicted later
+                    except TaskcodecError as exc:
+                        problems.append(str(exc))
+                    else:
+                        info.registered.append((_kind, cls.name))
 
+                problems: list[str] = []
                 try:
                     impl.function(register=register)
                 except TaskcodecError as exc:
-                    info.error = f"{hook_name} failed: {exc}"
+                    problems.append(f"{hook_name} failed: {exc}")
                 except Exception as exc:
-                    info.error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
+                    problems.append(f"{hook_name} failed: {type(exc).__name__}: {exc}")
+                if problems:
+                    info.error = "; ".join(filter(None, [info.error, *problems]))
 
     # Convenience lookups -------------------------------------------------------------
     def get(self, kind: str, name: str):

@@ -1,8 +1,10 @@
 """Writes a leaderboard folder: results.csv/json, per-image and per-sample outputs,
-the config snapshot, and (through :mod:`taskcodec.leaderboard`) README.md and rd.png.
+the config snapshot, (through :mod:`taskcodec.leaderboard`) README.md and rd.png, and
+``manifest.json``, the sha256 of every file written.
 
-Every file is written to a temporary name and renamed into place, so a folder never
-holds a half-written file; gzip members carry no timestamp, so regenerating identical
+Files are rendered in a staging folder and renamed into place, the manifest last, so a
+folder never holds a half-written file and a kill mid-way is detected (the manifest does not
+match) and rendered again; gzip members carry no timestamp, so regenerating identical
 results rewrites identical bytes.
 """
 from __future__ import annotations
@@ -12,12 +14,18 @@ import hashlib
 import io
 import json
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .api import stable_json
+from .download import sha256_file
+from .errors import PublishError
+from .markdown import md_code
 from .runner import REFERENCE, Collected
 from .store import write_atomic
 
@@ -65,9 +73,6 @@ def quality_metric(config, results) -> tuple[str, bool]:
     task_columns = [c for c in results.columns if c not in RESULT_COLUMNS and c not in ("psnr", "ms_ssim")
                     and "bpp" not in c and not c.startswith("stat_")]  # codec stats are not task metrics
     return (task_columns[0] if task_columns else "psnr"), True
-
-
-FILES = ("results.csv", "results.json", "images.csv.gz", "README.md", "rd.png", "config.yaml")
 
 
 CONFUSION_FILE = "confusion.png"
@@ -124,27 +129,70 @@ def content_digest(collected: Collected, config) -> str:
 
 
 def up_to_date(folder: Path, digest: str) -> dict[str, Any] | None:
-    """The folder's BD summary if it was rendered from exactly this content, else None."""
+    """The folder's BD summary if it was rendered from exactly this content and every file its manifest
+    lists is there with the recorded sha256 (a missing, truncated or stale file means: render again)."""
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.get("content_digest") != digest or manifest_problems(folder, manifest):
+        return None
     try:
         document = json.loads((folder / "results.json").read_text())
     except (OSError, ValueError):
         return None
-    if document.get("content_digest") != digest or not all((folder / name).is_file() for name in FILES):
-        return None
     return document.get("bd") or {}
+
+
+def check_writable(folder: Path) -> None:
+    """PublishError unless ``folder`` can be created and written: checked before any work is done,
+    so that an unwritable ``--out`` costs nothing and touches nothing."""
+    probe_dir = folder
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise PublishError(f"cannot write the leaderboard folder {folder}: {probe_dir} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=probe_dir, prefix=".taskcodec-write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PublishError(f"cannot write the leaderboard folder {folder}: {exc}") from None
 
 
 def publish(collected: Collected, config, folder: Path, *, force: bool = False) -> bool:
     """Write the leaderboard folder for ``collected``; False if it was already up to date.
 
-    A folder already rendered from identical content is left as it is (unless ``force``).
+    A folder already rendered from identical content is left as it is (unless ``force``). Every file is
+    rendered into a staging folder beside ``folder`` first, then renamed into place one by one; the
+    manifest (each file's sha256) is written last, so a kill at any point leaves a folder whose
+    manifest does not match, which the next run renders again. Files the folder holds that this
+    renderer did not write (e.g. model checkpoints) are left alone.
     """
-    from .leaderboard import render_leaderboard
-
     digest = content_digest(collected, config)
     if not force and up_to_date(folder, digest) is not None:
         return False
+    check_writable(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{folder.name}.staging-*"):  # left by a killed render
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.staging-"))
+    try:
+        files = _render(collected, config, staging, digest)
+        old = read_manifest(folder)
+        for name in files:
+            os.replace(staging / name, folder / name)
+        for name in (old or {}).get("files", {}):
+            if name not in files and (folder / name).is_file():  # no longer rendered: would be stale
+                (folder / name).unlink()
+        manifest = {"format": MANIFEST_FORMAT, "content_digest": digest, "files": files}
+        write_atomic(folder / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return True
+
+
+def _render(collected: Collected, config, out: Path, digest: str) -> dict[str, str]:
+    """Write every file of the leaderboard into ``out``; returns {file name: sha256}."""
+    from .leaderboard import render_leaderboard
+
     results = _frame(collected.rows)
     images = _frame(collected.images)
     samples = _frame(collected.samples) if collected.samples else None
@@ -163,25 +211,25 @@ def publish(collected: Collected, config, folder: Path, *, force: bool = False) 
     for c in config.codecs:
         if c.task_options:
             fingerprint = (row_tasks.get(c.label) or {}).get("fingerprint")
-            notes.append(f"row `{c.label}` is evaluated with task `{config.task.name}` options "
-                         f"`{stable_json(c.task_options)}` over `task.options`"
-                         + (f" (model `{fingerprint}`)" if fingerprint else "")
+            notes.append(f"row {md_code(c.label)} is evaluated with task {md_code(config.task.name)} options "
+                         f"{md_code(stable_json(c.task_options))} over `task.options`"
+                         + (f" (model {md_code(fingerprint)})" if fingerprint else "")
                          + "; the other rows and `none` with the main task model.")
     untrained = sorted(row for row, identity in collected.provenance.get("codecs", {}).items()
                        if isinstance(identity, dict) and identity.get("untrained"))
     if untrained:  # a pipeline check, never a result: say so where nobody can miss it
-        notes.insert(0, f"**WARNING: rows {', '.join(untrained)} use UNTRAINED models (pipeline check only); "
-                        "their numbers say nothing about the method.**")
+        notes.insert(0, f"**WARNING: rows {', '.join(map(md_code, untrained))} use UNTRAINED models (pipeline "
+                        "check only); their numbers say nothing about the method.**")
     panels = confusion_panels(samples, results, (collected.provenance.get("dataset") or {}).get("classes") or ())
     if panels is not None:
         from .plots import plot_confusion
 
-        plot_confusion(folder / CONFUSION_FILE, panels[0], panels[1])
+        plot_confusion(out / CONFUSION_FILE, panels[0], panels[1])
         notes.append(f"`{CONFUSION_FILE}`: confusion matrices (rows: true class, normalised per row; cell: percent "
                      f"and count) of the uncompressed reference and of each codec at its lowest rate point; "
                      f"`samples.csv.gz` holds every prediction.")
     summary = render_leaderboard(
-        folder,
+        out,
         results,
         title=config.title,
         quality_metric=metric,
@@ -193,7 +241,7 @@ def publish(collected: Collected, config, folder: Path, *, force: bool = False) 
         notes=notes,
         provenance=collected.provenance,
     )
-    write_atomic(folder / "results.csv", _csv_bytes(results))
+    (out / "results.csv").write_bytes(_csv_bytes(results))
     document = {
         "content_digest": digest,
         "rows": _json_safe(results.to_dict(orient="records")),
@@ -201,12 +249,40 @@ def publish(collected: Collected, config, folder: Path, *, force: bool = False) 
         "bd": _json_safe(summary),
         "provenance": _json_safe(collected.provenance),
     }
-    write_atomic(folder / "results.json", (json.dumps(document, indent=1, sort_keys=False, default=str) + "\n").encode())
-    write_atomic(folder / "images.csv.gz", _gzip_bytes(_csv_bytes(images)))
+    (out / "results.json").write_bytes((json.dumps(document, indent=1, sort_keys=False, default=str) + "\n").encode())
+    (out / "images.csv.gz").write_bytes(_gzip_bytes(_csv_bytes(images)))
     if samples is not None:
-        write_atomic(folder / "samples.csv.gz", _gzip_bytes(_csv_bytes(samples)))
-    write_atomic(folder / "config.yaml", yaml.safe_dump(config.raw, sort_keys=False).encode())
-    return True
+        (out / "samples.csv.gz").write_bytes(_gzip_bytes(_csv_bytes(samples)))
+    (out / "config.yaml").write_bytes(yaml.safe_dump(config.raw, sort_keys=False).encode())
+    return {path.name: sha256_file(path) for path in sorted(out.iterdir()) if path.is_file()}
+
+
+# ------------------------------------------------------------------------------------ manifest
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The folder's manifest (``{"content_digest", "files": {name: sha256}}``), or None if absent or unreadable."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        return None
+    return manifest
+
+
+def manifest_problems(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """One line per file the manifest lists that is missing or whose sha256 differs."""
+    problems = []
+    for name, expected in sorted(manifest["files"].items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{path}: missing (the manifest lists it)")
+        elif sha256_file(path) != expected:
+            problems.append(f"{path}: sha256 {sha256_file(path)[:12]}..., the manifest records {str(expected)[:12]}...")
+    return problems
 
 
 __all__ = ["publish", "REFERENCE"]

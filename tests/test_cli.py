@@ -52,7 +52,13 @@ def test_leaderboard_without_results_names_what_is_missing(third_party_plugin, t
     cfg.write_text(CONFIG.format(root=images))
     result = CliRunner().invoke(main, ["leaderboard", str(cfg), "--store", str(tmp_path / "empty"), "--out", str(tmp_path / "b")])
     assert result.exit_code == 2
-    assert "not in the store" in result.output and "taskcodec run" in result.output
+    assert "no results store at" in result.output and "taskcodec run" in result.output
+    assert not (tmp_path / "empty").exists() and not (tmp_path / "b").exists()  # computing nothing creates nothing
+    from taskcodec.store import Store
+
+    Store(tmp_path / "other").close()  # a store without this benchmark's results
+    result = CliRunner().invoke(main, ["leaderboard", str(cfg), "--store", str(tmp_path / "other"), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "taskcodec run" in result.output
 
 
 def test_config_error_exits_2_naming_file_and_key(tmp_path):

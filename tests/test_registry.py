@@ -53,14 +53,40 @@ def test_unknown_name_suggests_close_matches_and_lists_all():
     assert "Available codecs:" in message and "webp" in message
 
 
-def test_duplicate_name_is_reported_on_the_second_plugin():
+def test_duplicate_name_is_an_error_naming_both_plugins_and_leaves_their_other_names():
     class Other(DummyCodec):
         pass
 
-    pm = PluginManager(entry_points=[], extra_plugins=[("first", make_plugin(DummyCodec)), ("second", make_plugin(Other))])
-    assert pm.get("codec", "dummy").target is DummyCodec
+    class Extra(DummyCodec):
+        name = "extra"
+
+    pm = PluginManager(entry_points=[], extra_plugins=[("first", make_plugin(DummyCodec)),
+                                                       ("second", make_plugin(Other, Extra))])
+    with pytest.raises(taskcodec.DuplicatePluginError) as info:
+        pm.get("codec", "dummy")  # neither wins: load order must not pick the code behind a result
+    assert "'first'" in str(info.value) and "'second'" in str(info.value) and "'dummy'" in str(info.value)
+    assert pm.get("codec", "extra").plugin == "second"  # registered after the conflict: still there
     second = next(p for p in pm.plugins if p.name == "second")
-    assert "already registered by plugin 'first'" in second.error
+    assert second.error is None and "also registered by 'first'" in second.conflicts[0]
+    assert pm.registry.conflicts() == [("codec", "dummy", ["first", "second"])]
+
+
+def test_a_third_party_jpeg_does_not_shadow_the_builtin_or_drop_the_other_builtins():
+    class FakeJpeg(DummyCodec):
+        name = "jpeg"
+
+    pm = PluginManager(extra_plugins=[("shadow", make_plugin(FakeJpeg))])
+    with pytest.raises(taskcodec.DuplicatePluginError, match="'classical-codecs'.*'shadow'"):
+        pm.get("codec", "jpeg")
+    for name in ("jpeg2000", "webp", "avif", "jpegxl", "png"):
+        assert pm.get("codec", name).plugin == "classical-codecs"
+
+
+def test_unknown_name_names_the_plugins_that_failed_to_load():
+    broken = EntryPoint("learned-codecs-x", "no_such_module_anywhere", "taskcodec")
+    pm = PluginManager(entry_points=[broken])
+    with pytest.raises(UnknownPluginError, match=r"failed to load.*'learned-codecs-x'.*ModuleNotFoundError"):
+        pm.get("codec", "learned")
 
 
 def test_registering_a_non_codec_is_an_error_naming_the_plugin():

@@ -275,4 +275,4 @@ def test_leaderboard_warns_about_untrained_rows(plugins, tmp_path):
     cfg = parse_config(task_config(codecs=[{"name": "quant-zlib", "settings": [4, 16]}, {"name": "untrained-stand-in"}]),
                        "patches.yaml", plugins.registry)
     publish(Runner(cfg, Store(tmp_path / "store"), plugins, progress=False).run(), cfg, tmp_path / "board")
-    assert "WARNING: rows untrained-stand-in use UNTRAINED models" in (tmp_path / "board" / "README.md").read_text()
+    assert "WARNING: rows `untrained-stand-in` use UNTRAINED models" in (tmp_path / "board" / "README.md").read_text()
