@@ -96,28 +96,43 @@ def test_unknown_training_option_and_bad_split(tmp_path):
 
 
 # ------------------------------------------------------------------------- training
+def flat_psnr(dataset) -> float:
+    """Mean PSNR of the best zero-bit reconstruction (each image's mean grey level): what a codec
+    that learned nothing reaches."""
+    values = []
+    for sample in dataset:
+        x = sample.image.astype(np.float64)
+        values.append(10 * np.log10(255.0 ** 2 / ((x - np.round(x.mean())) ** 2).mean()))
+    return float(np.mean(values))
+
+
 def test_rd_training_learns_writes_codec_checkpoints_and_skips_when_done(tmp_path):
     from taskcodec_plugins.learned_codec import LearnedCodec
     from taskcodec_plugins.learned_models import load_checkpoint
     from taskcodec_plugins.synthetic_faces import SyntheticFaces
 
-    path = write_config(tmp_path, "rd", "rd", [0.001, 0.05], {**TINY_CODEC, "steps": 80}, None)
+    # Lambdas 20000x apart and 200 steps at a high learning rate: the ordering below then holds with
+    # margins of >1 dB and >3x in bits on every CPU kernel set (lambdas 50x apart after 80 steps did
+    # not: their PSNRs were within 0.1 dB, and the order flipped between AVX2 and AVX-512 kernels).
+    points = [0.0001, 2.0]
+    path = write_config(tmp_path, "rd", "rd", points, {**TINY_CODEC, "steps": 200, "lr": 5.0e-3}, None)
     facts = train(path, tmp_path / "store")
     assert len(facts["trained"]) == 2 and not facts["skipped"]
-    docs = {p: load_checkpoint(tmp_path / "rd" / f"lambda-{p:g}.pt") for p in (0.001, 0.05)}
+    docs = {p: load_checkpoint(tmp_path / "rd" / f"lambda-{p:g}.pt") for p in points}
+    flat = flat_psnr(SyntheticFaces(None, "val", **DATA))
     for doc in docs.values():
-        history = doc["history"]
-        assert history[-1]["loss"] < 0.7 * history[0]["loss"]  # it learns
         assert doc["mode"] == "rd" and doc["training_data"]["images"] == 384
-        assert doc["training"]["steps"] == 80 and doc["training"]["hardware"]["device"] == "cpu"
+        assert doc["training"]["steps"] == 200 and doc["training"]["hardware"]["device"] == "cpu"
         assert set(doc["validation"]) >= {"estimated_bpp", "psnr"}
-    # the larger lambda buys quality with bits
-    assert docs[0.05]["validation"]["psnr"] > docs[0.001]["validation"]["psnr"]
-    assert docs[0.05]["validation"]["estimated_bpp"] > docs[0.001]["validation"]["estimated_bpp"]
+        assert doc["validation"]["psnr"] > flat + 1.5  # it learns (measured: +2.9 and +5.2 dB)
+    # the larger lambda buys quality with bits (measured: +2.3 dB, 4x the bits)
+    low, high = docs[0.0001]["validation"], docs[2.0]["validation"]
+    assert high["psnr"] > low["psnr"] + 1.0
+    assert high["estimated_bpp"] > 2.0 * low["estimated_bpp"]
     codec = LearnedCodec(models=str(tmp_path / "rd"))
-    assert codec.default_rate_points == (0.001, 0.05)
+    assert codec.default_rate_points == (0.0001, 2.0)
     image = SyntheticFaces(None, "test", **DATA)[0].image
-    data = codec.encode(image, 0.05)
+    data = codec.encode(image, 2.0)
     assert codec.decode(data).shape == image.shape
     assert (tmp_path / "rd" / "training.json").is_file()
     again = train(path, tmp_path / "store")
