@@ -89,6 +89,11 @@ class BootstrapResult:
 
 
 # ----------------------------------------------------------------------------------------------- fronts
+#: Relative difference below which two qualities count as equal on the front (far above float noise,
+#: far below any real difference: one sample in 10^9).
+TIE_TOLERANCE = 1e-9
+
+
 def monotone_front(rates, qualities, higher_is_better: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The upper Pareto front of a rate-quality curve, sorted by rate.
 
@@ -109,7 +114,9 @@ def monotone_front(rates, qualities, higher_is_better: bool = True) -> tuple[np.
     keep: list[int] = []
     best = -np.inf
     for i in order:
-        if s[i] > best:
+        # "better" by more than float noise: two points whose qualities tie exactly (two rate points with
+        # the same accuracy) must tie on every CPU, whatever the last bits their means got there
+        if s[i] > best + TIE_TOLERANCE * max(1.0, abs(best)) or best == -np.inf:
             keep.append(i)
             best = s[i]
     idx = np.asarray(keep, dtype=int)
@@ -244,9 +251,17 @@ def bootstrap_bd_rate(anchor_rates, anchor_scores, test_rates, test_scores, *, n
     rng = np.random.default_rng(seed)
 
     def resampled_means(n: int, *mats: np.ndarray) -> list[np.ndarray]:
-        # counts[b, j] = how often sample j was drawn in replicate b; means via one matrix product
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float) / n
-        return [counts @ m.T for m in mats]  # (n_boot, points) each
+        # counts[b, j] = how often sample j was drawn in replicate b; means via one matrix product.
+        # Integer-valued scores (0/1 correct) are summed in integers: exact, so the same on every CPU
+        # (a float BLAS product's last bits depend on its kernels, and ties between points then do too).
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+        means = []
+        for m in mats:
+            if np.array_equal(m, np.round(m)) and np.abs(m).max(initial=0) < 2 ** 31:
+                means.append((counts @ m.astype(np.int64).T) / n)
+            else:
+                means.append((counts.astype(float) / n) @ m.T)
+        return means  # (n_boot, points) each
 
     if paired:
         mar, mas, mtr, mts = resampled_means(ar.shape[1], ar, asc, tr, tsc)

@@ -217,6 +217,47 @@ def leaderboard(target: Path, out: Path | None, store: Path | None) -> None:
 
 
 @main.command()
+@click.argument("boards", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--data", "check_data", is_flag=True,
+              help="Also rebuild each board's dataset here and compare its fingerprint, and hash local task checkpoints.")
+@click.option("--write-manifest", is_flag=True,
+              help="For a board published before manifests existed: write its manifest.json, only if every check passes.")
+def verify(boards: tuple[Path, ...], check_data: bool, write_manifest: bool) -> None:
+    """Recompute every headline number of the published BOARDS from their own files.
+
+    Checks each board's files against its manifest (sha256), results.csv against results.json, each
+    row's bpp and image metrics against images.csv.gz, its task metrics against samples.csv.gz, and the
+    BD-rates, their 95% intervals and BD-quality. Prints a verdict per row; exits 1 on any mismatch.
+    """
+    from .publish import MANIFEST, certify_manifest
+    from .verify import verify_board
+
+    failed = 0
+    for board in boards:
+        try:
+            verdicts = verify_board(board, _plugins().registry, check_data=check_data)
+        except TaskcodecError as exc:
+            _fail(exc)
+        if write_manifest:
+            rest = [v for v in verdicts if not v.subject.startswith("files")]
+            if all(v.ok for v in rest) and not (board / MANIFEST).is_file():
+                certify_manifest(board)
+                verdicts = verify_board(board, _plugins().registry, check_data=check_data)
+        bad = [v for v in verdicts if not v.ok]
+        failed += bool(bad)
+        for v in verdicts:
+            click.echo(f"{'ok' if v.ok else 'MISMATCH':8s} {board.name}: {v.subject} ({v.checked} checked)")
+            for problem in v.problems[:20]:
+                click.echo(f"           {problem}")
+            if len(v.problems) > 20:
+                click.echo(f"           ... and {len(v.problems) - 20} more")
+        checked = sum(v.checked for v in verdicts)
+        click.echo(f"taskcodec verify {board}: {'FAILED' if bad else 'ok'}: {checked} numbers and files checked, "
+                   f"{sum(len(v.problems) for v in verdicts)} mismatches")
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
 @click.option("--traceback", "show_traceback", is_flag=True, help="Show the full traceback of failed plugins.")
 def plugins(show_traceback: bool) -> None:
     """List installed plugins: name, what they register, version, source, error if any."""

@@ -119,6 +119,16 @@ def confusion_panels(samples, results, classes) -> tuple[list[tuple[str, Any]], 
     return (panels, names) if panels else None
 
 
+def bootstrap_samples(samples, images):
+    """Per-sample scores with each sample's bpp, for the BD-rates' bootstrap intervals: ``(frame,
+    score column)``, or ``(None, None)`` where the samples are not per-image classifications."""
+    if samples is None or not {"image", "label", "pred"} <= set(samples.columns) or images.empty:
+        return None, None
+    per_sample = samples.merge(images[["codec", "setting", "image", "bpp"]], on=["codec", "setting", "image"], how="left")
+    per_sample["correct"] = (per_sample["label"] == per_sample["pred"]).astype(float)
+    return per_sample, "correct"
+
+
 def content_digest(collected: Collected, config) -> str:
     """sha256 of everything a leaderboard folder is rendered from (numbers, provenance, config)."""
     blob = json.dumps(
@@ -198,12 +208,7 @@ def _render(collected: Collected, config, out: Path, digest: str) -> dict[str, s
     samples = _frame(collected.samples) if collected.samples else None
     metric, higher = quality_metric(config, results)
 
-    per_sample = None
-    score_column = None
-    if samples is not None and {"image", "label", "pred"} <= set(samples.columns) and not images.empty:
-        per_sample = samples.merge(images[["codec", "setting", "image", "bpp"]], on=["codec", "setting", "image"], how="left")
-        per_sample["correct"] = (per_sample["label"] == per_sample["pred"]).astype(float)
-        score_column = "correct"
+    per_sample, score_column = bootstrap_samples(samples, images)
 
     notes = list(config.leaderboard.notes)
     # rows evaluated with another model than the main task's: say which, next to the numbers
@@ -270,6 +275,18 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         return None
+    return manifest
+
+
+def certify_manifest(folder: Path) -> dict[str, Any]:
+    """Write the manifest of a board rendered before manifests existed, from its files as they are
+    (``taskcodec verify --write-manifest``, which first recomputes every number in them)."""
+    document = json.loads((folder / "results.json").read_text())
+    names = ["README.md", "rd.png", CONFUSION_FILE, "results.csv", "results.json", "images.csv.gz",
+             "samples.csv.gz", "config.yaml"]
+    files = {name: sha256_file(folder / name) for name in names if (folder / name).is_file()}
+    manifest = {"format": MANIFEST_FORMAT, "content_digest": document.get("content_digest"), "files": files}
+    write_atomic(folder / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     return manifest
 
 
