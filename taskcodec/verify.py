@@ -278,8 +278,9 @@ def _check_data(raw: dict[str, Any], document: dict[str, Any], registry: Any) ->
     weights = Verdict("task weights")
     tasks = {"task": provenance.get("task") or {}, **{f"row {k}": v for k, v in (provenance.get("row_tasks") or {}).items()}}
     for who, facts in tasks.items():
-        path = (facts.get("options") or {}).get("checkpoint")
-        expected = facts.get("weights_sha256")
+        recorded = facts.get("checkpoint") if isinstance(facts.get("checkpoint"), dict) else {}
+        path = recorded.get("path") or (facts.get("options") or {}).get("checkpoint")
+        expected = recorded.get("file_sha256")  # the file's hash ("weights_sha256" hashes the tensors)
         if not path or not expected or not Path(path).is_file():
             continue
         weights.checked += 1
