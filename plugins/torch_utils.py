@@ -7,6 +7,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from taskcodec import StoreError
+
 
 def resolve_precision(precision: str, device: str) -> str:
     """'auto' -> 'bf16' where bf16 is native (CPU AVX512-BF16/AMX, or a bf16-capable GPU), else 'fp32'."""
@@ -49,14 +51,19 @@ def write_atomic(path: Path, write: Any) -> None:
     process killed mid-write leaves the previous file, never a truncated one. The temporary name is
     unique per call, so processes writing the same file at once (e.g. parallel ``--rate-points``
     trainings) never share one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as RuntimeError
+        if isinstance(exc, RuntimeError) and "enforce fail" not in str(exc) and not isinstance(exc.__cause__, OSError):
+            raise
+        raise StoreError(f"cannot write {path}: {type(exc).__name__}: {str(exc).splitlines()[0]} (disk full or "
+                         f"folder not writable?); any previous {path.name} is unchanged") from exc
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from .api import stable_json
-from .errors import ConfigError, TaskcodecError, UnknownPluginError
+from .errors import ConfigError, DuplicatePluginError, TaskcodecError, UnknownPluginError
 
 DATA_ENV = "TASKCODEC_DATA"
 
@@ -265,7 +265,7 @@ def validate_plugins(config: BenchmarkConfig, registry: Any, r: _Reader | None =
     def lookup(kind: str, name: str, path: str):
         try:
             return registry.get(kind, name)
-        except UnknownPluginError as exc:
+        except (UnknownPluginError, DuplicatePluginError) as exc:
             raise r.fail(path, str(exc)) from None
 
     ds = lookup("dataset", config.dataset.name, "dataset.name").target
