@@ -135,7 +135,7 @@ class _Reader:
         """A one-line name shown in tables and headings: non-empty, no control characters
         (a newline or tab would break the leaderboard's tables), no edge whitespace."""
         self.typed(value, path, str, what)
-        bad = [c for c in value if unicodedata.category(c).startswith("C")]
+        bad = [c for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")]  # control chars, line breaks
         if not value.strip() or value != value.strip() or bad:
             raise self.fail(path, f"expected {what} on one line, without control characters or leading/trailing "
                                   f"spaces, got {value!r}")
