@@ -80,6 +80,10 @@ class _ImagecodecsCodec(Codec):
     option_specs: ClassVar[dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
     integer_settings: ClassVar[bool] = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.accepted_options = tuple(cls.option_specs)  # what a config's options are checked against
+
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.option_specs))
         if unknown:

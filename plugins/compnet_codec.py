@@ -203,6 +203,7 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
 
     models_module = cm
     arch_options = ARCH_OPTIONS
+    accepted_options = tuple(OPTION_SPECS)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(mfc.checked_options(self.name, options, OPTION_SPECS, "untrained_settings"))

@@ -155,6 +155,7 @@ class ExpressionCNN(Task):
     default_metrics = ("accuracy", "balanced-accuracy", "macro-f1")
     description = ("CNN expression classifier (compact or VGG-style): trained on the fly (cached), "
                    "by `taskcodec train`, or loaded from a checkpoint")
+    accepted_options = tuple(DEFAULTS)
 
     def __init__(self, **options: Any) -> None:
         self._resolved = _check_options(options)

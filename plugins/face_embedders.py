@@ -69,6 +69,8 @@ class FaceEmbedderTask(Task):
     input_size: ClassVar[tuple[int, int]] = (112, 96)  # (height, width)
     template: ClassVar[str] = "sphereface"
     extra_defaults: ClassVar[dict[str, Any]] = {}
+    # what a config's options are checked against: subclasses declare (*BASE_DEFAULTS, *extra_defaults)
+    accepted_options: ClassVar[tuple[str, ...]] = tuple(BASE_DEFAULTS)
     inference: ClassVar[str] = "eager-1"  # how inference_model() runs the weights: part of the fingerprint
 
     def __init__(self, **options: Any) -> None:

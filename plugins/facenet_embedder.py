@@ -27,7 +27,7 @@ from typing import Any
 import taskcodec
 from taskcodec import TaskcodecError
 
-from taskcodec_plugins.face_embedders import FaceEmbedderTask
+from taskcodec_plugins.face_embedders import BASE_DEFAULTS, FaceEmbedderTask
 
 RELEASE = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/"
 WEIGHT_FILES = {"vggface2": "20180402-114759-vggface2.pt", "casia-webface": "20180408-102900-casia-webface.pt"}
@@ -92,6 +92,7 @@ class FaceNetTask(FaceEmbedderTask):
     input_size = (160, 160)
     template = "facenet"
     extra_defaults = {"pretrained": "vggface2", "weights": None, "download": True}
+    accepted_options = (*BASE_DEFAULTS, *extra_defaults)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

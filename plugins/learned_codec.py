@@ -121,6 +121,7 @@ class LearnedCodec(mfc.ModelFolderCodec):
 
     models_module = lm
     arch_options = ("arch", "N", "M", "in_channels")
+    accepted_options = tuple(OPTION_SPECS)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(mfc.checked_options(self.name, options, OPTION_SPECS, "untrained_lambdas"))

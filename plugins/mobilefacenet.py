@@ -25,7 +25,7 @@ from typing import Any
 import taskcodec
 from taskcodec import TaskcodecError
 
-from taskcodec_plugins.face_embedders import FaceEmbedderTask
+from taskcodec_plugins.face_embedders import BASE_DEFAULTS, FaceEmbedderTask
 
 WEIGHTS_ENV = "TASKCODEC_MOBILEFACENET"
 WEIGHTS_FILE = "mobilefacenet_casia_068.ckpt"
@@ -157,6 +157,7 @@ class MobileFaceNetTask(FaceEmbedderTask):
     input_size = (112, 96)
     template = "sphereface"
     extra_defaults = {"weights": None}
+    accepted_options = (*BASE_DEFAULTS, *extra_defaults)
     inference = "bn-folded-1"
 
     def load_network(self, options: dict[str, Any], log: Any) -> tuple[Any, dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import functools
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,30 @@ import numpy as np
 from .errors import CodecError, TaskcodecError
 
 Setting = Any  # a rate point: a number, or None for codecs without a rate parameter
+
+# Constructor arguments the framework passes itself; a config's ``options`` may not name them.
+FRAMEWORK_ARGUMENTS: dict[str, tuple[str, ...]] = {"dataset": ("root", "split", "cache_dir"), "codec": (), "task": ()}
+
+
+def option_names(cls: type, kind: str) -> tuple[str, ...] | None:
+    """The option names a plugin class accepts from a config, or None when it does not say.
+
+    A class attribute ``accepted_options`` (a tuple of names) wins; plugins whose ``__init__``
+    takes ``**options`` set it so that the framework can check a config's option names at
+    load time. Otherwise the names are the keyword parameters of ``__init__`` (minus the
+    framework's own arguments, see ``FRAMEWORK_ARGUMENTS``). An ``__init__`` with ``**kwargs``
+    and no ``accepted_options``: None, the names are not checked (the plugin's own constructor
+    is the only check).
+    """
+    declared = getattr(cls, "accepted_options", None)
+    if declared is not None:
+        return tuple(declared)
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # without self
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    framework = FRAMEWORK_ARGUMENTS.get(kind, ())
+    return tuple(p.name for p in parameters if p.kind in keyword and p.name not in framework)
 
 
 def check_image(image: Any, where: str) -> np.ndarray:
@@ -72,6 +97,9 @@ class Codec(abc.ABC):
         per instance when its rate points depend on its options.
     Constructor keyword arguments are the codec's options (from the config's
     ``options:``); :meth:`options` must return them so that they enter cache keys.
+    A config's option names are checked at load time against the keyword parameters of
+    ``__init__``; a codec whose ``__init__`` takes ``**options`` lists its names in the class
+    attribute ``accepted_options`` (see :func:`option_names`).
 
     Subclasses' ``encode``, ``encode_with_stats`` and ``decode`` are wrapped (see
     ``__init_subclass__``): the image is checked, the setting validated, and any
@@ -87,6 +115,7 @@ class Codec(abc.ABC):
     integer_settings: ClassVar[bool] = False
     description: ClassVar[str] = ""
     needs_options: ClassVar[bool] = False
+    accepted_options: ClassVar[tuple[str, ...] | None] = None  # None: the keyword parameters of __init__
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -259,6 +288,9 @@ class Dataset(abc.ABC):
     names it accepts), ``needs_root``, ``wants_cache_dir`` (the runner then also passes
     ``cache_dir``, a folder in the store for derived data such as detected landmarks),
     ``classes`` (label names for classification, may be set per instance), ``description``.
+    The config's ``dataset.options`` are checked at load time against the keyword parameters of
+    ``__init__`` other than ``root``, ``split`` and ``cache_dir`` (the dataset is not built then),
+    or against the class attribute ``accepted_options`` where ``__init__`` takes ``**options``.
     """
 
     name: ClassVar[str]
@@ -266,6 +298,7 @@ class Dataset(abc.ABC):
     needs_root: ClassVar[bool] = True
     wants_cache_dir: ClassVar[bool] = False  # True: constructed with cache_dir=<a folder in the store>
     description: ClassVar[str] = ""
+    accepted_options: ClassVar[tuple[str, ...] | None] = None  # None: the keyword parameters of __init__
     classes: tuple[str, ...] = ()
 
     @abc.abstractmethod
@@ -327,12 +360,19 @@ class Task(abc.ABC):
     Class attributes: ``name``; ``kind`` (``"classification"``, ``"verification"``...):
     metrics declare which kinds they accept; ``default_metrics``; ``description``.
     Outputs must be JSON-serialisable (lists, numbers, strings).
+
+    Options: constructed as ``TaskClass(**options)`` (``task.options`` merged with a row's
+    ``task_options``). Set the class attribute ``accepted_options`` to the option names the task
+    takes, and a config naming any other option fails at load time (the names of ``__init__``'s
+    keyword parameters are used when it has no ``**options``). Without either, options are not
+    checked: this base class stores whatever it is given.
     """
 
     name: ClassVar[str]
     kind: ClassVar[str] = "classification"
     default_metrics: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    accepted_options: ClassVar[tuple[str, ...] | None] = None  # None: not checked (see the class doc)
 
     def __init__(self, **options: Any) -> None:
         self._options = options

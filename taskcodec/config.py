@@ -7,15 +7,17 @@ against the current directory.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .api import stable_json
+from .api import option_names, stable_json
 from .errors import ConfigError, DuplicatePluginError, TaskcodecError, UnknownPluginError
 
 DATA_ENV = "TASKCODEC_DATA"
@@ -115,6 +117,36 @@ class _Reader:
         self.typed(value, path, list, "a list of names")
         return tuple(self.typed(v, f"{path}[{i}]", str, "a name") for i, v in enumerate(value))
 
+    def options(self, value: Any, path: str, what: str) -> dict[str, Any]:
+        """An options mapping; null or absent is no options (not `or {}`: `[]` or `""` must fail)."""
+        return dict(self.typed({} if value is None else value, path, dict, what))
+
+    def optional_mapping(self, value: Any, path: str, allowed: dict[str, bool]) -> dict[str, Any]:
+        """A section that may be omitted or null (runner:, leaderboard:), else a mapping."""
+        return self.mapping({} if value is None else value, path, allowed)
+
+    def unique(self, names: tuple[str, ...], path: str, what: str) -> tuple[str, ...]:
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                raise self.fail(f"{path}[{i}]", f"{what} {name!r} is listed twice")
+        return names
+
+    def text(self, value: Any, path: str, what: str) -> str:
+        """A one-line name shown in tables and headings: non-empty, no control characters
+        (a newline or tab would break the leaderboard's tables), no edge whitespace."""
+        self.typed(value, path, str, what)
+        bad = [c for c in value if unicodedata.category(c) in ("Cc", "Zl", "Zp")]  # control chars, line breaks
+        if not value.strip() or value != value.strip() or bad:
+            raise self.fail(path, f"expected {what} on one line, without control characters or leading/trailing "
+                                  f"spaces, got {value!r}")
+        return value
+
+    def seed(self, value: Any, path: str) -> int:
+        seed = self.typed(value, path, int, "an integer seed >= 0")
+        if seed < 0:  # numpy's generators refuse negative seeds
+            raise self.fail(path, f"expected an integer seed >= 0, got {seed}")
+        return seed
+
 
 def resolve_root(root: str | None) -> Path | None:
     """Absolute dataset root: relative paths resolve against $TASKCODEC_DATA (else the cwd)."""
@@ -130,11 +162,15 @@ def resolve_root(root: str | None) -> Path | None:
 def parse_dataset(r: _Reader, value: Any, default_split: str) -> DatasetConfig:
     """The ``dataset:`` mapping of a benchmark or training config."""
     d = r.mapping(value, "dataset", {"name": True, "root": False, "split": False, "options": False})
+    root = d.get("root")
+    if root is not None and (not isinstance(root, str) or not root.strip()):
+        # an empty root would silently mean the current directory
+        raise r.fail("dataset.root", f"expected a folder path (or null for none), got {root!r}")
     return DatasetConfig(
         name=r.typed(d["name"], "dataset.name", str, "a dataset plugin name"),
-        root=resolve_root(r.typed(d["root"], "dataset.root", str, "a folder path") if d.get("root") is not None else None),
+        root=resolve_root(root),
         split=r.typed(d.get("split", default_split), "dataset.split", str, "a split name"),
-        options=dict(r.typed(d.get("options") or {}, "dataset.options", dict, "a mapping of dataset options")),
+        options=r.options(d.get("options"), "dataset.options", "a mapping of dataset options"),
     )
 
 
@@ -143,17 +179,50 @@ def parse_task(r: _Reader, value: Any) -> TaskConfig:
     t = r.mapping(value, "task", {"name": True, "options": False})
     return TaskConfig(
         name=r.typed(t["name"], "task.name", str, "a task plugin name"),
-        options=dict(r.typed(t.get("options") or {}, "task.options", dict, "a mapping of task options")),
+        options=r.options(t.get("options"), "task.options", "a mapping of task options"),
     )
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A YAML mapping gives one key twice (PyYAML would keep the last value silently)."""
+
+    def __init__(self, key: Any, line: int, first_line: int):
+        super().__init__(f"duplicate key {key!r} (first given at line {first_line}); each key may appear once "
+                         f"per mapping")
+        self.line = line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses duplicate mapping keys, naming the line of the second one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self._check_unique_keys(node)
+        return super().construct_mapping(node, deep=deep)
+
+    def _check_unique_keys(self, node: yaml.MappingNode) -> None:
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges; keys given explicitly may override merged ones
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in first_lines:
+                    raise DuplicateKeyError(key, line, first_lines[key])
+                first_lines[key] = line
+            except TypeError:
+                continue  # an unhashable key: SafeConstructor reports it
+
+
 def read_yaml(path: str | Path, what: str = "config") -> Any:
-    """A YAML file's content; a missing file or bad YAML is a ConfigError naming the file."""
+    """A YAML file's content; a missing file, bad YAML or a key given twice is a ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such {what} file")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=UniqueKeyLoader)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}:{exc.line}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
 
@@ -173,49 +242,16 @@ def parse_config(raw: Any, source: str, registry: Any | None = None) -> Benchmar
             "codecs": True, "reference": False, "seed": False, "runner": False, "leaderboard": False,
         },
     )
-    benchmark = r.typed(top["benchmark"], "benchmark", str, "a benchmark name (used as the leaderboard folder name)")
-    if not benchmark or "/" in benchmark or benchmark.startswith("."):
+    benchmark = r.text(top["benchmark"], "benchmark", "a benchmark name (used as the leaderboard folder name)")
+    if "/" in benchmark or "\\" in benchmark or benchmark.startswith("."):
         raise r.fail("benchmark", f"expected a plain folder name, got {benchmark!r}")
 
     dataset = parse_dataset(r, top["dataset"], default_split="test")
     task = parse_task(r, top["task"]) if top.get("task") is not None else None
-
-    codecs_raw = r.typed(top["codecs"], "codecs", list, "a list of codecs")
-    if not codecs_raw:
-        raise r.fail("codecs", "expected at least one codec")
-    codecs = []
-    for i, c in enumerate(codecs_raw):
-        where = f"codecs[{i}]"
-        if isinstance(c, str):
-            c = {"name": c}
-        c = r.mapping(c, where, {"name": True, "label": False, "settings": False, "options": False, "task_options": False})
-        name = r.typed(c["name"], f"{where}.name", str, "a codec plugin name")
-        # not `or {}`: a falsy non-mapping (an empty list) must be an error, not silently no override
-        task_options = c.get("task_options")
-        task_options = dict(r.typed({} if task_options is None else task_options, f"{where}.task_options", dict,
-                                    "a mapping of task options (merged over task.options for this row)"))
-        if "task_options" in c and task is None:
-            raise r.fail(f"{where}.task_options", "the config has no task: task_options override task.options")
-        settings = c.get("settings")
-        if settings is not None and not isinstance(settings, list):
-            settings = [settings]
-        codecs.append(
-            CodecConfig(
-                name=name,
-                label=r.typed(c.get("label", name), f"{where}.label", str, "a row name"),
-                settings=tuple(settings) if settings is not None else (),
-                options=dict(r.typed(c.get("options") or {}, f"{where}.options", dict, "a mapping of codec options")),
-                task_options=task_options,
-            )
-        )
+    codecs = parse_codecs(r, top["codecs"], task)
     labels = [c.label for c in codecs]
-    for i, label in enumerate(labels):
-        if label == "none":
-            raise r.fail(f"codecs[{i}].label", "'none' is reserved for the uncompressed reference row")
-        if labels.index(label) != i:
-            raise r.fail(f"codecs[{i}]", f"duplicate row name {label!r}: give one of them a distinct 'label'")
 
-    rn = r.mapping(top.get("runner") or {}, "runner", {"workers": False, "batch_size": False, "device": False})
+    rn = r.optional_mapping(top.get("runner"), "runner", {"workers": False, "batch_size": False, "device": False})
     workers = rn.get("workers")
     if workers is not None and (r.typed(workers, "runner.workers", int, "a positive integer") < 1):
         raise r.fail("runner.workers", f"expected a positive integer, got {workers!r}")
@@ -226,30 +262,17 @@ def parse_config(raw: Any, source: str, registry: Any | None = None) -> Benchmar
     if device not in ("auto", "cpu", "cuda"):
         raise r.fail("runner.device", f"expected one of 'auto', 'cpu', 'cuda', got {device!r}")
 
-    lb = r.mapping(
-        top.get("leaderboard") or {}, "leaderboard",
-        {"anchor": False, "extra_anchors": False, "quality_metric": False, "notes": False},
-    )
-    leaderboard = LeaderboardConfig(
-        anchor=r.typed(lb.get("anchor", "jpeg"), "leaderboard.anchor", str, "a codec row name"),
-        extra_anchors=r.name_list(lb.get("extra_anchors", []), "leaderboard.extra_anchors"),
-        quality_metric=r.typed(lb["quality_metric"], "leaderboard.quality_metric", str, "a result column")
-        if lb.get("quality_metric") is not None else None,
-        notes=r.name_list(lb.get("notes", []), "leaderboard.notes"),
-    )
-
-    seed = r.typed(top.get("seed", 0), "seed", int, "an integer seed")
     config = BenchmarkConfig(
         benchmark=benchmark,
-        title=r.typed(top.get("title", benchmark), "title", str, "a title"),
+        title=r.text(top.get("title", benchmark), "title", "a title"),
         dataset=dataset,
         task=task,
-        metrics=r.name_list(top.get("metrics", []), "metrics"),
-        codecs=tuple(codecs),
-        reference=bool(r.typed(top.get("reference", True), "reference", bool, "true or false")),
-        seed=seed,
+        metrics=r.unique(r.name_list(top.get("metrics", []), "metrics"), "metrics", "metric"),
+        codecs=codecs,
+        reference=r.typed(top.get("reference", True), "reference", bool, "true or false"),
+        seed=r.seed(top.get("seed", 0), "seed"),
         runner=RunnerConfig(workers=workers, batch_size=batch, device=device),
-        leaderboard=leaderboard,
+        leaderboard=parse_leaderboard(r, top.get("leaderboard"), labels),
         source=source,
         raw=raw,
     )
@@ -258,8 +281,85 @@ def parse_config(raw: Any, source: str, registry: Any | None = None) -> Benchmar
     return config
 
 
+def parse_codecs(r: _Reader, value: Any, task: TaskConfig | None) -> tuple[CodecConfig, ...]:
+    """The ``codecs:`` list: one row each, with distinct row names."""
+    codecs_raw = r.typed(value, "codecs", list, "a list of codecs")
+    if not codecs_raw:
+        raise r.fail("codecs", "expected at least one codec")
+    codecs = tuple(parse_codec(r, c, f"codecs[{i}]", task) for i, c in enumerate(codecs_raw))
+    labels = [c.label for c in codecs]
+    for i, label in enumerate(labels):
+        if label == "none":
+            raise r.fail(f"codecs[{i}].label", "'none' is reserved for the uncompressed reference row")
+        if labels.index(label) != i:
+            raise r.fail(f"codecs[{i}]", f"duplicate row name {label!r}: give one of them a distinct 'label'")
+    return codecs
+
+
+def parse_codec(r: _Reader, value: Any, where: str, task: TaskConfig | None) -> CodecConfig:
+    c = {"name": value} if isinstance(value, str) else value
+    c = r.mapping(c, where, {"name": True, "label": False, "settings": False, "options": False, "task_options": False})
+    name = r.typed(c["name"], f"{where}.name", str, "a codec plugin name")
+    task_options = r.options(c.get("task_options"), f"{where}.task_options",
+                             "a mapping of task options (merged over task.options for this row)")
+    if "task_options" in c and task is None:
+        raise r.fail(f"{where}.task_options", "the config has no task: task_options override task.options")
+    return CodecConfig(
+        name=name,
+        label=r.text(c.get("label", name), f"{where}.label", "a row name"),
+        settings=parse_settings(r, c.get("settings"), f"{where}.settings"),
+        options=r.options(c.get("options"), f"{where}.options", "a mapping of codec options"),
+        task_options=task_options,
+    )
+
+
+def parse_settings(r: _Reader, value: Any, path: str) -> tuple[Any, ...]:
+    """A row's rate points: null or absent = the codec's defaults (an empty tuple), a single value
+    = one point; an empty list and a point given twice (10 and 10.0 count as one) are errors."""
+    if value is None:
+        return ()
+    settings = value if isinstance(value, list) else [value]
+    if not settings:
+        raise r.fail(path, "expected at least one rate point; omit 'settings' (or set it to null) to use the "
+                           "codec's default rate points")
+    for j, s in enumerate(settings):
+        if any(_same_point(s, earlier) for earlier in settings[:j]):
+            raise r.fail(f"{path}[{j}]", f"rate point {s!r} is listed twice in {settings}")
+    return tuple(settings)
+
+
+def _same_point(a: Any, b: Any) -> bool:
+    # True == 1 in Python: a bool is never the same point as a number (validate_setting rejects it anyway)
+    return isinstance(a, bool) == isinstance(b, bool) and type(a) is not dict and a == b
+
+
+def parse_leaderboard(r: _Reader, value: Any, labels: list[str]) -> LeaderboardConfig:
+    """``leaderboard:``; the anchors, where given, must be row names of the config's codecs."""
+    lb = r.optional_mapping(value, "leaderboard",
+                            {"anchor": False, "extra_anchors": False, "quality_metric": False, "notes": False})
+    rows = ", ".join(labels)
+    anchor = r.typed(lb.get("anchor", "jpeg"), "leaderboard.anchor", str, "a codec row name")
+    if "anchor" in lb and anchor not in labels:
+        raise r.fail("leaderboard.anchor", f"{anchor!r} is not a row of this config; its codec rows are: {rows}")
+    extra = r.unique(r.name_list(lb.get("extra_anchors", []), "leaderboard.extra_anchors"),
+                     "leaderboard.extra_anchors", "anchor")
+    for i, name in enumerate(extra):
+        if name not in labels:
+            raise r.fail(f"leaderboard.extra_anchors[{i}]",
+                         f"{name!r} is not a row of this config; its codec rows are: {rows}")
+        if name == anchor:
+            raise r.fail(f"leaderboard.extra_anchors[{i}]", f"{name!r} is already leaderboard.anchor")
+    return LeaderboardConfig(
+        anchor=anchor,
+        extra_anchors=extra,
+        quality_metric=r.typed(lb["quality_metric"], "leaderboard.quality_metric", str, "a result column")
+        if lb.get("quality_metric") is not None else None,
+        notes=r.name_list(lb.get("notes", []), "leaderboard.notes"),
+    )
+
+
 def validate_plugins(config: BenchmarkConfig, registry: Any, r: _Reader | None = None) -> None:
-    """Check every plugin name, option and rate point against what is registered."""
+    """Check every plugin name, option name and rate point against what is registered."""
     r = r or _Reader(config.source)
 
     def lookup(kind: str, name: str, path: str):
@@ -268,25 +368,57 @@ def validate_plugins(config: BenchmarkConfig, registry: Any, r: _Reader | None =
         except (UnknownPluginError, DuplicatePluginError) as exc:
             raise r.fail(path, str(exc)) from None
 
-    ds = lookup("dataset", config.dataset.name, "dataset.name").target
+    ds_entry = lookup("dataset", config.dataset.name, "dataset.name")
+    ds = ds_entry.target
     if config.dataset.split not in ds.splits:
         raise r.fail("dataset.split", f"dataset {ds.name!r} has splits {list(ds.splits)}, got {config.dataset.split!r}")
     if ds.needs_root and config.dataset.root is None:
         raise r.fail("dataset.root", f"dataset {ds.name!r} needs a root folder (relative roots resolve against ${DATA_ENV})")
+    check_option_names(r, ds_entry, config.dataset.options, "dataset.options")
     if config.task is not None:
-        lookup("task", config.task.name, "task.name")
+        task_entry = lookup("task", config.task.name, "task.name")
+        check_option_names(r, task_entry, config.task.options, "task.options")
+        for i, c in enumerate(config.codecs):
+            check_option_names(r, task_entry, c.task_options, f"codecs[{i}].task_options")
     for i, name in enumerate(config.metrics):
         lookup("metric", name, f"metrics[{i}]")
     for i, c in enumerate(config.codecs):
-        cls = lookup("codec", c.name, f"codecs[{i}].name").target
-        try:
-            codec = cls(**c.options)
-        except TaskcodecError as exc:
-            raise r.fail(f"codecs[{i}].options", str(exc)) from None
-        except TypeError as exc:
-            raise r.fail(f"codecs[{i}].options", f"codec {c.name!r} rejected its options: {exc}") from None
+        entry = lookup("codec", c.name, f"codecs[{i}].name")
+        check_option_names(r, entry, c.options, f"codecs[{i}].options")
+        codec = build_codec(r, entry.target, c, f"codecs[{i}]")
+        canonical: list[Any] = []
         for j, s in enumerate(c.settings):
             try:
-                codec.validate_setting(s)
+                canonical.append(codec.validate_setting(s))
             except TaskcodecError as exc:
                 raise r.fail(f"codecs[{i}].settings[{j}]", str(exc)) from None
+            if canonical.index(canonical[-1]) != j:
+                raise r.fail(f"codecs[{i}].settings[{j}]", f"rate point {s!r} is the same as "
+                                                           f"{c.settings[canonical.index(canonical[-1])]!r} for codec "
+                                                           f"{c.name!r}; list each rate point once")
+
+
+def build_codec(r: _Reader, cls: type, c: CodecConfig, where: str) -> Any:
+    """The row's codec instance (cheap for every built-in codec); its option errors name the row."""
+    try:
+        return cls(**c.options)
+    except TaskcodecError as exc:
+        raise r.fail(f"{where}.options", str(exc)) from None
+    except TypeError as exc:
+        raise r.fail(f"{where}.options", f"codec {c.name!r} rejected its options: {exc}") from None
+
+
+def check_option_names(r: _Reader, entry: Any, options: dict[str, Any], path: str) -> None:
+    """Every key of ``options`` must be an option the plugin class accepts (see api.option_names)."""
+    accepted = option_names(entry.target, entry.kind)
+    if accepted is None:
+        return  # the plugin does not declare its options: only its constructor can judge them
+    for key in options:
+        if key in accepted:
+            continue
+        close = difflib.get_close_matches(str(key), accepted, n=2, cutoff=0.6)
+        hint = f". Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        if entry.kind == "dataset" and key in ("root", "split"):
+            hint = f". Set dataset.{key} instead."
+        raise r.fail(path, f"unknown option {key!r} for {entry.kind} {entry.name!r} (plugin {entry.plugin!r}); "
+                           f"accepted options: {', '.join(accepted) or '(none)'}{hint}")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .api import CodecTrainingRequest, TaskContext
-from .config import DatasetConfig, TaskConfig, _Reader, parse_dataset, parse_task, read_yaml
+from .config import DatasetConfig, TaskConfig, _Reader, check_option_names, parse_dataset, parse_task, read_yaml
 from .errors import ConfigError, TaskcodecError, UnknownPluginError
 
 MODES = ("rd", "task", "joint")
@@ -73,7 +73,7 @@ def parse_training_config(raw: Any, source: str) -> CodecTrainingConfig:
     task = parse_task(r, top["task"]) if top.get("task") is not None else None
     if mode != "rd" and task is None:
         raise r.fail("task", f"mode {mode!r} trains against a task model: the config needs a task")
-    runner = r.mapping(top.get("runner") or {}, "runner", {"device": False})
+    runner = r.optional_mapping(top.get("runner"), "runner", {"device": False})
     device = runner.get("device", "auto")
     if device not in ("auto", "cpu", "cuda"):
         raise r.fail("runner.device", f"expected one of 'auto', 'cpu', 'cuda', got {device!r}")
@@ -83,11 +83,11 @@ def parse_training_config(raw: Any, source: str) -> CodecTrainingConfig:
         mode=mode,
         rate_points=tuple(points),
         out=Path(r.typed(t["out"], "train_codec.out", str, "a folder path")),
-        options=dict(r.typed(t.get("options") or {}, "train_codec.options", dict, "a mapping of training options")),
+        options=r.options(t.get("options"), "train_codec.options", "a mapping of training options"),
         dataset=dataset,
         val_split=r.typed(val, "val_split", str, "a split name") if val is not None else None,
         task=task,
-        seed=r.typed(top.get("seed", 0), "seed", int, "an integer seed"),
+        seed=r.seed(top.get("seed", 0), "seed"),
         device=device,
         source=source,
     )
@@ -102,12 +102,14 @@ def build_request(cfg: CodecTrainingConfig, plugins: Any, store_root: Path, *, p
 
     def lookup(kind: str, name: str, where: str):
         try:
-            return plugins.registry.get(kind, name).target
+            return plugins.registry.get(kind, name)
         except UnknownPluginError as exc:
             raise r.fail(where, str(exc)) from None
 
-    codec_cls = lookup("codec", cfg.codec, "train_codec.codec")
-    dataset_cls = lookup("dataset", cfg.dataset.name, "dataset.name")
+    codec_cls = lookup("codec", cfg.codec, "train_codec.codec").target
+    dataset_entry = lookup("dataset", cfg.dataset.name, "dataset.name")
+    check_option_names(r, dataset_entry, cfg.dataset.options, "dataset.options")
+    dataset_cls = dataset_entry.target
     for where, split in (("dataset.split", cfg.dataset.split), ("val_split", cfg.val_split)):
         if split is not None and split not in dataset_cls.splits:
             raise r.fail(where, f"dataset {dataset_cls.name!r} has splits {list(dataset_cls.splits)}, got {split!r}")
@@ -121,8 +123,9 @@ def build_request(cfg: CodecTrainingConfig, plugins: Any, store_root: Path, *, p
 
     task = None
     if cfg.task is not None:
-        task_cls = lookup("task", cfg.task.name, "task.name")
-        task = task_cls(**cfg.task.options)
+        task_entry = lookup("task", cfg.task.name, "task.name")
+        check_option_names(r, task_entry, cfg.task.options, "task.options")
+        task = task_entry.target(**cfg.task.options)
     context = TaskContext(load_split=load_split, cache_dir=store_root / "models", device=resolve_device(cfg.device),
                           seed=cfg.seed, progress=progress, log=log)
     request = CodecTrainingRequest(

@@ -98,3 +98,82 @@ def test_shipped_configs_are_valid(registry, monkeypatch):
     monkeypatch.setenv("TASKCODEC_DATA", "/nonexistent")  # validation does not need the data
     for path in sorted((repo / "configs").glob("*.yaml")):
         load_config(path, registry)
+
+
+def test_shipped_training_and_published_configs_are_valid(registry, monkeypatch):
+    from taskcodec.training import load_training_config
+
+    repo = Path(__file__).resolve().parent.parent
+    monkeypatch.setenv("TASKCODEC_DATA", "/nonexistent")
+    for path in sorted((repo / "leaderboard").glob("*/config.yaml")):  # what `taskcodec leaderboard DIR` reads
+        load_config(path, registry)
+    training = sorted((repo / "configs" / "train").glob("*.yaml"))
+    assert training
+    for path in training:
+        load_training_config(path)
+
+
+def test_null_or_absent_settings_mean_the_codec_defaults(registry):
+    cfg = parse_config(with_(codecs=[{"name": "jpeg", "settings": None}, {"name": "png"}]), "cfg.yaml", registry)
+    assert cfg.codecs[0].settings == () and cfg.codecs[1].settings == ()
+
+
+def test_omitted_anchor_still_defaults_to_jpeg(registry):
+    cfg = parse_config(with_(codecs=["png", "webp"]), "cfg.yaml", registry)
+    assert cfg.leaderboard.anchor == "jpeg"  # the leaderboard notes that no such row exists
+    cfg = parse_config(with_(codecs=["png", "webp"], leaderboard={"anchor": "webp", "extra_anchors": ["png"]}),
+                       "cfg.yaml", registry)
+    assert cfg.leaderboard.anchor == "webp" and cfg.leaderboard.extra_anchors == ("png",)
+
+
+def test_yaml_merge_keys_may_be_overridden(tmp_path):
+    from taskcodec.config import read_yaml
+
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {epochs: 1, lr: 0.1}\nother:\n  <<: *b\n  epochs: 5\n")
+    assert read_yaml(path)["other"] == {"epochs": 5, "lr": 0.1}
+
+
+def test_option_names_come_from_the_declaration_else_the_signature():
+    from taskcodec.api import option_names
+
+    class Plain:
+        def __init__(self, root=None, split="test", *, size=3, cache_dir=None):
+            pass
+
+    class Open:
+        def __init__(self, **options):
+            pass
+
+    class Declared(Open):
+        accepted_options = ("a", "b")
+
+    assert option_names(Plain, "dataset") == ("size",)  # root, split, cache_dir are the framework's
+    assert option_names(Plain, "task") == ("root", "split", "size", "cache_dir")
+    assert option_names(Open, "task") is None  # not checked
+    assert option_names(Declared, "codec") == ("a", "b")
+
+
+def test_every_builtin_plugin_says_which_options_it_takes():
+    from taskcodec.api import option_names
+    from taskcodec_plugins.face_embedders import BASE_DEFAULTS, FaceEmbedderTask
+
+    pm = PluginManager()
+    builtin = [e for kind in ("codec", "dataset", "task") for e in pm.registry.entries(kind)
+               if e.target.__module__.startswith("taskcodec_plugins.")]
+    assert len(builtin) >= 12
+    for entry in builtin:
+        assert option_names(entry.target, entry.kind) is not None, entry.name
+        if issubclass(entry.target, FaceEmbedderTask):
+            assert set(entry.target.accepted_options) == {*BASE_DEFAULTS, *entry.target.extra_defaults}
+        specs = getattr(entry.target, "option_specs", None)
+        if specs is not None:
+            assert entry.target.accepted_options == tuple(specs)
+
+
+def test_declared_options_are_accepted(registry):
+    cfg = parse_config(with_(dataset={"name": "synthetic-faces", "options": {"size": [32, 32], "count": 10}},
+                             task={"name": "mobilefacenet", "options": {"weights": "w.ckpt", "flip": False}},
+                             codecs=[{"name": "jpeg", "options": {"subsampling": "444"}},
+                                     {"name": "webp", "task_options": {"workers": 1}}]), "cfg.yaml", registry)
+    assert cfg.task.options["weights"] == "w.ckpt" and cfg.codecs[1].task_options == {"workers": 1}
