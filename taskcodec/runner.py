@@ -34,7 +34,7 @@ import numpy as np
 from .api import Codec, Dataset, ImageMetric, Task, TaskContext, TaskMetric, image_digest, samples_fingerprint, stable_json
 from .config import BenchmarkConfig
 from .encoding import ChunkResult, encode_chunk
-from .errors import CodecError, ConfigError, StoreError
+from .errors import CodecError, ConfigError, PluginError, StoreError
 from .pluginmanager import PluginManager
 from .store import EncodingRecord, Store, encoding_key, reference_key, stream_sha256
 
@@ -217,7 +217,7 @@ class Runner:
                 with _sigterm_raises_systemexit(self.log):
                     self._compute(samples, digests, cells, image_metrics, tasks)
                 interrupted = False
-            except (CodecError, StoreError, ConfigError):
+            except (CodecError, StoreError, ConfigError, PluginError):
                 interrupted = False  # an ordinary error: let running chunks finish (they are harmless)
                 raise
             finally:
@@ -590,7 +590,7 @@ def _check_picklable(cells: list[Cell], image_metrics: list[ImageMetric]) -> Non
         try:
             pickle.dumps(metric)
         except Exception as exc:
-            raise ConfigError(
+            raise PluginError(
                 f"metric {metric.name!r} cannot be pickled for the worker processes: {type(exc).__name__}: {exc}; "
                 f"run with --workers 1"
             ) from None
