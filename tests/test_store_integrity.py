@@ -163,10 +163,16 @@ def _assert_nothing_left(victim: subprocess.Popen, children: list[psutil.Process
     """Every child (workers, resource tracker) ends with the killed run; generous deadline, not a timing."""
     _, alive = psutil.wait_procs(children, timeout=20)
     assert not alive, f"left running after {victim.args[3]} was killed: {[p.cmdline() for p in alive]}"
+    _assert_none_marked(marker)
+
+
+def _assert_none_marked(marker: str) -> None:
+    """No process of the run is left (the resource tracker exits a moment after its last client)."""
     deadline = time.time() + 20
     while _marked_processes(marker) and time.time() < deadline:
         time.sleep(0.1)
-    assert not _marked_processes(marker), [p.cmdline() for p in _marked_processes(marker)]
+    left = [(p.pid, p.cmdline()) for p in _marked_processes(marker)]
+    assert not left, f"left running: {left}"
 
 
 def _kill_at(victim, store, target: int, sig, marker) -> bool:
@@ -208,4 +214,4 @@ def test_runs_killed_at_random_points_resume_to_identical_results(tmp_path):
     assert resumed.wait(timeout=120) == 0, resumed.stderr.read().decode()
     for name in ("results.csv", "images.csv.gz"):
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
-    assert not _marked_processes(marker)
+    _assert_none_marked(marker)
