@@ -66,7 +66,11 @@ def main() -> None:
               help="Results store [default: .taskcodec, or $TASKCODEC_STORE].")
 @click.option("--workers", type=click.IntRange(min=1), help="Codec worker processes [default: config, else all cores].")
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
-def run(config: Path, out: Path | None, publish: bool, store: Path | None, workers: int | None, no_progress: bool) -> None:
+@click.option("--check-determinism", is_flag=True,
+              help="Encode and decode every image twice; fail, naming codec, rate point and image, if the bytes "
+                   "or pixels differ (checks what this run encodes: use a fresh --store to check all).")
+def run(config: Path, out: Path | None, publish: bool, store: Path | None, workers: int | None, no_progress: bool,
+        check_determinism: bool) -> None:
     """Run the benchmark CONFIG (YAML) and render its leaderboard.
 
     Everything computed is kept in the store as soon as it is done: a run that is
@@ -88,7 +92,8 @@ def run(config: Path, out: Path | None, publish: bool, store: Path | None, worke
         check_writable(folder)  # before any work: an unwritable --out costs nothing and touches nothing
         started = time.perf_counter()
         st = Store(store)
-        collected = Runner(cfg, st, pm, workers=workers, progress=not no_progress).run()
+        collected = Runner(cfg, st, pm, workers=workers, progress=not no_progress,
+                           check_determinism=check_determinism).run()
         if publish:
             collected.provenance["command"] += " --publish"
         written = publish_board(collected, cfg, folder)

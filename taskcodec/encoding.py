@@ -5,9 +5,15 @@ the codec and metric objects arrive pickled, and the bitstreams are written stra
 into the store's content-addressed folder. Encoding goes through
 :meth:`Codec.encode_with_stats`; each stat the codec reports is kept as the image metric
 ``stat:<name>`` beside the real metrics (``encode_seconds`` includes computing them).
+
+Numbers from plugins are checked here, where the culprit is known: ``payload_bytes`` must be
+None or an integer in 0..len(stream); an image metric must give a finite-or-infinite number
+or None (undefined for that image, counted by the runner); NaN is an error.
+With ``check_determinism`` each image is encoded twice and its stream decoded twice.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +22,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .api import Codec, ImageMetric, check_image, image_digest
-from .errors import CodecError
-from .store import STAT_PREFIX, EncodingRecord, encoding_key, write_atomic
+from .errors import CodecError, PluginError
+from .store import STAT_PREFIX, EncodingRecord, encoding_key, stream_sha256, write_atomic
 
 
 @dataclass
@@ -36,6 +42,7 @@ def encode_chunk(
     streams_dir: str,
     metrics: Sequence[ImageMetric],
     keep_decoded: bool,
+    check_determinism: bool = False,
 ) -> ChunkResult:
     """Encode each image, store its bitstream, decode it, and measure it."""
     out = ChunkResult()
@@ -59,7 +66,9 @@ def encode_chunk(
         check_image(decoded, f"{where}: decode output")
         if decoded.shape != image.shape:
             raise CodecError(f"{where}: decoded shape {decoded.shape} differs from the original {image.shape}")
-        payload = codec.payload_bytes(data)
+        if check_determinism:
+            _check_determinism(codec, where, image, setting, data, decoded)
+        payload = checked_payload_bytes(codec.payload_bytes(data), len(data), where)
         stream = Path(streams_dir) / key[:2] / key
         write_atomic(stream, data, durable=False)  # the runner re-encodes a stream found damaged
         out.records.append(
@@ -67,13 +76,60 @@ def encode_chunk(
                 key=key, codec=codec.name, setting=setting, image_digest=digest,
                 height=image.shape[0], width=image.shape[1], n_bytes=len(data),
                 payload_bytes=payload, decoded_digest=image_digest(decoded),
-                encode_seconds=t1 - t0, decode_seconds=t2 - t1,
+                encode_seconds=t1 - t0, decode_seconds=t2 - t1, stream_sha256=stream_sha256(data),
             )
         )
         for metric in metrics:
-            value = metric.compute(image, decoded)
-            out.metrics.append((key, metric.name, None if value is None else float(value)))
+            value = checked_metric_value(metric.compute(image, decoded), metric.name, where)
+            out.metrics.append((key, metric.name, value))
         out.metrics.extend((key, STAT_PREFIX + name, float(value)) for name, value in stats.items())
         if keep_decoded:
             out.decoded[key] = decoded
     return out
+
+
+def checked_payload_bytes(value: Any, n_bytes: int, where: str) -> int | None:
+    """``Codec.payload_bytes`` as a Python int in 0..n_bytes, or None; else CodecError."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 0 <= value <= n_bytes:
+        raise CodecError(
+            f"{where}: payload_bytes returned {value!r} ({type(value).__name__}); expected None or an integer "
+            f"in 0..{n_bytes} (the stream's length)"
+        )
+    return int(value)
+
+
+def checked_metric_value(value: Any, metric: str, where: str) -> float | None:
+    """An image metric's value as a Python float, or None (undefined for this image).
+
+    NaN is refused: it would be dropped from the row's mean like None but says nothing of why;
+    a metric that cannot be computed for an image returns None, which the runner counts.
+    """
+    if value is None:
+        return None
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not number or math.isnan(float(value)):
+        raise PluginError(
+            f"metric {metric!r} on {where} returned {value!r} ({type(value).__name__}); expected a number "
+            f"(inf allowed) or None where the metric is undefined for the image"
+        )
+    return float(value)
+
+
+def _check_determinism(codec: Codec, where: str, image: np.ndarray, setting: Any, data: bytes,
+                       decoded: np.ndarray) -> None:
+    """Encode ``image`` and decode ``data`` once more; CodecError if either result differs."""
+    again, _ = codec.encode_with_stats(image.copy(), setting)
+    if bytes(again) != data:
+        raise CodecError(
+            f"{where}: the encoder is not deterministic: encoding the same image twice gave different bytes "
+            f"({len(data)} and {len(again)} bytes, sha256 {stream_sha256(data)[:12]} and "
+            f"{stream_sha256(bytes(again))[:12]}); its results would differ from one fresh store to another"
+        )
+    redecoded = codec.decode(data)
+    if image_digest(redecoded) != image_digest(decoded):
+        raise CodecError(
+            f"{where}: the decoder is not deterministic: decoding the same {len(data)}-byte stream twice gave "
+            f"different pixels"
+        )

@@ -71,7 +71,8 @@ def quality_metric(config, results) -> tuple[str, bool]:
             )
         return config.leaderboard.quality_metric, True
     task_columns = [c for c in results.columns if c not in RESULT_COLUMNS and c not in ("psnr", "ms_ssim")
-                    and "bpp" not in c and not c.startswith("stat_")]  # codec stats are not task metrics
+                    and "bpp" not in c and not c.startswith("stat_")  # codec stats are not task metrics
+                    and not c.endswith("_undefined")]  # counts of images a metric has no value for
     return (task_columns[0] if task_columns else "psnr"), True
 
 

@@ -5,14 +5,27 @@ Work is resumable by construction: each chunk of encodings and each batch of tas
 outputs is committed to the store as soon as it is done, and a rerun computes only
 what is missing. Codec work runs in worker processes (spawn: torch may already be
 running threads in this process, and fork would deadlock); task inference runs here.
+
+Integrity: a stored stream is checked against its recorded sha256 before it is decoded
+again (a damaged one is encoded again, with a log line naming it), and its decoded image
+against the recorded ``decoded_digest`` (a difference is a nondeterministic decoder). The
+first stream of every chunk a worker encodes is decoded again here, in another process, so
+a codec whose round trip only works inside one process is caught. Workers die with this
+process (PR_SET_PDEATHSIG), and SIGTERM shuts them down.
 """
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import math
 import os
+import pickle
+import signal
 import sys
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,11 +34,12 @@ import numpy as np
 from .api import Codec, Dataset, ImageMetric, Task, TaskContext, TaskMetric, image_digest, samples_fingerprint, stable_json
 from .config import BenchmarkConfig
 from .encoding import ChunkResult, encode_chunk
-from .errors import ConfigError, StoreError
+from .errors import CodecError, ConfigError, PluginError, StoreError
 from .pluginmanager import PluginManager
-from .store import Store, encoding_key, reference_key
+from .store import EncodingRecord, Store, encoding_key, reference_key, stream_sha256
 
 REFERENCE = "none"
+UNDEFINED_SUFFIX = "_undefined"  # results.csv column <metric>_undefined: images for which the metric gave None
 
 
 @dataclass
@@ -80,6 +94,7 @@ class Runner:
         workers: int | None = None,
         progress: bool = True,
         log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
+        check_determinism: bool = False,
     ):
         self.config = config
         self.store = store
@@ -87,6 +102,7 @@ class Runner:
         self.workers = workers or config.runner.workers or _default_workers()
         self.progress = progress
         self.log = log
+        self.check_determinism = check_determinism  # encode and decode every image twice, compare
         self._pool: ProcessPoolExecutor | None = None
         self._decoded: dict[str, dict[str, np.ndarray]] = {}  # task id -> decoded images awaiting its inference
 
@@ -196,12 +212,16 @@ class Runner:
             task, task_id, run_info = self._task_models(dataset, cells, compute, run_info)
             tasks = {task_id: task, **{cell.task_id: cell.task for cell in cells}}
         if compute:
+            interrupted = True
             try:
-                self._compute(samples, digests, cells, image_metrics, tasks)
+                with _sigterm_raises_systemexit(self.log):
+                    self._compute(samples, digests, cells, image_metrics, tasks)
+                interrupted = False
+            except (CodecError, StoreError, ConfigError, PluginError):
+                interrupted = False  # an ordinary error: let running chunks finish (they are harmless)
+                raise
             finally:
-                if self._pool is not None:
-                    self._pool.shutdown(cancel_futures=True)
-                    self._pool = None
+                self._close_pool(kill=interrupted)
         return self._collect(dataset, samples, digests, cells, image_metrics, task, task_metrics, task_id, run_info)
 
     def _compute(self, samples, digests, cells, image_metrics, tasks: dict[str, Task]) -> None:
@@ -237,8 +257,9 @@ class Runner:
                                    if k not in have and (cell.task_id, k) not in predicting], cell.keys)
                 encode_keys = {cell.keys[i] for i in to_encode}  # by key: a duplicate image is encoded once
                 to_predict = [i for i in missing if cell.keys[i] not in encode_keys and cell.keys[i] not in planned]
-                # streams are written without fsync: one damaged by a crash is encoded again
-                damaged = [i for i in to_predict if not self.store.stream_intact(cell.keys[i], encoded[cell.keys[i]].n_bytes)]
+                # streams are written without fsync, and files can be damaged later: check each
+                # against its recorded sha256 before reuse; a damaged one is encoded again
+                damaged = [i for i in to_predict if not self._stream_reusable(cell, encoded[cell.keys[i]], samples[i].id)]
                 if damaged:
                     to_predict = [i for i in to_predict if i not in set(damaged)]
                     to_encode = sorted(set(to_encode) | set(damaged))
@@ -252,6 +273,13 @@ class Runner:
         if total == 0:
             self.log("taskcodec: every result is already in the store; nothing to compute")
             return
+        if self.check_determinism:
+            stored = sum(len(c.keys) for c in cells) - sum(len(p[1]) for p in plan)
+            if stored > 0:
+                self.log(f"taskcodec: --check-determinism checks only what this run encodes; {stored} encodings "
+                         f"were already in the store (use a fresh --store to check every one)")
+        if self._wants_pool(sum(len(p[1]) for p in plan)):
+            _check_picklable([p[0] for p in plan if p[1]], image_metrics)
         interactive = sys.stderr.isatty()
         bar = tqdm(total=total, desc="taskcodec", unit="img", disable=not self.progress, file=sys.stderr,
                    dynamic_ncols=True, mininterval=0.2 if interactive else 15.0)  # logs: a line every 15 s
@@ -259,24 +287,23 @@ class Runner:
             for tid, todo in ref_todo.items():
                 bar.set_description(f"{REFERENCE} (task)", refresh=False)
                 self._predict_and_store(tasks[tid], tid, {reference_key(digests[i]): samples[i].image for i in todo}, bar)
-            pending: list[tuple[Cell, Future | ChunkResult]] = []
+            pending: list[tuple[Cell, str, Future | ChunkResult]] = []  # (cell, first image id, job)
             for cell, to_encode, to_predict in plan:
                 for chunk in _split(to_encode, self._chunk_size(len(to_encode))):
                     items = [(samples[i].id, digests[i], samples[i].image) for i in chunk]
                     keep_decoded = any(cell.keys[i] in wanted for i in chunk)
                     args = (cell.codec, cell.identity, cell.row, cell.setting, items, str(self.store.streams_dir),
-                            image_metrics, keep_decoded)
+                            image_metrics, keep_decoded, self.check_determinism)
                     pool = self._get_pool(sum(len(p[1]) for p in plan))
-                    pending.append((cell, pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)))
+                    job = pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)
+                    pending.append((cell, items[0][0], job))
                     if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
                         pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)
                 if to_predict:  # encoded earlier, outputs missing: decode the stored streams
                     bar.set_description(f"{cell.row} {cell.setting} (task)", refresh=False)
                     records = self.store.get_encodings([cell.keys[i] for i in to_predict])
-                    decoded = {
-                        k: cell.codec.decode(self.store.read_stream(k, records[k].n_bytes))
-                        for k in (cell.keys[i] for i in to_predict)
-                    }
+                    decoded = {cell.keys[i]: self._decode_stored(cell, records[cell.keys[i]], samples[i].id)
+                               for i in to_predict}
                     self._predict_and_store(cell.task, cell.task_id, decoded, bar)
                 pending = self._drain(pending, tasks, wanted, bar, block=False)
             self._drain(pending, tasks, wanted, bar, block=True)
@@ -292,11 +319,20 @@ class Runner:
         done = 0
         while pending and (limit is None or done < limit):
             done += 1
-            cell, job = pending[0]
+            cell, first_image, job = pending[0]
             if isinstance(job, Future):
                 if not block and not job.done():
                     break
-                result = job.result()
+                try:
+                    result = job.result()
+                except BrokenProcessPool as exc:
+                    raise CodecError(
+                        f"{_where(cell, first_image)}: a codec worker process died (killed, out of memory, or a "
+                        f"crash in native code) while encoding the chunk that starts at this image or one running "
+                        f"beside it: {exc}"
+                    ) from None
+                if result.records:  # the round trip must not depend on the encoding process
+                    self._check_decodes_here(cell, result.records[0], first_image)
             else:
                 result = job
             pending.pop(0)
@@ -329,20 +365,104 @@ class Runner:
             if bar is not None:
                 bar.update(len(batch))
 
+    # stored streams -----------------------------------------------------------------
+    def _stream_reusable(self, cell: Cell, rec: EncodingRecord, sample_id: str) -> bool:
+        """Whether the stored stream of ``rec`` may be decoded again; logs why not.
+
+        Rows migrated from a version 1 store have no sha256 yet: they are verified by decoding
+        the stream and comparing with ``decoded_digest``, and the sha256 is recorded if it agrees.
+        """
+        data = self.store.read_stream_if_present(rec.key)
+        problem = self.store.stream_problem(rec.key, data, rec.n_bytes, rec.stream_sha256)
+        if problem is None and rec.stream_sha256 is None:
+            try:
+                if image_digest(cell.codec.decode(data)) == rec.decoded_digest:
+                    self.store.set_stream_sha256(rec.key, stream_sha256(data))
+                else:
+                    problem = f"its file {self.store.stream_path(rec.key)} decodes to other pixels than were recorded"
+            except CodecError as exc:
+                problem = f"its file {self.store.stream_path(rec.key)} does not decode: {exc}"
+        if problem is None:
+            return True
+        self.log(f"taskcodec: {_where(cell, sample_id)}: the stored stream is damaged ({problem}); encoding it again")
+        return False
+
+    def _decode_stored(self, cell: Cell, rec: EncodingRecord, sample_id: str) -> np.ndarray:
+        """Decode a stored stream (checked against its sha256) and check its pixels against the record."""
+        where = _where(cell, sample_id)
+        path = self.store.stream_path(rec.key)
+        try:
+            data = self.store.read_stream(rec.key, rec.n_bytes, rec.stream_sha256)
+        except StoreError as exc:  # checked while planning: it changed since
+            raise StoreError(f"{where}: {exc}") from None
+        try:
+            decoded = cell.codec.decode(data)
+        except CodecError as exc:
+            raise CodecError(f"{where}: the stored stream {path} (sha256 as recorded) no longer decodes: {exc}") from None
+        if image_digest(decoded) != rec.decoded_digest:
+            raise CodecError(
+                f"{where}: decoding the stored stream {path} (sha256 as recorded) again gives other pixels than "
+                f"when it was encoded: the decoder of codec {cell.codec.name!r} is not deterministic"
+            )
+        return decoded
+
+    def _check_decodes_here(self, cell: Cell, rec: EncodingRecord, sample_id: str) -> None:
+        """Decode in this process a stream a worker encoded and decoded; CodecError if it differs."""
+        where = _where(cell, sample_id)
+        path = self.store.stream_path(rec.key)
+        data = self.store.read_stream_if_present(rec.key)
+        problem = self.store.stream_problem(rec.key, data, rec.n_bytes, rec.stream_sha256)
+        if problem:
+            raise StoreError(f"{where}: the stream a worker just wrote is unusable: {problem}")
+        try:
+            decoded = cell.codec.decode(data)
+        except CodecError as exc:
+            raise CodecError(
+                f"{where}: codec {cell.codec.name!r} decodes its stream {path} only in the process that encoded it "
+                f"(here it fails: {exc}); its round trip must not depend on process state such as a global cache"
+            ) from None
+        if image_digest(decoded) != rec.decoded_digest:
+            raise CodecError(
+                f"{where}: codec {cell.codec.name!r} decodes its stream {path} to other pixels in another process "
+                f"than in the process that encoded it: its round trip depends on process state (a global cache?) "
+                f"or its decoder is not deterministic"
+            )
+
+    # worker pool ----------------------------------------------------------------------
     def _chunk_size(self, n: int) -> int:
         return max(4, min(64, math.ceil(n / (self.workers * 4))))
 
-    def _get_pool(self, pending_work: int) -> ProcessPoolExecutor | None:
+    def _wants_pool(self, pending_work: int) -> bool:
         # Spawning workers costs about a second each: not worth it for a handful of images.
-        if self.workers <= 1 or pending_work < 64:
+        return self.workers > 1 and pending_work >= 64
+
+    def _get_pool(self, pending_work: int) -> ProcessPoolExecutor | None:
+        if not self._wants_pool(pending_work):
             return None
         if self._pool is None:
             import multiprocessing
 
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_single_threaded_worker
+                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                initargs=(os.getpid(),),
             )
         return self._pool
+
+    def _close_pool(self, kill: bool) -> None:
+        """Shut the workers down; with ``kill`` (interrupted) without waiting for running chunks."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if kill:
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                if process.is_alive():
+                    process.kill()
+            for process in processes:
+                process.join(timeout=5)
+        else:
+            pool.shutdown(cancel_futures=True)
 
     # collecting ---------------------------------------------------------------------
     def _collect(self, dataset, samples, digests, cells, image_metrics, task, task_metrics, task_id, run_info) -> Collected:
@@ -404,6 +524,8 @@ class Runner:
             for m in metric_names:
                 finite = [v for v in values[m] if not math.isnan(v)]
                 row[columns[m]] = float(np.mean(finite)) if finite else math.nan
+                if len(finite) < len(values[m]):  # the mean is over fewer images: say how many lack a value
+                    row[columns[m] + UNDEFINED_SUFFIX] = len(values[m]) - len(finite)
             if cell.task is not None:
                 outputs = self._outputs(cell.task_id, cell.keys, ids, cell.row)
                 row.update(self._task_columns(cell.task, task_metrics, dataset, outputs, cell.row, cell.setting,
@@ -444,11 +566,74 @@ def stat_column(name: str, value: float, pixels: int) -> tuple[str, float]:
     return "stat_" + name.replace("-", "_"), value
 
 
-def _single_threaded_worker() -> None:
-    """Workers already use every core between them: a metric that runs torch (MS-SSIM) must
-    not spawn threads of its own, or the cores are oversubscribed (measured ~75x slower)."""
+def _where(cell: Cell, sample_id: str) -> str:
+    parameter = cell.codec.rate_parameter or "setting"
+    return f"codec {cell.codec.name!r} (row {cell.row!r}) at {parameter}={cell.setting!r} on image {sample_id!r}"
+
+
+def _check_picklable(cells: list[Cell], image_metrics: list[ImageMetric]) -> None:
+    """Everything a worker receives must pickle: fail before any work, naming the object."""
+    seen: set[int] = set()
+    for cell in cells:
+        if id(cell.codec) in seen:
+            continue
+        seen.add(id(cell.codec))
+        try:
+            pickle.dumps(cell.codec)
+        except Exception as exc:
+            raise CodecError(
+                f"codec {cell.codec.name!r} (row {cell.row!r}) cannot be pickled for the worker processes: "
+                f"{type(exc).__name__}: {exc}. Make it picklable (keep handles to libraries or models out of "
+                f"its state, or rebuild them lazily), or run with --workers 1"
+            ) from None
+    for metric in image_metrics:
+        try:
+            pickle.dumps(metric)
+        except Exception as exc:
+            raise PluginError(
+                f"metric {metric.name!r} cannot be pickled for the worker processes: {type(exc).__name__}: {exc}; "
+                f"run with --workers 1"
+            ) from None
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _init_worker(parent_pid: int) -> None:
+    """Tie the worker's life to its parent's, then keep it to one thread.
+
+    PR_SET_PDEATHSIG makes Linux SIGKILL the worker when the parent dies (even by SIGKILL),
+    so no worker outlives ``taskcodec run``; the parent-pid check covers a parent that died
+    before the call. Workers already use every core between them: a metric that runs torch
+    (MS-SSIM) must not spawn threads of its own, or the cores are oversubscribed (~75x slower).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the parent still kills its workers on SIGTERM and on errors
+    if os.getppid() != parent_pid:
+        os._exit(1)
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
+@contextmanager
+def _sigterm_raises_systemexit(log: Callable[[str], None]):
+    """While computing, SIGTERM unwinds like Ctrl-C (so the workers are shut down) and exits 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        log("taskcodec: terminated (SIGTERM); finished work is kept in the store, run the same command to resume")
+        raise SystemExit(128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _split(items: list[int], size: int) -> list[list[int]]:

@@ -2,7 +2,8 @@
 
 Every encoding is keyed by sha256 of (codec identity — name, version, library versions,
 options —, rate point, image digest); its bitstream lives at ``streams/<k[:2]>/<k>``
-and its sizes and image metrics in the database. Task outputs are keyed by (encoding
+and its sizes, the sha256 of its bytes (``stream_sha256``) and its image metrics in the
+database. A stream is checked against that sha256 before it is decoded again. Task outputs are keyed by (encoding
 key, task fingerprint). Writes are atomic (SQLite transactions; streams written to a
 temporary file then renamed), so a process killed at any point leaves only complete
 entries, and a rerun recomputes exactly what is missing.
@@ -26,7 +27,7 @@ from .api import stable_json
 from .errors import StoreError
 
 STORE_ENV = "TASKCODEC_STORE"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: encodings.stream_sha256 (version 1 stores are migrated in place, see _migrate)
 STAT_PREFIX = "stat:"  # image_metrics rows named stat:<name> hold a codec's encode_with_stats numbers
 
 _SCHEMA = """
@@ -42,7 +43,8 @@ CREATE TABLE IF NOT EXISTS encodings (
     payload_bytes INTEGER,
     decoded_digest TEXT NOT NULL,
     encode_seconds REAL,
-    decode_seconds REAL
+    decode_seconds REAL,
+    stream_sha256 TEXT
 );
 CREATE TABLE IF NOT EXISTS image_metrics (
     key TEXT NOT NULL, metric TEXT NOT NULL, value REAL,
@@ -88,6 +90,11 @@ class EncodingRecord:
     decoded_digest: str
     encode_seconds: float | None = None
     decode_seconds: float | None = None
+    stream_sha256: str | None = None  # None only for rows migrated from a version 1 store, until verified
+
+
+def stream_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _current_umask() -> int:
@@ -144,8 +151,26 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise StoreError(f"{self.db_path}: schema version {row[0]}, this taskcodec expects {SCHEMA_VERSION}")
+        elif row[0] == "1":
+            self._migrate_from_1()
+        elif row[0] != str(SCHEMA_VERSION):
+            raise StoreError(
+                f"{self.db_path}: schema version {row[0]}, this taskcodec reads versions 1 and {SCHEMA_VERSION}: "
+                f"use the taskcodec that wrote it, or move the store away (it is a cache)"
+            )
+
+    def _migrate_from_1(self) -> None:
+        """Version 1 had no ``stream_sha256``: add the column, empty, in one transaction.
+
+        Old rows keep NULL rather than the hash of their file as found now: a file damaged in
+        place with its size intact would otherwise be certified. A NULL row is verified the first
+        time its stream is reused, by decoding it and comparing with ``decoded_digest`` (the
+        runner then records the hash, or encodes the image again).
+        """
+        with self.transaction() as db:
+            if "stream_sha256" not in {r[1] for r in db.execute("PRAGMA table_info(encodings)")}:
+                db.execute("ALTER TABLE encodings ADD COLUMN stream_sha256 TEXT")
+            db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.db.close()
@@ -164,33 +189,55 @@ class Store:
     def stream_path(self, key: str) -> Path:
         return self.streams_dir / key[:2] / key
 
-    def read_stream(self, key: str, expected_bytes: int | None = None) -> bytes:
-        """The stored bitstream; StoreError if it is missing or not ``expected_bytes`` long."""
-        path = self.stream_path(key)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise StoreError(f"bitstream {key} is recorded but its file {path} is missing") from None
-        if expected_bytes is not None and len(data) != expected_bytes:
-            raise StoreError(f"bitstream {path} holds {len(data)} bytes, {expected_bytes} were recorded")
+    def read_stream(self, key: str, expected_bytes: int | None = None, expected_sha256: str | None = None) -> bytes:
+        """The stored bitstream; StoreError naming the file if it is missing, not ``expected_bytes``
+        long, or its sha256 is not ``expected_sha256``."""
+        data = self.read_stream_if_present(key)
+        if data is None:
+            raise StoreError(f"bitstream {key} is recorded but its file {self.stream_path(key)} is missing")
+        problem = self.stream_problem(key, data, expected_bytes, expected_sha256)
+        if problem:
+            raise StoreError(problem)
         return data
 
-    def stream_intact(self, key: str, expected_bytes: int) -> bool:
-        """Whether the bitstream file exists with the recorded size (it is written without fsync)."""
+    def read_stream_if_present(self, key: str) -> bytes | None:
         try:
-            return self.stream_path(key).stat().st_size == expected_bytes
+            return self.stream_path(key).read_bytes()
         except OSError:
-            return False
+            return None
+
+    def stream_problem(self, key: str, data: bytes | None, expected_bytes: int | None,
+                       expected_sha256: str | None) -> str | None:
+        """What is wrong with a stream file's bytes ``data`` (None: missing), or None if nothing."""
+        path = self.stream_path(key)
+        if data is None:
+            return f"its file {path} is missing"
+        if expected_bytes is not None and len(data) != expected_bytes:
+            return f"its file {path} holds {len(data)} bytes, {expected_bytes} were recorded"
+        if expected_sha256 is not None and stream_sha256(data) != expected_sha256:
+            return f"its file {path} has sha256 {stream_sha256(data)}, {expected_sha256} was recorded"
+        return None
+
+    def stream_intact(self, key: str, expected_bytes: int, expected_sha256: str | None = None) -> bool:
+        """Whether the bitstream file exists with the recorded size (and sha256, when given)."""
+        return self.stream_problem(key, self.read_stream_if_present(key), expected_bytes, expected_sha256) is None
+
+    def set_stream_sha256(self, key: str, sha256: str) -> None:
+        """Record the sha256 of a migrated row's stream once it has been verified by decoding."""
+        with self.transaction() as db:
+            db.execute("UPDATE encodings SET stream_sha256=? WHERE key=?", (sha256, key))
 
     # encodings ----------------------------------------------------------------------
     def put_encodings(self, records: Iterable[EncodingRecord], metrics: Iterable[tuple[str, str, float | None]]) -> None:
         """Record encodings and their image metrics in one transaction (streams must exist)."""
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO encodings VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO encodings (key, codec, setting, image_digest, height, width, n_bytes, "
+                "payload_bytes, decoded_digest, encode_seconds, decode_seconds, stream_sha256) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (r.key, r.codec, stable_json(r.setting), r.image_digest, r.height, r.width, r.n_bytes,
-                     r.payload_bytes, r.decoded_digest, r.encode_seconds, r.decode_seconds)
+                     r.payload_bytes, r.decoded_digest, r.encode_seconds, r.decode_seconds, r.stream_sha256)
                     for r in records
                 ],
             )
@@ -199,11 +246,12 @@ class Store:
     def get_encodings(self, keys: list[str]) -> dict[str, EncodingRecord]:
         found: dict[str, EncodingRecord] = {}
         for chunk in _chunks(keys, 500):
-            q = f"SELECT * FROM encodings WHERE key IN ({','.join('?' * len(chunk))})"
+            q = (
+                "SELECT key, codec, setting, image_digest, height, width, n_bytes, payload_bytes, decoded_digest, "
+                f"encode_seconds, decode_seconds, stream_sha256 FROM encodings WHERE key IN ({','.join('?' * len(chunk))})"
+            )
             for row in self.db.execute(q, chunk):
-                found[row[0]] = EncodingRecord(
-                    row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10]
-                )
+                found[row[0]] = EncodingRecord(row[0], row[1], json.loads(row[2]), *row[3:])
         return found
 
     def get_image_metrics(self, keys: list[str], names: list[str]) -> dict[tuple[str, str], float | None]:
@@ -234,11 +282,15 @@ class Store:
 
     # task outputs -------------------------------------------------------------------
     def put_task_outputs(self, task: str, outputs: dict[str, Any]) -> None:
+        """Store task outputs (JSON; numpy scalars and arrays become Python numbers and lists)."""
+        rows = []
+        for key, value in outputs.items():
+            try:
+                rows.append((key, task, json.dumps(json_types(value))))
+            except (TypeError, ValueError) as exc:
+                raise StoreError(f"task {task!r}: the output for {key} cannot be stored as JSON: {exc}") from None
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO task_outputs VALUES (?,?,?)",
-                [(key, task, json.dumps(value)) for key, value in outputs.items()],
-            )
+            db.executemany("INSERT OR REPLACE INTO task_outputs VALUES (?,?,?)", rows)
 
     def get_task_outputs(self, task: str, keys: list[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -256,6 +308,22 @@ class Store:
     def get_run(self, benchmark_key: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT info FROM runs WHERE benchmark_key=?", (benchmark_key,)).fetchone()
         return json.loads(row[0]) if row else None
+
+
+def json_types(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays (also inside lists, tuples and dicts) turned into
+    Python numbers and lists, so that plugins may return what numpy gives them."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {json_types(k) if isinstance(k, np.generic) else k: json_types(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_types(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_types(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -6,7 +6,8 @@ work without configuration, e.g. a folder of trained models) is skipped here; it
 run these same functions on a configured instance by providing their own ``codec`` fixture
 (see ``tests/test_learned_codec.py``). A codec passes when:
   * its metadata is usable (name = registry key, version, rate parameter, rate points, options);
-  * ``encode`` returns ``bytes``, deterministically, for gray (HxW) and RGB (HxWx3) uint8 images of
+  * ``encode`` returns ``bytes``, deterministically (also from a fresh instance and a pickled
+    copy, at every default rate point; ``decode`` likewise), for gray (HxW) and RGB (HxWx3) uint8 images of
     any size (37x53 included), at every default rate point;
   * ``decode`` returns a uint8 image of the original shape (exact for lossless codecs);
   * more bytes for a higher rate setting on a natural-looking image (direction from the rate
@@ -18,6 +19,7 @@ run these same functions on a configured instance by providing their own ``codec
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -106,12 +108,21 @@ def test_round_trip_every_rate_point(codec: Codec, images: dict, shape: tuple[in
 
 @pytest.mark.parametrize("color", [False, True], ids=["gray", "rgb"])
 def test_deterministic(codec: Codec, color: bool) -> None:
+    """Encode determinism (same bytes twice, from a fresh instance and from a pickled copy, as the
+    runner's workers get it) and decode determinism (same pixels twice, from a fresh instance and a
+    pickled copy), at every default rate point: the store caches bytes and decoded digests, and
+    ``taskcodec run --check-determinism`` refuses a codec that breaks this."""
     image = natural_image(40, 56, color=color, seed=7)
-    setting = codec.default_rate_points[len(codec.default_rate_points) // 2]
-    first = codec.encode(image, setting)
-    assert codec.encode(image.copy(), setting) == first
-    assert type(codec)(**codec.options()).encode(image, setting) == first
-    np.testing.assert_array_equal(codec.decode(first), codec.decode(first))
+    fresh = type(codec)(**codec.options())
+    copied = pickle.loads(pickle.dumps(codec))
+    for setting in codec.default_rate_points:
+        first = codec.encode(image, setting)
+        assert codec.encode(image.copy(), setting) == first, f"encode at {setting!r} gave other bytes"
+        assert fresh.encode(image, setting) == first, f"a fresh instance encodes other bytes at {setting!r}"
+        assert copied.encode(image, setting) == first, f"a pickled copy encodes other bytes at {setting!r}"
+        decoded = codec.decode(first)
+        for decoder in (codec, fresh, copied):
+            np.testing.assert_array_equal(decoder.decode(first), decoded, err_msg=f"decode at {setting!r}")
 
 
 def test_more_bytes_at_higher_rate(codec: Codec) -> None:
