@@ -171,13 +171,13 @@ QUICKSTART_OPTIONS = {"size": [64, 64], "color": "gray", "seed": 0}  # configs/q
 PINNED = {
     "quickstart-test": (
         "test", QUICKSTART_OPTIONS,
-        "9d3ff5a6ac53700a0f1a7eb6c5446fbc391f1c4850774da7a4f938d88551e2a3",
-        "4b32c458948bdf86301b3db42a9ea0a434384cfbd35656760a6818df28ac3be7",
+        "d66eadc0a5562b8d36deced06390c818febb0959d5d9acb194d99e4d94b15e82",
+        "23307125a1d29a81fad9c48afdb7a1938a583b5b945173f73b1b028a2d83077c",
     ),
     "rgb-112x96": (
         "test", {"size": [112, 96], "color": "rgb", "seed": 0, "count": 128},
-        "682fe0ac270221d7d94012aafb9182e717b7e20dd69a93e964087cb22ea12a56",
-        "55f731c801a14129cd62827df18c216e848ca40a724d8430f08eeb8c94e03a27",
+        "0e870dd35adaa739ea8d9ef36dba261e5469624f37233f1dbeb3f6f940101615",
+        "a434e38375616be2fde3b5d9dc3329e162d97a5539e0073d5239be851240c215",
     ),
 }
 NPY_PLAIN = "AVX2 FMA3 AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL"
