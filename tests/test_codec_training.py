@@ -115,9 +115,9 @@ def test_rd_training_learns_writes_codec_checkpoints_and_skips_when_done(tmp_pat
         assert doc["mode"] == "rd" and doc["training_data"]["images"] == 384
         assert doc["training"]["steps"] == 80 and doc["training"]["hardware"]["device"] == "cpu"
         assert set(doc["validation"]) >= {"estimated_bpp", "psnr"}
-    # the larger lambda buys quality with bits (seen: +2.2..3.2 dB for 1.5..1.6 x the bits)
+    # the larger lambda buys quality with bits (seen: +2.2..3.2 dB for 1.35..1.6 x the bits)
     assert docs[high]["validation"]["psnr"] > docs[low]["validation"]["psnr"] + 1.0
-    assert docs[high]["validation"]["estimated_bpp"] > 1.25 * docs[low]["validation"]["estimated_bpp"]
+    assert docs[high]["validation"]["estimated_bpp"] > 1.15 * docs[low]["validation"]["estimated_bpp"]
     codec = LearnedCodec(models=str(tmp_path / "rd"))
     assert codec.default_rate_points == (low, high)
     image = SyntheticFaces(None, "test", **DATA)[0].image
