@@ -263,6 +263,8 @@ class SyntheticFaces(Dataset):
 # Shifts and masks as uint64: numpy 1.x turns uint64 (op) Python int into float64 for scalars.
 SHIFT_53, SHIFT_32, SHIFT_16 = np.uint64(11), np.uint64(32), np.uint64(16)
 LOW_16_OF_32, LOW_32 = np.uint64(0x0000FFFF0000FFFF), np.uint64(0xFFFFFFFF)
+
+
 class Draws:
     """Random numbers made from PCG64's raw 64-bit outputs by exact integer and float steps.
 
@@ -321,7 +323,7 @@ class Draws:
     def choice(self, weights: Sequence[float]) -> int:
         """An index drawn with the given (unnormalised) weights."""
         cumulative = list(itertools.accumulate(float(w) for w in weights))
-        target = self.unit() * cumulative[-1]
+        target = float(self.unit()) * cumulative[-1]
         return next((i for i, c in enumerate(cumulative) if target < c), len(cumulative) - 1)
 
 
