@@ -1,14 +1,24 @@
 """``synthetic-faces``: procedurally drawn faces with facial expressions, made in code.
 
-No download and no torch: every image is drawn with numpy from a seed, so the dataset
-is the same on every machine and in every process. Each face has an *identity* (face
-shape and proportions, skin tone, hair colour and style, eye/brow/mouth geometry) and an
-*expression* (mouth curvature and opening, mouth width, brow height and tilt, eye
-opening), plus pose (rotation, scale, shift, a small yaw of the features), lighting
+No download and no torch: every image is drawn with numpy from a seed. Each face has an
+*identity* (face shape and proportions, skin tone, hair colour and style, eye/brow/mouth
+geometry) and an *expression* (mouth curvature and opening, mouth width, brow height and
+tilt, eye opening), plus pose (rotation, scale, shift, a small yaw of the features), lighting
 (direction, strength, brightness, contrast), background, skin/hair texture and sensor
 noise. Shapes are drawn from signed distances with a one-pixel anti-aliasing ramp, so
 edges are smooth and the images have natural-image-like spectra: heavy JPEG blurs the
 few-pixel expression cues away, light compression keeps them.
+
+The pixels are bit-identical on every CPU, numpy version (1.26 and 2.x) and thread count
+(generator version 2), because a leaderboard's dataset fingerprint must not change with the
+machine that regenerates it. So nothing goes through code whose last bits are free to vary:
+no numpy distribution methods (their algorithms may change between numpy versions), no SIMD
+transcendental ufuncs (sin, cos, power round differently on AVX2/AVX-512/plain code), no
+matmul (BLAS kernels and thread counts change the summation order), no mixing of numpy
+scalars with float32 (numpy 2 promotes differently). Random numbers are PCG64's raw 64-bit
+outputs (stable for a SeedSequence) turned into uniforms, normal-like draws and shuffles by
+exact steps (:class:`Draws`); drawing is float64 with only correctly rounded operations in a
+fixed order, sin and cos coming from a fixed polynomial.
 
 Options (constructor keyword arguments, all optional):
 
@@ -38,6 +48,8 @@ writes a contact sheet, one row per expression.
 """
 from __future__ import annotations
 
+import itertools
+import math
 import zlib
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -48,8 +60,9 @@ import taskcodec
 from taskcodec import Dataset, DatasetError, Sample
 from taskcodec_plugins.synthetic_faces_render import render
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 CHUNK = 128  # samples per random stream; sample i depends only on (seed, split, i)
+RENDER_BATCH = 16  # samples drawn at a time: small arrays stay in the CPU's caches (pixels do not depend on it)
 DEFAULT_COUNTS = {"train": 2000, "val": 500, "test": 600}
 
 # Deviations from the neutral face at full intensity (units: half the image's shorter side).
@@ -71,10 +84,10 @@ EXPRESSION_JITTER = {"curve": 0.010, "open": 0.004, "width": 0.04, "brow_raise":
 INTENSITY = (0.6, 1.0)  # how strongly each sample shows its expression
 
 SKIN_PALETTE = np.array([[250, 218, 195], [228, 184, 152], [196, 146, 110], [146, 100, 70], [98, 66, 46]],
-                        dtype=np.float32)
+                        dtype=np.float64)
 HAIR_PALETTE = np.array([[28, 22, 20], [68, 44, 30], [118, 80, 48], [205, 170, 115], [160, 158, 155],
-                         [140, 62, 32]], dtype=np.float32)
-HAIR_WEIGHTS = np.array([0.3, 0.25, 0.15, 0.12, 0.1, 0.08])
+                         [140, 62, 32]], dtype=np.float64)
+HAIR_WEIGHTS = (0.3, 0.25, 0.15, 0.12, 0.1, 0.08)
 
 
 def _split_key(split: str) -> int:
@@ -109,7 +122,11 @@ class SyntheticFaces(Dataset):
         identities: int = 40,
         classes: Sequence[str] | None = None,
         noise: float = 3.0,
+        **unknown: Any,
     ) -> None:
+        if unknown:  # a config typo ("colour") must not silently give the default images
+            known = ["size", "color", "count", "seed", "identities", "classes", "noise"]
+            raise DatasetError(f"synthetic-faces: unknown option(s) {sorted(unknown)}; expected among {known}")
         if split not in self.splits:
             raise _fail("split", split, f"one of {list(self.splits)}")
         if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
@@ -184,8 +201,14 @@ class SyntheticFaces(Dataset):
             "expressions": {c: EXPRESSIONS[c] for c in self.classes},
             "expression_jitter": EXPRESSION_JITTER,
             "expression_intensity": list(INTENSITY),
-            "random_streams": "numpy PCG64; identities: SeedSequence([seed, 0x1D, i]); "
-                              f"samples: SeedSequence([seed, crc32(split), chunk]) per {CHUNK} samples",
+            "random_streams": "raw 64-bit outputs of numpy's PCG64 bit generator (random_raw), converted "
+                              "exactly: uniform = (raw >> 11) * 2**-53; normal-like = centred sum of 12 "
+                              "16-bit fields of raws i, n+i, 2n+i (Irwin-Hall); integer in 0..k-1 = "
+                              "((raw >> 32) * k) >> 32; labels shuffled by Fisher-Yates; "
+                              "identities: SeedSequence([seed, 0x1D, i]); "
+                              f"samples: SeedSequence([seed, crc32(split), chunk]) per {CHUNK} samples; "
+                              "pixels in float64 with correctly rounded operations only (polynomial sin/cos, "
+                              "no matmul), the same bits on every CPU, numpy version and thread count",
         }
 
     def identity(self, index: int) -> int:
@@ -215,14 +238,17 @@ class SyntheticFaces(Dataset):
             for chunk in range((self.count + CHUNK - 1) // CHUNK):
                 start = chunk * CHUNK
                 stop = min(start + CHUNK, self.count)
-                rng = np.random.Generator(np.random.PCG64(
-                    np.random.SeedSequence([self.seed, _split_key(self.split), chunk])))
+                rng = Draws([self.seed, _split_key(self.split), chunk])
                 params = _sample_params(rng, ident, self.classes, self.n_identities)
                 noise_fields = _noise_fields(rng, CHUNK, h, w)
                 keep = slice(0, stop - start)
                 params = {k: v[keep] for k, v in params.items()}
                 noise_fields = {k: v[keep] for k, v in noise_fields.items()}
-                out[start:stop] = render(params, noise_fields, h, w, channels, self.noise)
+                for lo in range(0, stop - start, RENDER_BATCH):
+                    part = slice(lo, min(lo + RENDER_BATCH, stop - start))
+                    out[start + part.start:start + part.stop] = render(
+                        {k: v[part] for k, v in params.items()}, {k: v[part] for k, v in noise_fields.items()},
+                        h, w, channels, self.noise)
                 labels[start:stop] = params["label"]
                 who[start:stop] = params["identity"]
             images = out[..., 0] if channels == 1 else out
@@ -233,17 +259,85 @@ class SyntheticFaces(Dataset):
         return self._images, self._labels
 
 
+# ---------------------------------------------------------------------- random numbers
+# Shifts and masks as uint64: numpy 1.x turns uint64 (op) Python int into float64 for scalars.
+SHIFT_53, SHIFT_32, SHIFT_16 = np.uint64(11), np.uint64(32), np.uint64(16)
+LOW_16_OF_32, LOW_32 = np.uint64(0x0000FFFF0000FFFF), np.uint64(0xFFFFFFFF)
+
+
+class Draws:
+    """Random numbers made from PCG64's raw 64-bit outputs by exact integer and float steps.
+
+    The raw outputs of PCG64 seeded by a SeedSequence are fixed by their algorithms, unlike
+    numpy's Generator distributions (free to change between versions; the normal's ziggurat
+    tail calls libm's log). Every conversion here is exact or one correctly rounded operation.
+    """
+
+    def __init__(self, entropy: Sequence[int]) -> None:
+        self._bits = np.random.PCG64(np.random.SeedSequence(list(entropy)))
+
+    def raw(self, n: int) -> np.ndarray:
+        return np.asarray(self._bits.random_raw(n), dtype=np.uint64).reshape(n)
+
+    def unit(self, shape: int | tuple[int, ...] = ()) -> np.ndarray:
+        """Uniform on [0, 1): the top 53 bits of a raw output times 2**-53 (exact)."""
+        n = int(np.prod(shape))
+        return ((self.raw(n) >> SHIFT_53).astype(np.float64) * 2.0 ** -53).reshape(shape)
+
+    def uniform(self, lo: float, hi: float, shape: int | tuple[int, ...] = ()) -> Any:
+        u = lo + (hi - lo) * self.unit(shape)
+        return float(u) if u.ndim == 0 else u
+
+    def normal(self, sigma: float, shape: int | tuple[int, ...] = ()) -> Any:
+        """A normal-like draw: the centred sum of 12 uniforms (Irwin-Hall, variance 1, within +-6).
+
+        Each uniform is a 16-bit field of a raw output: draw i of n sums the fields of raw
+        outputs i, n + i and 2n + i. The sum is an integer and the scaling a power of two: no
+        rounding anywhere.
+        """
+        n = int(np.prod(shape))
+        raws = self.raw(3 * n).reshape(3, n)
+        # Add the 16-bit fields lane-wise: each 32-bit half of `pairs` sums 6 fields (< 2**32).
+        pairs = np.zeros(n, dtype=np.uint64)
+        for r in raws:
+            pairs += r & LOW_16_OF_32
+            pairs += (r >> SHIFT_16) & LOW_16_OF_32
+        total = (pairs & LOW_32) + (pairs >> SHIFT_32)
+        centred = total.astype(np.int64) - 393210  # 12 fields average 12 * 32767.5
+        z = sigma * (centred.astype(np.float64) * 2.0 ** -16).reshape(shape)
+        return float(z) if z.ndim == 0 else z
+
+    def below(self, k: int, n: int) -> np.ndarray:
+        """n integers in 0..k-1: the top 32 bits of a raw output scaled by k (integer maths, k < 2**31)."""
+        return ((self.raw(n) >> SHIFT_32) * np.uint64(k) >> SHIFT_32).astype(np.int64)
+
+    def shuffled(self, values: np.ndarray) -> np.ndarray:
+        """A copy of ``values`` in random order (Fisher-Yates, from the last position down)."""
+        out = np.array(values)
+        raws = self.raw(max(len(out) - 1, 0)) >> SHIFT_32
+        for step, i in enumerate(range(len(out) - 1, 0, -1)):
+            j = int(raws[step]) * (i + 1) >> 32  # uniform in 0..i
+            out[i], out[j] = out[j], out[i]
+        return out
+
+    def choice(self, weights: Sequence[float]) -> int:
+        """An index drawn with the given (unnormalised) weights."""
+        cumulative = list(itertools.accumulate(float(w) for w in weights))
+        target = float(self.unit()) * cumulative[-1]
+        return next((i for i, c in enumerate(cumulative) if target < c), len(cumulative) - 1)
+
+
 # ---------------------------------------------------------------------- parameters
 def _identity_table(seed: int, n: int) -> dict[str, np.ndarray]:
     """One row of face parameters per identity; identity i depends only on (seed, i)."""
     rows = []
     for i in range(n):
-        r = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0x1D, i])))
-        tone = r.uniform(0, len(SKIN_PALETTE) - 1)
+        r = Draws([seed, 0x1D, i])
+        tone = r.uniform(0.0, len(SKIN_PALETTE) - 1.0)
         lo = int(min(tone, len(SKIN_PALETTE) - 2))
         skin = SKIN_PALETTE[lo] + (tone - lo) * (SKIN_PALETTE[lo + 1] - SKIN_PALETTE[lo])
         skin = skin * r.uniform(0.95, 1.05, 3)
-        hair = HAIR_PALETTE[r.choice(len(HAIR_PALETTE), p=HAIR_WEIGHTS)] * r.uniform(0.85, 1.15)
+        hair = HAIR_PALETTE[r.choice(HAIR_WEIGHTS)] * r.uniform(0.85, 1.15)
         lips = skin * np.array([r.uniform(0.78, 0.9), r.uniform(0.6, 0.72), r.uniform(0.62, 0.74)])
         rows.append({
             "face_a": r.uniform(0.50, 0.60), "face_b": r.uniform(0.66, 0.76), "taper": r.uniform(0.12, 0.32),
@@ -251,75 +345,80 @@ def _identity_table(seed: int, n: int) -> dict[str, np.ndarray]:
             "skin_r": skin[0], "skin_g": skin[1], "skin_b": skin[2],
             "hair_r": hair[0], "hair_g": hair[1], "hair_b": hair[2],
             "lip_r": lips[0], "lip_g": lips[1], "lip_b": lips[2],
-            "cloth_r": r.uniform(20, 235), "cloth_g": r.uniform(20, 235), "cloth_b": r.uniform(20, 235),
+            "cloth_r": r.uniform(20.0, 235.0), "cloth_g": r.uniform(20.0, 235.0), "cloth_b": r.uniform(20.0, 235.0),
             "hair_vol": r.uniform(0.03, 0.13), "hairline": r.uniform(-0.52, -0.32), "hair_side": r.uniform(-0.15, 0.6),
             "fringe_curve": r.uniform(0.3, 1.0),
             "eye_y": r.uniform(-0.12, -0.05), "eye_dx": r.uniform(0.18, 0.23), "eye_w": r.uniform(0.07, 0.09),
-            "eye_h": r.uniform(0.38, 0.5), "iris": r.uniform(25, 110),
+            "eye_h": r.uniform(0.38, 0.5), "iris": r.uniform(25.0, 110.0),
             "brow_t": r.uniform(0.022, 0.036), "brow_l": r.uniform(0.085, 0.11), "brow_arch0": r.uniform(0.01, 0.03),
             "brow_gap": r.uniform(0.11, 0.14), "brow_dark": r.uniform(0.3, 0.7),
             "nose_y": r.uniform(0.13, 0.2), "nose_w": r.uniform(0.035, 0.05),
             "mouth_y": r.uniform(0.33, 0.39), "mouth_w": r.uniform(0.13, 0.165), "lip_t": r.uniform(0.018, 0.028),
-            "rest_curve": r.normal(0, 0.008), "rest_tilt": r.normal(0, 0.008),
+            "rest_curve": r.normal(0.008), "rest_tilt": r.normal(0.008),
         })
-    return {k: np.array([row[k] for row in rows], dtype=np.float32) for k in rows[0]}
+    return {k: np.array([row[k] for row in rows], dtype=np.float64) for k in rows[0]}
 
 
-def _sample_params(rng: np.random.Generator, ident: dict[str, np.ndarray], classes: Sequence[str],
+def _sample_params(rng: Draws, ident: dict[str, np.ndarray], classes: Sequence[str],
                    n_identities: int) -> dict[str, np.ndarray]:
     """Labels, identities, expression, pose and lighting for one chunk of CHUNK samples."""
     n = CHUNK
     k = len(classes)
-    label = rng.permutation(np.arange(n) % k)
-    who = rng.integers(0, n_identities, n)
+    label = rng.shuffled(np.arange(n) % k)
+    who = rng.below(n_identities, n)
     p: dict[str, np.ndarray] = {"label": label, "identity": who}
     for key, value in ident.items():
         p[key] = value[who]
     intensity = rng.uniform(*INTENSITY, n)
     table = np.array([[EXPRESSIONS[c].get(key, 0.0) for key in EXPRESSION_KEYS] for c in classes], dtype=np.float64)
     for j, key in enumerate(EXPRESSION_KEYS):
-        p["x_" + key] = table[label, j] * intensity + rng.normal(0, EXPRESSION_JITTER[key], n)
+        p["x_" + key] = table[label, j] * intensity + rng.normal(EXPRESSION_JITTER[key], n)
     p["x_curve"] = p["x_curve"] + p["rest_curve"]
     p["x_brow_tilt"] = p["x_brow_tilt"] + p["rest_tilt"]
     p["x_open"] = np.abs(p["x_open"])
-    p["rot"] = np.clip(rng.normal(0, 0.07, n), -0.17, 0.17)
+    p["rot"] = np.clip(rng.normal(0.07, n), -0.17, 0.17)
     p["scale"] = rng.uniform(0.92, 1.06, n)
     p["tx"] = rng.uniform(-0.06, 0.06, n)
     p["ty"] = rng.uniform(-0.05, 0.05, n)
     p["yaw"] = rng.uniform(-0.045, 0.045, n)
     p["gaze"] = rng.uniform(-0.02, 0.02, n)
-    p["light_dir"] = rng.uniform(0, 2 * np.pi, n)
+    p["light_dir"] = rng.uniform(0.0, 2 * math.pi, n)
     p["light_amp"] = rng.uniform(0.0, 0.3, n)
     p["bright"] = rng.uniform(0.82, 1.12, n)
     p["contrast"] = rng.uniform(0.85, 1.15, n)
-    p["bg_level"] = rng.uniform(40, 220, n)
-    p["bg_tint"] = rng.uniform(-25, 25, (n, 3)).astype(np.float32)
+    p["bg_level"] = rng.uniform(40.0, 220.0, n)
+    p["bg_tint"] = rng.uniform(-25.0, 25.0, (n, 3))
     p["noise_gain"] = rng.uniform(0.6, 1.4, n)
     return p
 
 
-def _upsample_matrix(n_out: int, n_in: int) -> np.ndarray:
-    """Linear interpolation weights (n_out x n_in) that stretch n_in samples over n_out pixels."""
+def _stretch(values: np.ndarray, axis: int, n_out: int) -> np.ndarray:
+    """Linear interpolation stretching ``values``' samples along ``axis`` over n_out pixels.
+
+    Each output is ``(1 - f) * a + f * b`` of its two neighbours, computed elementwise (a
+    matmul would round differently from one BLAS kernel or thread count to another).
+    """
+    n_in = values.shape[axis]
     pos = (np.arange(n_out) + 0.5) / n_out * (n_in - 1)
-    lo = np.minimum(pos.astype(int), n_in - 2)
+    lo = np.minimum(pos.astype(np.int64), n_in - 2)
     frac = pos - lo
-    m = np.zeros((n_out, n_in), dtype=np.float32)
-    m[np.arange(n_out), lo] = 1 - frac
-    m[np.arange(n_out), lo + 1] = frac
-    return m
+    shape = [1] * values.ndim
+    shape[axis] = n_out
+    frac = frac.reshape(shape)
+    return np.take(values, lo, axis=axis) * (1.0 - frac) + np.take(values, lo + 1, axis=axis) * frac
 
 
-def _smooth_noise(rng: np.random.Generator, n: int, h: int, w: int, cells_h: int, cells_w: int) -> np.ndarray:
-    base = rng.standard_normal((n, cells_h, cells_w), dtype=np.float32)
-    return _upsample_matrix(h, cells_h) @ base @ _upsample_matrix(w, cells_w).T
+def _smooth_noise(rng: Draws, n: int, h: int, w: int, cells_h: int, cells_w: int) -> np.ndarray:
+    base = rng.normal(1.0, (n, cells_h, cells_w))
+    return _stretch(_stretch(base, 1, h), 2, w)
 
 
-def _noise_fields(rng: np.random.Generator, n: int, h: int, w: int) -> dict[str, np.ndarray]:
+def _noise_fields(rng: Draws, n: int, h: int, w: int) -> dict[str, np.ndarray]:
     return {
         "low": _smooth_noise(rng, n, h, w, 6, 6),  # lighting/background blotches
         "mid": _smooth_noise(rng, n, h, w, max(h // 4, 2), max(w // 4, 2)),  # skin texture
         "hair": _smooth_noise(rng, n, h, w, max(h // 6, 2), max(w // 2, 2)),  # strands
-        "pixel": rng.standard_normal((n, h, w), dtype=np.float32),  # sensor noise
+        "pixel": rng.normal(1.0, (n, h, w)),  # sensor noise
     }
 
 

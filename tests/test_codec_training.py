@@ -124,11 +124,11 @@ def test_rd_training_learns_writes_codec_checkpoints_and_skips_when_done(tmp_pat
         assert doc["mode"] == "rd" and doc["training_data"]["images"] == 384
         assert doc["training"]["steps"] == 200 and doc["training"]["hardware"]["device"] == "cpu"
         assert set(doc["validation"]) >= {"estimated_bpp", "psnr"}
-        assert doc["validation"]["psnr"] > flat + 1.5  # it learns (measured: +2.9 and +5.2 dB)
-    # the larger lambda buys quality with bits (measured: +2.3 dB, 4x the bits)
+        assert doc["validation"]["psnr"] > flat + 1.5  # it learns (seen +3.5..5.4 dB)
+    # the larger lambda buys quality with bits
     low, high = docs[0.0001]["validation"], docs[2.0]["validation"]
-    assert high["psnr"] > low["psnr"] + 1.0
-    assert high["estimated_bpp"] > 2.0 * low["estimated_bpp"]
+    assert high["psnr"] > low["psnr"] + 0.7  # seen +1.4..1.8 dB across ATen kernels
+    assert high["estimated_bpp"] > 2.0 * low["estimated_bpp"]  # seen 4.5..5x
     codec = LearnedCodec(models=str(tmp_path / "rd"))
     assert codec.default_rate_points == (0.0001, 2.0)
     image = SyntheticFaces(None, "test", **DATA)[0].image

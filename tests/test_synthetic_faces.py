@@ -1,18 +1,24 @@
 """The synthetic-faces dataset: determinism, shapes, splits, options, rendering windows."""
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from taskcodec import DatasetError, Sample
 from taskcodec_plugins import synthetic_faces as sf
 from taskcodec_plugins.synthetic_faces import SyntheticFaces
-from taskcodec_plugins.synthetic_faces_render import render
+from taskcodec_plugins import synthetic_faces_render as render_module
+from taskcodec_plugins.synthetic_faces_render import render, sincos
 
 
 def make(split: str = "test", **options) -> SyntheticFaces:
@@ -145,16 +151,119 @@ def test_bad_split_and_index():
     assert make(count=3)[-1].id == "test-000002"
 
 
-def test_feature_windows_change_no_pixel():
+@pytest.mark.parametrize("size, channels", [((64, 64), 1), ((112, 96), 1), ((32, 48), 1), ((48, 40), 3)])
+def test_feature_windows_change_no_pixel(size, channels):
     """Drawing the facial features only inside their windows gives the same pixels as everywhere."""
     ident = sf._identity_table(0, 40)
-    for size in [(64, 64), (112, 96), (32, 48)]:
-        rng = np.random.Generator(np.random.PCG64(size[0]))
-        params = sf._sample_params(rng, ident, tuple(sf.EXPRESSIONS), 40)
-        fields = sf._noise_fields(rng, sf.CHUNK, *size)
-        fast = render(params, fields, *size, 1, 3.0)
-        slow = render(params, fields, *size, 1, 3.0, windows=False)
-        assert np.array_equal(fast, slow)
+    rng = sf.Draws([size[0], channels])
+    params = sf._sample_params(rng, ident, tuple(sf.EXPRESSIONS), 40)
+    fields = sf._noise_fields(rng, sf.CHUNK, *size)
+    fast = render(params, fields, *size, channels, 3.0)
+    slow = render(params, fields, *size, channels, 3.0, windows=False)
+    assert np.array_equal(fast, slow)
+
+
+# ---------------------------------------------------------------------- reproducibility (generator version 2)
+# Whole-split digests pinned on one machine: every CPU, numpy version (1.26, 2.x) and thread
+# count must give these bits. A change here changes every leaderboard built on synthetic-faces:
+# bump GENERATOR_VERSION and republish them.
+QUICKSTART_OPTIONS = {"size": [64, 64], "color": "gray", "seed": 0}  # configs/quickstart.yaml, split test
+PINNED = {
+    "quickstart-test": (
+        "test", QUICKSTART_OPTIONS,
+        "d66eadc0a5562b8d36deced06390c818febb0959d5d9acb194d99e4d94b15e82",
+        "23307125a1d29a81fad9c48afdb7a1938a583b5b945173f73b1b028a2d83077c",
+    ),
+    "rgb-112x96": (
+        "test", {"size": [112, 96], "color": "rgb", "seed": 0, "count": 128},
+        "0e870dd35adaa739ea8d9ef36dba261e5469624f37233f1dbeb3f6f940101615",
+        "a434e38375616be2fde3b5d9dc3329e162d97a5539e0073d5239be851240c215",
+    ),
+}
+NPY_PLAIN = "AVX2 FMA3 AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL"
+DIGESTS_CODE = """
+import hashlib, json, sys
+from taskcodec_plugins.synthetic_faces import SyntheticFaces
+split, options = json.loads(sys.argv[1])
+ds = SyntheticFaces(None, split, **options)
+print(ds.fingerprint(), hashlib.sha256(ds.images.tobytes()).hexdigest())
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def _digests(split: str, options_json: str) -> tuple[str, str]:
+    ds = SyntheticFaces(None, split, **json.loads(options_json))
+    return ds.fingerprint(), hashlib.sha256(ds.images.tobytes()).hexdigest()
+
+
+def digests(split: str, options: dict) -> tuple[str, str]:
+    """This process's (dataset fingerprint, sha256 of all pixels) of a split, computed once."""
+    return _digests(split, json.dumps(options, sort_keys=True))
+
+
+def test_quickstart_uses_the_pinned_options():
+    config = yaml.safe_load((Path(__file__).parents[1] / "configs" / "quickstart.yaml").read_text())
+    assert config["dataset"]["name"] == "synthetic-faces" and config["dataset"]["split"] == "test"
+    assert config["dataset"]["options"] == QUICKSTART_OPTIONS
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_pinned_split_digests(name):
+    split, options, fingerprint, pixels = PINNED[name]
+    assert sf.GENERATOR_VERSION == "2"
+    assert digests(split, options) == (fingerprint, pixels)
+
+
+@pytest.mark.parametrize("disable, threads", [(NPY_PLAIN, "1"), (NPY_PLAIN, "2"), ("", "2")])
+def test_same_digests_without_simd_and_with_other_thread_counts(disable, threads):
+    """Another process with numpy's AVX kernels switched off, or more threads, draws the same bits."""
+    split, options, fingerprint, pixels = PINNED["quickstart-test"]
+    env = {k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"}
+    env.update(OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    if disable:
+        env["NPY_DISABLE_CPU_FEATURES"] = disable
+    out = subprocess.run([sys.executable, "-c", DIGESTS_CODE, json.dumps([split, options])],
+                         capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == list(digests(split, options)) == [fingerprint, pixels]
+
+
+@pytest.mark.parametrize("module", [sf, render_module])
+def test_drawing_avoids_cpu_dependent_numpy(module):
+    """No transcendental ufunc, matmul or Generator distribution in the drawing code (see the docstring)."""
+    source = Path(module.__file__).read_text()
+    code = "\n".join(line.split("#")[0] for line in source.splitlines())
+    banned = re.findall(r"np\.(?:sin|cos|tan|arctan2?|exp|log\w*|power|matmul|dot|einsum|random\.Generator)\b"
+                        r"|\s@\s|\.standard_normal\(|\.permutation\(|\.integers\(", code)
+    assert banned == []
+
+
+def test_sincos_is_accurate():
+    x = np.linspace(-10.0, 10.0, 20001)
+    sin, cos = sincos(x)
+    assert np.abs(sin - np.sin(x)).max() < 1e-15 and np.abs(cos - np.cos(x)).max() < 1e-15
+    assert sincos(0.0) == (0.0, 1.0)
+
+
+def test_draws_have_the_intended_distributions():
+    r = sf.Draws([7])
+    u = r.uniform(2.0, 5.0, 40000)
+    assert 2.0 <= u.min() and u.max() < 5.0 and abs(u.mean() - 3.5) < 0.03
+    z = r.normal(2.0, 40000)
+    assert abs(z.mean()) < 0.05 and abs(z.std() - 2.0) < 0.05 and np.abs(z).max() <= 12.0
+    k = r.below(7, 7000)
+    assert set(k.tolist()) == set(range(7)) and np.bincount(k).min() > 850
+    values = np.arange(128) % 5
+    shuffled = r.shuffled(values)
+    assert sorted(shuffled.tolist()) == sorted(values.tolist()) and not np.array_equal(shuffled, values)
+    picks = np.bincount([r.choice([0.7, 0.0, 0.3]) for _ in range(2000)], minlength=3)
+    assert picks[1] == 0 and 1300 < picks[0] < 1500
+    assert isinstance(r.uniform(0.0, 1.0), float) and isinstance(r.normal(1.0), float)
+
+
+def test_draws_are_a_fixed_function_of_the_raw_outputs():
+    """uniform = (raw >> 11) * 2**-53 of PCG64(SeedSequence(entropy)): stable across numpy versions."""
+    raw = np.random.PCG64(np.random.SeedSequence([3, 4])).random_raw(2)
+    assert sf.Draws([3, 4]).uniform(0.0, 1.0, 2).tolist() == [(int(v) >> 11) * 2.0 ** -53 for v in raw]
 
 
 def test_contact_sheet(tmp_path):
