@@ -216,24 +216,28 @@ def test_adaptive_weights_are_relative_to_the_unweighted_mse_term(tmp_path, clas
 
 @pytest.mark.slow
 def test_task_mode_beats_rd_mode_on_task_accuracy_at_equal_rate(tmp_path, classifier):
-    """From one rd model, 80 more steps of rd vs 80 steps of task-aware fine-tuning (classifier
-    frozen): the task-aware codec is more accurate for the classifier at no more bits."""
+    """From one rd model, 200 more steps of rd vs 200 steps of task-aware fine-tuning (classifier
+    frozen): the task-aware codec is more accurate for the classifier at no more bits.
+
+    At lambda 0.004 and 80 steps both stayed near chance (3 classes) and tied on torch's portable
+    kernels; at 0.02 and 200 steps the task-aware codec wins by 11 to 30 of 128 images across ATen
+    kernel sets, so a margin of 5 images holds."""
     from taskcodec_plugins.learned_models import load_checkpoint
 
-    point = [0.004]
+    point = [0.02]
     base = write_config(tmp_path, "base", "rd", point, {**TINY_CODEC, "steps": 200}, classifier)
     train(base, tmp_path / "store")
-    init = str(tmp_path / "base" / "lambda-0.004.pt")
-    more = {**TINY_CODEC, "steps": 80, "init": init, "lr": 5.0e-4}
+    init = str(tmp_path / "base" / "lambda-0.02.pt")
+    more = {**TINY_CODEC, "steps": 200, "init": init, "lr": 5.0e-4}
     rd = write_config(tmp_path, "rd", "rd", point, more, classifier)
     task = write_config(tmp_path, "task", "task", point,
                         {**more, "alpha": 0.2, "beta": 0.5, "gamma": 1.0, "adaptive": True}, classifier)
     train(rd, tmp_path / "store")
     train(task, tmp_path / "store")
-    v_rd = load_checkpoint(tmp_path / "rd" / "lambda-0.004.pt")["validation"]
-    v_task = load_checkpoint(tmp_path / "task" / "lambda-0.004.pt")["validation"]
+    v_rd = load_checkpoint(tmp_path / "rd" / "lambda-0.02.pt")["validation"]
+    v_task = load_checkpoint(tmp_path / "task" / "lambda-0.02.pt")["validation"]
     assert v_task["estimated_bpp"] <= 1.05 * v_rd["estimated_bpp"]
-    assert v_task["task_score"] > v_rd["task_score"]
+    assert v_task["task_score"] > v_rd["task_score"] + 5 / 128
     assert np.isfinite(v_task["psnr"])
 
 
