@@ -27,9 +27,14 @@
     BT.601 luma via Pillow, or ``rgb``), ``size`` (``[height, width]`` to resize to, with Pillow's
     area-averaging ``BOX`` filter when shrinking and bicubic otherwise; default: keep). Sample ids are
     ``<class>/<file name>``. Split folder names ``val``, ``valid`` and ``validation`` are accepted.
+    ``max_pixels``: the size limit per image (default ``image_files.MAX_PIXELS``). An empty class
+    folder is refused (an incomplete copy, not a class without samples).
 
 Every problem with the data is a :class:`taskcodec.DatasetError` naming the file (and line, for CSV
-files): malformed rows, wrong pixel counts, unknown classes, missing or unreadable images.
+files): malformed rows, wrong pixel counts, vote counts that are not integers >= 0 or are all 0,
+unknown classes, missing or unreadable images, a split without rows. Image files are read by the one
+rule of :mod:`taskcodec_plugins.image_files` (16-bit scaled, opaque alpha dropped, other modes refused).
+Options are checked (type, range, choices) and unknown ones refused, naming the option.
 Images are ``uint8`` arrays, ``48 x 48`` grayscale for ``ferplus`` and ``fer2013``.
 """
 from __future__ import annotations

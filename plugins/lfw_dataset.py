@@ -25,7 +25,13 @@ Options:
 - ``images``: the image folder under root (default: the first of lfw-deepfunneled,
   lfw_funneled, lfw-funneled, lfw that exists, else root itself).
 - ``pairs_file``: another pair file (path relative to root, or absolute) instead of the split's.
-- ``folds``: a list of fold numbers (1-based) to keep, e.g. ``[1]`` for a quick run.
+- ``folds``: a list of distinct fold numbers (1-based) to keep, e.g. ``[1]`` for a quick run (a bare
+  number such as ``1`` is refused: write ``[1]``).
+
+Images are read by the one rule of :mod:`taskcodec_plugins.image_files`. Pair files with a wrong
+field count, non-integer image numbers, a line count that disagrees with the header's folds, a matched
+pair of an image with itself, a mismatched pair of one person or a pair listed twice are refused with
+file and line (:func:`parse_pairs`); so are unknown or mistyped options.
 - ``download``: fetch missing pair files (sha256-checked) and the image archive when online.
 - ``progress``: show the detection progress bar (default true).
 - ``detect_workers``: processes for the detection pass (default: one per available core).
