@@ -79,6 +79,11 @@ class _ImagecodecsCodec(Codec):
     # option name -> (default, validator returning the normalised value or raising ValueError)
     option_specs: ClassVar[dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
     integer_settings: ClassVar[bool] = True
+    # The largest image the library codes (and decodes back), checked in encode() before calling it:
+    # pixels per side, and in all (None: no limit of its own below the side limit's square).
+    max_side: ClassVar[int] = 2**31 - 1
+    max_pixels: ClassVar[int | None] = None
+    limit_source: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -103,7 +108,19 @@ class _ImagecodecsCodec(Codec):
     # taskcodec.Codec wraps these two: it checks the image, validates the setting against
     # setting_range/integer_settings, and turns library exceptions into CodecError.
     def encode(self, image: np.ndarray, setting: Any) -> bytes:
+        self._check_size(image)
         return bytes(self._encode(np.ascontiguousarray(image), setting))
+
+    def _check_size(self, image: np.ndarray) -> None:
+        """Refuse an image larger than the library's limits, naming them (its own error would not)."""
+        height, width = image.shape[:2]
+        size = f"{width}x{height} (width x height)"
+        if max(height, width) > self.max_side:
+            raise CodecError(f"codec {self.name!r}: image {size} exceeds its limit of {self.max_side} pixels per "
+                             f"side ({self.limit_source})")
+        if self.max_pixels is not None and height * width > self.max_pixels:
+            raise CodecError(f"codec {self.name!r}: image {size} has {height * width:,} pixels, more than its limit "
+                             f"of {self.max_pixels:,} ({self.limit_source})")
 
     def decode(self, data: bytes) -> np.ndarray:
         image = self._decode(bytes(data))
@@ -150,6 +167,9 @@ class JpegCodec(_ImagecodecsCodec):
         "(baseline, 4:2:0, standard Huffman tables); options: subsampling, optimize"
     )
     setting_range = (1, 100)
+    max_side = 65500
+    limit_source = ("libjpeg-turbo's JPEG_MAX_DIMENSION; the format's 16-bit fields allow 65535 and some builds "
+                    "accept that, so the portable limit is used")
     option_specs = {
         "subsampling": ("420", _choice("444", "422", "420", "440", "411")),
         "optimize": (False, _boolean),
@@ -196,6 +216,8 @@ class Jpeg2000Codec(_ImagecodecsCodec):
     integer_settings = False
     setting_range = (1, 100)
     option_specs = {"mode": ("psnr", _choice("psnr", "bpp"))}
+    max_side = 2**32 - 1
+    limit_source = "the 32-bit image size fields of the J2K SIZ marker"
     PSNR_POINTS = (24, 28, 32, 36, 40, 44)
     BPP_POINTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
     BISECTION_STEPS = 13  # resolution (100 - 1) / 2**13 ~ 0.012 dB
@@ -262,6 +284,9 @@ class WebpCodec(_ImagecodecsCodec):
     )
     setting_range = (0, 100)
     option_specs = {"method": (4, _integer(0, 6))}
+    max_side = 16382
+    limit_source = ("libwebp's WEBP_MAX_DIMENSION is 16383, but imagecodecs' webp_encode refuses 16383 too "
+                    "(measured with imagecodecs 2026.1.14)")
 
     def _encode(self, image: np.ndarray, quality: int) -> bytes:
         import imagecodecs
@@ -310,6 +335,10 @@ class AvifCodec(_ImagecodecsCodec):
     )
     setting_range = (0, 99)
     option_specs = {"speed": (8, _integer(0, 10)), "pixelformat": ("444", _choice("444", "422", "420"))}
+    max_side = 32768
+    max_pixels = 16384 * 16384
+    limit_source = ("libavif's default decoder limits, 32768 per side and 16384 x 16384 pixels: libaom encodes up "
+                    "to 65536 per side, but such streams do not decode")
 
     def _encode(self, image: np.ndarray, quality: int) -> bytes:
         import imagecodecs
@@ -348,6 +377,9 @@ class JpegxlCodec(_ImagecodecsCodec):
     integer_settings = False
     setting_range = (0, 100)
     option_specs = {"effort": (7, _integer(1, 10))}
+    max_side = 2**30
+    max_pixels = 2**40
+    limit_source = "JPEG XL codestream level 10, which libjxl selects when level 5's 2**18 per side is exceeded"
 
     def _encode(self, image: np.ndarray, quality: float) -> bytes:
         import imagecodecs
@@ -371,6 +403,8 @@ class PngCodec(_ImagecodecsCodec):
     default_rate_points = (None,)
     description = "PNG (libpng via imagecodecs, zlib level 6), lossless reference"
     setting_range = None
+    max_side = 1_000_000
+    limit_source = "libpng's default user limit PNG_USER_WIDTH_MAX / PNG_USER_HEIGHT_MAX, applied on writing too"
 
     def _encode(self, image: np.ndarray, setting: None) -> bytes:
         import imagecodecs

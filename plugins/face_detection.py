@@ -35,11 +35,10 @@ SELECTION_VERSION = "central-1"  # bump when the choice of face or the record fo
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """An image file as HxWx3 uint8 RGB."""
-    from PIL import Image
+    """An image file as HxWx3 uint8 RGB, by the datasets' one rule (taskcodec_plugins.image_files)."""
+    from taskcodec_plugins.image_files import read_image_file
 
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    return read_image_file(path, "rgb")
 
 
 def file_sha256(path: str | Path) -> str:

@@ -27,9 +27,14 @@
     BT.601 luma via Pillow, or ``rgb``), ``size`` (``[height, width]`` to resize to, with Pillow's
     area-averaging ``BOX`` filter when shrinking and bicubic otherwise; default: keep). Sample ids are
     ``<class>/<file name>``. Split folder names ``val``, ``valid`` and ``validation`` are accepted.
+    ``max_pixels``: the size limit per image (default ``image_files.MAX_PIXELS``). An empty class
+    folder is refused (an incomplete copy, not a class without samples).
 
 Every problem with the data is a :class:`taskcodec.DatasetError` naming the file (and line, for CSV
-files): malformed rows, wrong pixel counts, unknown classes, missing or unreadable images.
+files): malformed rows, wrong pixel counts, vote counts that are not integers >= 0 or are all 0,
+unknown classes, missing or unreadable images, a split without rows. Image files are read by the one
+rule of :mod:`taskcodec_plugins.image_files` (16-bit scaled, opaque alpha dropped, other modes refused).
+Options are checked (type, range, choices) and unknown ones refused, naming the option.
 Images are ``uint8`` arrays, ``48 x 48`` grayscale for ``ferplus`` and ``fer2013``.
 """
 from __future__ import annotations
@@ -44,7 +49,9 @@ import numpy as np
 
 import taskcodec
 from taskcodec import Dataset, DatasetError, Sample
+from taskcodec_plugins import dataset_options as opt
 from taskcodec_plugins import fer_labels
+from taskcodec_plugins.image_files import MAX_PIXELS, open_image
 
 FER_SIZE = 48
 FERPLUS_FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
@@ -68,21 +75,17 @@ def _split_check(name: str, split: str, splits: Sequence[str]) -> None:
         raise DatasetError(f"{name}: unknown split {split!r}; expected one of {list(splits)}")
 
 
-def read_gray(path: Path, where: str, size: tuple[int, int] | None = None, color: str = "gray") -> np.ndarray:
-    """Read an image file as uint8 gray (HxW) or RGB (HxWx3); optionally resize to ``size`` (h, w)."""
+def read_gray(path: Path, where: str, size: tuple[int, int] | None = None, color: str = "gray",
+              max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as uint8 gray (HxW) or RGB (HxWx3) by the rule of
+    :mod:`taskcodec_plugins.image_files`; optionally resize to ``size`` (h, w)."""
     from PIL import Image
 
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L" if color == "gray" else "RGB")
-            if size is not None and (im.height, im.width) != tuple(size):
-                shrink = size[0] <= im.height and size[1] <= im.width
-                im = im.resize((size[1], size[0]), Image.Resampling.BOX if shrink else Image.Resampling.BICUBIC)
-            return np.asarray(im, dtype=np.uint8).copy()
-    except FileNotFoundError:
-        raise DatasetError(f"{where}: image file {str(path)!r} is missing") from None
-    except OSError as exc:
-        raise DatasetError(f"{where}: cannot read image {str(path)!r}: {exc}") from None
+    im = open_image(path, color, where=where, max_pixels=max_pixels)
+    if size is not None and (im.height, im.width) != tuple(size):
+        shrink = size[0] <= im.height and size[1] <= im.width
+        im = im.resize((size[1], size[0]), Image.Resampling.BOX if shrink else Image.Resampling.BICUBIC)
+    return np.asarray(im, dtype=np.uint8).copy()
 
 
 class _ArrayDataset(Dataset):
@@ -124,6 +127,23 @@ class _ArrayDataset(Dataset):
 
 
 # --------------------------------------------------------------------------- FER+
+def _votes(fields: Sequence[str], where: str) -> list[int]:
+    """The 10 vote counts of a label.csv row: integers >= 0, not all 0 (a row without a single vote
+    is a broken row, not an image the label rules could exclude)."""
+    votes = []
+    for column, value in zip(fer_labels.VOTE_COLUMNS, fields):
+        text = value.strip()
+        if not text.lstrip("-").isdigit():
+            raise DatasetError(f"{where}: vote counts must be integers; the {column} count is {value!r}")
+        votes.append(int(text))
+    negative = [f"{c} {v}" for c, v in zip(fer_labels.VOTE_COLUMNS, votes) if v < 0]
+    if negative:
+        raise DatasetError(f"{where}: vote counts must be >= 0, got {', '.join(negative)}")
+    if not any(votes):
+        raise DatasetError(f"{where}: all {len(votes)} vote counts are 0; every FER+ image has its annotators' votes")
+    return votes
+
+
 class FerPlus(_ArrayDataset):
     """FER2013 images with FER+ crowd labels (see the module docstring)."""
 
@@ -132,10 +152,10 @@ class FerPlus(_ArrayDataset):
     description = "FER+ (FER2013 48x48 gray, 10 crowd votes each): 8 emotions; label mode majority|plurality|soft"
     classes = fer_labels.EMOTIONS
 
-    def __init__(self, root: Path | None = None, split: str = "test", *, mode: str = "majority") -> None:
+    def __init__(self, root: Path | None = None, split: str = "test", *, mode: str = "majority", **unknown: Any) -> None:
+        opt.reject_unknown(self.name, unknown, ("mode",))
         _split_check(self.name, split, self.splits)
-        if mode not in fer_labels.MODES:
-            raise DatasetError(f"ferplus: option 'mode' = {mode!r} is invalid; expected one of {list(fer_labels.MODES)}")
+        opt.choice(self.name, "mode", mode, fer_labels.MODES)
         self.root = _root(root, self.name)
         self.split, self.mode = split, mode
         self.folder = self.root / FERPLUS_FOLDERS[split]
@@ -163,12 +183,7 @@ class FerPlus(_ArrayDataset):
                     raise DatasetError(f"{where}: bad image name {file!r}")
                 if not _BOX.match(box):
                     raise DatasetError(f"{where}: bad face box {box!r}; expected e.g. \"(0, 0, 48, 48)\"")
-                try:
-                    votes = [int(v) for v in row[2:]]
-                except ValueError:
-                    raise DatasetError(f"{where}: vote counts must be integers, got {row[2:]!r}") from None
-                if any(v < 0 for v in votes):
-                    raise DatasetError(f"{where}: vote counts must be >= 0, got {votes}")
+                votes = _votes(row[2:], where)
                 if file in seen:
                     raise DatasetError(f"{where}: image {file!r} is listed twice (first on line {seen[file]})")
                 seen[file] = line
@@ -184,6 +199,8 @@ class FerPlus(_ArrayDataset):
                 self._labels.append(int(result.label))  # type: ignore[arg-type]
                 if result.distribution is not None:
                     targets.append(result.distribution)
+        if not self.rows:
+            raise DatasetError(f"ferplus: label file {str(self.label_file)!r} has no rows")
         self.targets: np.ndarray | None = np.asarray(targets, dtype=np.float32) if mode == "soft" else None
 
     def _load_images(self) -> np.ndarray:
@@ -213,8 +230,10 @@ class Fer2013(_ArrayDataset):
     description = "FER2013 official CSV (emotion,pixels,Usage): 7 classes; train/val/test = Training/PublicTest/PrivateTest"
     classes = FER2013_CLASSES
 
-    def __init__(self, root: Path | None = None, split: str = "test", *, file: str = "fer2013.csv") -> None:
+    def __init__(self, root: Path | None = None, split: str = "test", *, file: str = "fer2013.csv", **unknown: Any) -> None:
+        opt.reject_unknown(self.name, unknown, ("file",))
         _split_check(self.name, split, self.splits)
+        opt.text(self.name, "file", file, what="a CSV file name (relative to the root folder)")
         root = _root(root, self.name)
         self.path = root / file if root.is_dir() else root
         if not self.path.is_file():
@@ -250,6 +269,9 @@ class Fer2013(_ArrayDataset):
                 self._labels.append(int(emotion))
                 pixel_rows.append(row[col["pixels"]])
                 lines.append(line)
+        if not self._ids:
+            raise DatasetError(f"fer2013: {str(self.path)!r} has no rows with Usage {usage_wanted!r} (split {split!r}); "
+                               f"rows per Usage: {self.split_counts}")
         self._images = self._parse_pixels(pixel_rows, lines)
 
     def _parse_pixels(self, rows: list[str], lines: list[int]) -> np.ndarray:
@@ -287,16 +309,21 @@ class ImageFolder(_ArrayDataset):
     description = "<root>/<split>/<class>/*.png|jpg (RAF-DB, Kaggle FER2013 copies); options classes, color, size"
 
     def __init__(self, root: Path | None = None, split: str = "test", *, classes: Sequence[str] | None = None,
-                 color: str = "gray", size: Sequence[int] | None = None) -> None:
+                 color: str = "gray", size: Sequence[int] | None = None, max_pixels: int = MAX_PIXELS,
+                 **unknown: Any) -> None:
+        opt.reject_unknown(self.name, unknown, ("classes", "color", "size", "max_pixels"))
         _split_check(self.name, split, self.splits)
-        self.root = _root(root, self.name)
-        if color not in ("gray", "rgb"):
-            raise DatasetError(f"image-folder: option 'color' = {color!r} is invalid; expected 'gray' or 'rgb'")
+        opt.choice(self.name, "color", color, ("gray", "rgb"))
         if size is not None:
             if (not isinstance(size, (list, tuple)) or len(size) != 2
                     or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 4096 for s in size)):
-                raise DatasetError(f"image-folder: option 'size' = {size!r} is invalid; expected [height, width]")
+                raise DatasetError(f"dataset 'image-folder': option 'size' = {size!r} is invalid; expected "
+                                   "[height, width], two integers in 1..4096")
             size = (int(size[0]), int(size[1]))
+        opt.text_list(self.name, "classes", classes, optional=True,
+                      what="a non-empty list of distinct class folder names")
+        self.max_pixels = opt.integer(self.name, "max_pixels", max_pixels, 1)
+        self.root = _root(root, self.name)
         self.color, self.size, self.split = color, size, split
         self.folder = self.root / split
         if not self.folder.is_dir():
@@ -308,10 +335,6 @@ class ImageFolder(_ArrayDataset):
                 if (self.root / s).is_dir():
                     names |= {p.name for p in (self.root / s).iterdir() if p.is_dir() and not p.name.startswith(".")}
             classes = sorted(names)
-        else:
-            if (isinstance(classes, str) or not isinstance(classes, (list, tuple))
-                    or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes)):
-                raise DatasetError(f"image-folder: option 'classes' = {classes!r} is invalid; expected distinct folder names")
         self.classes = tuple(classes)
         index = {c: i for i, c in enumerate(self.classes)}
         self._ids, self._labels, self._files = [], [], []
@@ -324,6 +347,7 @@ class ImageFolder(_ArrayDataset):
                 continue
             if sub.name not in index:
                 raise DatasetError(f"image-folder: class folder {str(sub)!r} is not one of the classes {list(self.classes)}")
+            found = 0
             for f in sorted(sub.iterdir()):
                 if f.name.startswith(".") or not f.is_file():
                     continue
@@ -333,11 +357,14 @@ class ImageFolder(_ArrayDataset):
                 self._ids.append(f"{sub.name}/{f.name}")
                 self._labels.append(index[sub.name])
                 self._files.append(f)
+                found += 1
+            if not found:  # an empty class folder is an incomplete copy, not a class with no samples
+                raise DatasetError(f"image-folder: class folder {str(sub)!r} holds no {'/'.join(IMAGE_EXTENSIONS)} images")
         if not self._ids:
             raise DatasetError(f"image-folder: no {'/'.join(IMAGE_EXTENSIONS)} images under {str(self.folder)!r}/<class>/")
 
     def _load_images(self) -> np.ndarray:
-        images = [read_gray(f, f"image-folder {self.split}", self.size, self.color) for f in self._files]
+        images = [read_gray(f, f"image-folder {self.split}", self.size, self.color, self.max_pixels) for f in self._files]
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
             first = images[0].shape

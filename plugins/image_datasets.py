@@ -10,27 +10,17 @@ from typing import Any
 import numpy as np
 
 from taskcodec import Dataset, DatasetError, Sample, fetch_file, hookimpl, sha256_file
+from taskcodec_plugins import dataset_options as opt
+from taskcodec_plugins.image_files import MAX_PIXELS, read_image_file
 
 MODES = ("rgb", "gray", "keep")
 DEFAULT_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.bmp", "*.ppm", "*.tif", "*.tiff")
 
 
-def read_image(path: Path, mode: str) -> np.ndarray:
-    """Read an image file as uint8 HxWx3 (rgb), HxW (gray), or as stored (keep: gray or RGB)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            if mode == "rgb":
-                im = im.convert("RGB")
-            elif mode == "gray":
-                im = im.convert("L")
-            elif im.mode not in ("L", "RGB"):
-                im = im.convert("RGB" if im.mode in ("RGBA", "P", "CMYK", "YCbCr", "LA") else "L")
-            array = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DatasetError(f"{path}: not a readable image ({exc})") from None
-    return np.ascontiguousarray(array)
+def read_image(path: Path, mode: str, where: str = "", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An image file as uint8 HxWx3 (rgb), HxW (gray), or as stored (keep: gray or RGB), by the
+    rule of :mod:`taskcodec_plugins.image_files` (16-bit scaled, opaque alpha dropped, others refused)."""
+    return read_image_file(path, mode, where=where, max_pixels=max_pixels)
 
 
 class ImageDir(Dataset):
@@ -39,24 +29,34 @@ class ImageDir(Dataset):
     name = "image-dir"
     splits = ("test", "all")
     needs_root = True
-    description = "all image files in a folder (no labels); options: patterns, mode (rgb|gray|keep)"
+    description = ("all image files in a folder (no labels); options: patterns, mode (rgb|gray|keep), limit, "
+                   "max_pixels")
+    option_names = ("patterns", "mode", "limit", "max_pixels")
 
     def __init__(self, root: Path | None, split: str = "test", patterns: list[str] | None = None, mode: str = "rgb",
-                 limit: int | None = None):
+                 limit: int | None = None, max_pixels: int = MAX_PIXELS, **unknown: Any):
+        opt.reject_unknown(self.name, unknown, self.option_names)
         if root is None:
             raise DatasetError(f"dataset {self.name!r} needs a root folder")
-        if mode not in MODES:
-            raise DatasetError(f"dataset {self.name!r}: mode {mode!r} is not one of {MODES}")
-        self.root, self.mode = Path(root), mode
+        opt.choice(self.name, "split", split, self.splits)
+        self.mode = opt.choice(self.name, "mode", mode, MODES)
+        patterns = opt.text_list(self.name, "patterns", patterns, optional=True,
+                                 what="a non-empty list of distinct file-name patterns such as ['*.png']")
+        limit = opt.integer(self.name, "limit", limit, 1, optional=True)
+        self.max_pixels = opt.integer(self.name, "max_pixels", max_pixels, 1)
+        self.root = Path(root)
         self.files = self._files(list(patterns or DEFAULT_PATTERNS))
         if limit is not None:
-            self.files = self.files[: int(limit)]
+            self.files = self.files[:limit]
         self._cache: dict[int, np.ndarray] = {}
 
     def _files(self, patterns: list[str]) -> list[Path]:
         if not self.root.is_dir():
             raise DatasetError(f"dataset {self.name!r}: root folder {self.root} does not exist")
-        files = sorted({p for pattern in patterns for p in self.root.glob(pattern) if p.is_file()})
+        try:
+            files = sorted({p for pattern in patterns for p in self.root.glob(pattern) if p.is_file()})
+        except (ValueError, NotImplementedError) as exc:  # pathlib refuses absolute or malformed patterns
+            raise DatasetError(f"dataset {self.name!r}: option 'patterns' = {patterns!r} is invalid: {exc}") from None
         if not files:
             raise DatasetError(f"dataset {self.name!r}: no files matching {patterns} in {self.root}")
         return files
@@ -66,7 +66,7 @@ class ImageDir(Dataset):
 
     def __getitem__(self, index: int) -> Sample:
         if index not in self._cache:
-            self._cache[index] = read_image(self.files[index], self.mode)
+            self._cache[index] = read_image(self.files[index], self.mode, f"dataset {self.name!r}", self.max_pixels)
         return Sample(id=self.files[index].name, image=self._cache[index])
 
     def metadata(self) -> dict[str, Any]:
@@ -108,11 +108,16 @@ class Kodak(ImageDir):
 
     name = "kodak"
     description = "the 24 Kodak PNGs kodim01..24 (RGB); download: true fetches missing files (sha256-checked)"
+    option_names = ("mode", "download", "verify", "limit", "max_pixels")
 
     def __init__(self, root: Path | None, split: str = "test", mode: str = "rgb", download: bool = False,
-                 verify: bool = False, limit: int | None = None):
+                 verify: bool = False, limit: int | None = None, max_pixels: int = MAX_PIXELS, **unknown: Any):
+        opt.reject_unknown(self.name, unknown, self.option_names)
         if root is None:
             raise DatasetError("dataset 'kodak' needs a root folder holding kodim01.png .. kodim24.png")
+        opt.choice(self.name, "mode", mode, MODES)  # the rest is checked by ImageDir; these before any download
+        download = opt.boolean(self.name, "download", download)
+        verify = opt.boolean(self.name, "verify", verify)
         root = Path(root)
         missing = [n for n in KODAK_SHA256 if not (root / n).is_file()]
         if missing and download:
@@ -128,7 +133,7 @@ class Kodak(ImageDir):
             bad = [n for n, digest in KODAK_SHA256.items() if sha256_file(root / n) != digest]
             if bad:
                 raise DatasetError(f"dataset 'kodak': files in {root} differ from the reference copy: {', '.join(bad)}")
-        super().__init__(root, split, patterns=list(KODAK_SHA256), mode=mode, limit=limit)
+        super().__init__(root, split, patterns=list(KODAK_SHA256), mode=mode, limit=limit, max_pixels=max_pixels)
 
     def _files(self, patterns: list[str]) -> list[Path]:
         return [self.root / n for n in patterns]

@@ -25,7 +25,13 @@ Options:
 - ``images``: the image folder under root (default: the first of lfw-deepfunneled,
   lfw_funneled, lfw-funneled, lfw that exists, else root itself).
 - ``pairs_file``: another pair file (path relative to root, or absolute) instead of the split's.
-- ``folds``: a list of fold numbers (1-based) to keep, e.g. ``[1]`` for a quick run.
+- ``folds``: a list of distinct fold numbers (1-based) to keep, e.g. ``[1]`` for a quick run (a bare
+  number such as ``1`` is refused: write ``[1]``).
+
+Images are read by the one rule of :mod:`taskcodec_plugins.image_files`. Pair files with a wrong
+field count, non-integer image numbers, a line count that disagrees with the header's folds, a matched
+pair of an image with itself, a mismatched pair of one person or a pair listed twice are refused with
+file and line (:func:`parse_pairs`); so are unknown or mistyped options.
 - ``download``: fetch missing pair files (sha256-checked) and the image archive when online.
 - ``progress``: show the detection progress bar (default true).
 - ``detect_workers``: processes for the detection pass (default: one per available core).
@@ -41,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from taskcodec import Dataset, DatasetError, Sample, fetch_file, hookimpl, sha256_file
+from taskcodec_plugins import dataset_options as opt
 
 from taskcodec_plugins.face_alignment import ALIGN_MODES, TEMPLATES, align
 from taskcodec_plugins.face_detection import (CentralFaceDetector, LandmarkCache, ParallelDetector, detect_files,
@@ -75,50 +82,96 @@ def parse_pairs(path: Path) -> tuple[list[Pair], int, int]:
 
     The first line is ``folds<TAB>n`` (View 2) or ``n`` (View 1, one fold); then each fold
     holds ``n`` matched lines ``name i j`` followed by ``n`` mismatched lines ``name1 i name2 j``.
-    Errors name the file and line."""
+    Refused, naming the file and line: a wrong field count, image numbers that are not integers
+    >= 1, a line count that disagrees with the header's folds, a matched pair of an image with
+    itself, a mismatched pair naming one person twice, and a pair listed twice."""
     try:
         lines = Path(path).read_text().splitlines()
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read the pair file ({exc})") from None
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
         raise DatasetError(f"{path}: empty pair file")
-    head = lines[0].split()
-    try:
-        numbers = [int(v) for v in head]
-    except ValueError:
-        numbers = []
-    if len(numbers) not in (1, 2) or min(numbers) < 1:
-        raise DatasetError(f"{path}:1: expected a header 'folds<TAB>pairs' or 'pairs', got {lines[0]!r}")
-    folds, n = (1, numbers[0]) if len(numbers) == 1 else numbers
-    expected = 1 + folds * 2 * n
-    if len(lines) != expected:
-        raise DatasetError(f"{path}: the header promises {folds} fold(s) x 2 x {n} pairs = {expected - 1} lines "
-                           f"after it, the file has {len(lines) - 1}")
-    pairs = []
+    folds, n = _pairs_header(path, lines[0])
+    _check_line_count(path, len(lines) - 1, folds, n)
+    pairs: list[Pair] = []
+    seen: dict[frozenset[str], int] = {}
     for index, line in enumerate(lines[1:]):
         lineno = index + 2
         fold, within = divmod(index, 2 * n)
-        same = within < n
-        fields = line.split()
         try:
-            if same:
-                if len(fields) != 3:
-                    raise ValueError(f"a matched pair needs 3 fields 'name i j', got {len(fields)}")
-                a, b = int(fields[1]), int(fields[2])
-                pair = Pair(fold + 1, True, image_id(fields[0], a), image_id(fields[0], b))
-            else:
-                if len(fields) != 4:
-                    raise ValueError(f"a mismatched pair needs 4 fields 'name1 i name2 j', got {len(fields)}")
-                a, b = int(fields[1]), int(fields[3])
-                pair = Pair(fold + 1, False, image_id(fields[0], a), image_id(fields[2], b))
-            if a < 1 or b < 1:
-                raise ValueError("image numbers start at 1")
+            pair = _parse_pair_line(line, fold + 1, same=within < n)
         except ValueError as exc:
             raise DatasetError(f"{path}:{lineno}: {exc} (line {line!r})") from None
+        key = frozenset((pair.id1, pair.id2))
+        if key in seen:
+            raise DatasetError(f"{path}:{lineno}: the pair {pair.id1} / {pair.id2} is listed twice (first on line "
+                               f"{seen[key]}); each pair counts once in the protocol")
+        seen[key] = lineno
         pairs.append(pair)
     return pairs, folds, n
+
+
+def _pairs_header(path: Path, line: str) -> tuple[int, int]:
+    try:
+        numbers = [int(v) for v in line.split()]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (1, 2) or min(numbers) < 1:
+        raise DatasetError(f"{path}:1: expected a header 'folds<TAB>pairs' or 'pairs' (integers >= 1), got {line!r}")
+    return (1, numbers[0]) if len(numbers) == 1 else (numbers[0], numbers[1])
+
+
+def _check_line_count(path: Path, found: int, folds: int, n: int) -> None:
+    expected = folds * 2 * n
+    if found != expected:
+        whole = f"= {found // (2 * n)} folds" if found % (2 * n) == 0 else "not a whole number of folds"
+        raise DatasetError(f"{path}: the header promises {folds} fold(s) x 2 x {n} pairs = {expected} lines "
+                           f"after it, the file has {found} ({whole} of 2 x {n})")
+
+
+def _image_number(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise ValueError(f"image number {text!r} is not an integer") from None
+    if number < 1:
+        raise ValueError(f"image number {number}: image numbers start at 1")
+    return number
+
+
+def _parse_pair_line(line: str, fold: int, same: bool) -> Pair:
+    """One pair line; ValueError says what is wrong with it."""
+    fields = line.split()
+    if same:
+        if len(fields) != 3:
+            raise ValueError(f"a matched pair needs 3 fields 'name i j', got {len(fields)}")
+        a, b = _image_number(fields[1]), _image_number(fields[2])
+        if a == b:
+            raise ValueError(f"a matched pair compares image {a} of {fields[0]} with itself")
+        return Pair(fold, True, image_id(fields[0], a), image_id(fields[0], b))
+    if len(fields) != 4:
+        raise ValueError(f"a mismatched pair needs 4 fields 'name1 i name2 j', got {len(fields)}")
+    a, b = _image_number(fields[1]), _image_number(fields[3])
+    if fields[0] == fields[2]:
+        raise ValueError(f"a mismatched pair names {fields[0]} twice; it must name two different people")
+    return Pair(fold, False, image_id(fields[0], a), image_id(fields[2], b))
+
+
+OPTIONS = ("align", "images", "pairs_file", "folds", "download", "progress", "device", "detect_workers")
+FOLDS_ACCEPTED = "a non-empty list of distinct fold numbers in 1..{n} (e.g. [1] or [1, 2]), or null for all"
+
+
+def _check_folds_type(folds: Any) -> None:
+    """``folds`` is a list of fold numbers (their upper bound is checked once the pair file is read)."""
+    if folds is None:
+        return
+    ok = (isinstance(folds, (list, tuple)) and folds and len(set(folds)) == len(folds)
+          and all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in folds))
+    if not ok:
+        raise DatasetError(f"dataset 'lfw': option 'folds' = {folds!r} is invalid; expected "
+                           f"{FOLDS_ACCEPTED.format(n='<folds in the pair file>')}")
 
 
 def find_image_folder(root: Path, name: str | None) -> Path:
@@ -145,13 +198,19 @@ class LFW(Dataset):
     def __init__(self, root: Path | None, split: str = "test", cache_dir: Path | None = None, align: str = "sphereface",
                  images: str | None = None, pairs_file: str | None = None, folds: list[int] | None = None,
                  download: bool = False, progress: bool = True, device: str = "cpu",
-                 detect_workers: int | None = None):
+                 detect_workers: int | None = None, **unknown: Any):
+        opt.reject_unknown(self.name, unknown, OPTIONS)
         if root is None:
             raise DatasetError("dataset 'lfw' needs a root folder (holding pairs.txt and lfw-deepfunneled/)")
         if split not in PAIR_FILES and split != VIEW1_ONLY:
             raise DatasetError(f"dataset 'lfw': unknown split {split!r}; splits: {list(PAIR_FILES) + [VIEW1_ONLY]}")
-        if align not in ALIGN_MODES:
-            raise DatasetError(f"dataset 'lfw': align must be one of {list(ALIGN_MODES)}, got {align!r}")
+        opt.choice(self.name, "align", align, ALIGN_MODES)
+        opt.text(self.name, "images", images, optional=True, what="an image folder name under the root")
+        opt.text(self.name, "pairs_file", pairs_file, optional=True, what="a pair file path (relative to the root)")
+        _check_folds_type(folds)
+        download, progress = opt.boolean(self.name, "download", download), opt.boolean(self.name, "progress", progress)
+        opt.text(self.name, "device", device, what="a torch device name such as 'cpu' or 'cuda'")
+        opt.integer(self.name, "detect_workers", detect_workers, 1, optional=True)
         self.root, self.split, self.align_mode = Path(root), split, align
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.progress, self.device, self.detect_workers = bool(progress), device, detect_workers
@@ -164,9 +223,9 @@ class LFW(Dataset):
         self.image_dir = find_image_folder(self.root, images)
         pairs, self.n_folds, self.per_fold = parse_pairs(self.pair_path)
         if folds is not None:
-            bad = [f for f in folds if not isinstance(f, int) or not 1 <= f <= self.n_folds]
-            if bad or not folds:
-                raise DatasetError(f"dataset 'lfw': folds must be fold numbers 1..{self.n_folds}, got {folds!r}")
+            if any(f > self.n_folds for f in folds):
+                raise DatasetError(f"dataset 'lfw': option 'folds' = {folds!r} is invalid; {self.pair_path.name} has "
+                                   f"{self.n_folds} fold(s): expected {FOLDS_ACCEPTED.format(n=self.n_folds)}")
             pairs = [p for p in pairs if p.fold in set(folds)]
         self.pairs: list[tuple[int, bool, str, str]] = [(p.fold, p.same, p.id1, p.id2) for p in pairs]
         self.ids = list(dict.fromkeys(i for p in pairs for i in (p.id1, p.id2)))

@@ -265,3 +265,13 @@ def test_png_is_lossless(image: np.ndarray) -> None:
     np.testing.assert_array_equal(codec.decode(data), image)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert 0 < codec.payload_bytes(data) < len(data)
+
+
+def test_size_limits_are_checked_before_the_library_and_not_tighter_than_it():
+    from taskcodec_plugins.classical_codecs import CODECS, WebpCodec
+
+    assert all(c.max_side >= 16382 and c.limit_source for c in CODECS)
+    at_limit = np.full((2, WebpCodec.max_side, 3), 90, np.uint8)  # the largest side WebP takes still codes
+    assert WebpCodec().decode(WebpCodec().encode(at_limit, 50)).shape == at_limit.shape
+    with pytest.raises(CodecError, match=r"16383x2 \(width x height\) exceeds its limit of 16382 pixels per side"):
+        WebpCodec().encode(np.zeros((2, 16383, 3), np.uint8), 50)

@@ -53,8 +53,8 @@ def test_parse_well_formed_view2_and_view1(tmp_path):
     (["Ann_Lee\t1\t2"], "1", "promises 1 fold(s) x 2 x 1 pairs = 2 lines after it, the file has 1"),
     (["Ann_Lee\t1\tBo_Chan\t1", "Ann_Lee\t1\tBo_Chan\t1"], "1", ":2: a matched pair needs 3 fields"),
     (["Ann_Lee\t1\t2", "Ann_Lee\t1\t2"], "1", ":3: a mismatched pair needs 4 fields"),
-    (["Ann_Lee\tone\t2", "Ann_Lee\t1\tBo_Chan\t1"], "1", ":2: invalid literal"),
-    (["Ann_Lee\t0\t2", "Ann_Lee\t1\tBo_Chan\t1"], "1", ":2: image numbers start at 1"),
+    (["Ann_Lee\tone\t2", "Ann_Lee\t1\tBo_Chan\t1"], "1", ":2: image number 'one' is not an integer"),
+    (["Ann_Lee\t0\t2", "Ann_Lee\t1\tBo_Chan\t1"], "1", ":2: image number 0: image numbers start at 1"),
 ])
 def test_parse_malformed_names_file_and_line(tmp_path, lines, header, message):
     path = tmp_path / "pairs.txt"
