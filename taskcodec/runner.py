@@ -473,9 +473,11 @@ class Runner:
         metric_names = [m.name for m in image_metrics]
         columns = {m.name: m.name.replace("-", "_") for m in image_metrics}
         if self.config.reference:
-            channels = 1 if samples[0].image.ndim == 2 else 3
+            # the uncompressed rate of each image (8 bits per sample: 8 gray, 24 RGB), averaged over
+            # images like every codec row; a folder mixing gray and RGB images gets the mean of both
+            uncompressed = [8.0 * (1 if s.image.ndim == 2 else s.image.shape[2]) for s in samples]
             row = {"codec": REFERENCE, "setting": None, "parameter": None, "images": len(samples),
-                   "bpp": 8.0 * channels, "payload_bpp": math.nan}
+                   "bpp": float(np.mean(uncompressed)), "payload_bpp": math.nan}
             row.update({columns[m]: math.nan for m in metric_names})
             if task is not None:
                 ref_keys = [reference_key(d) for d in digests]
