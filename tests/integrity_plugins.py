@@ -235,3 +235,25 @@ class IntegrityPlugin:
         register(HalfDefined)
         register(NanMetric)
         register(TextMetric)
+
+
+# ----------------------------------------------------------------------------- test helpers
+def config(plugins, codecs, task="numpy-task", metrics=("accuracy",), count=12, workers=1):
+    """A benchmark config over the `squares` dataset of these plugins."""
+    from taskcodec.config import parse_config
+
+    raw = {"benchmark": "integrity", "dataset": {"name": "squares", "options": {"count": count}},
+           "metrics": list(metrics), "codecs": codecs, "runner": {"workers": workers}}
+    if task:
+        raw["task"] = {"name": task}
+    return parse_config(raw, "integrity.yaml", plugins.registry)
+
+
+def run(plugins, cfg, store, **kwargs):
+    """Run ``cfg`` into the store folder ``store``: (collected, log lines)."""
+    from taskcodec.runner import Runner
+    from taskcodec.store import Store
+
+    logs: list[str] = []
+    collected = Runner(cfg, Store(store), plugins, progress=False, log=logs.append, **kwargs).run()
+    return collected, logs

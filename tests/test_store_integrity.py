@@ -16,31 +16,15 @@ import pandas as pd
 import psutil
 import pytest
 
-from taskcodec.config import parse_config
 from taskcodec.pluginmanager import PluginManager
-from taskcodec.runner import Runner
 from taskcodec.store import SCHEMA_VERSION, Store
 from tests.conftest import textconfig
-from tests.integrity_plugins import IntegrityPlugin
+from tests.integrity_plugins import IntegrityPlugin, config, run
 
 
 @pytest.fixture
 def plugins():
     return PluginManager(extra_plugins=[("integrity", IntegrityPlugin)])
-
-
-def config(plugins, codecs, task="numpy-task", metrics=("accuracy",), count=12, workers=1):
-    raw = {"benchmark": "integrity", "dataset": {"name": "squares", "options": {"count": count}},
-           "metrics": list(metrics), "codecs": codecs, "runner": {"workers": workers}}
-    if task:
-        raw["task"] = {"name": task}
-    return parse_config(raw, "integrity.yaml", plugins.registry)
-
-
-def run(plugins, cfg, store, **kwargs):
-    logs: list[str] = []
-    collected = Runner(cfg, Store(store), plugins, progress=False, log=logs.append, **kwargs).run()
-    return collected, logs
 
 
 def test_each_encoding_records_the_sha256_of_its_stream(plugins, tmp_path):
