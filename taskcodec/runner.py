@@ -11,21 +11,16 @@ again (a damaged one is encoded again, with a log line naming it), and its decod
 against the recorded ``decoded_digest`` (a difference is a nondeterministic decoder). The
 first stream of every chunk a worker encodes is decoded again here, in another process, so
 a codec whose round trip only works inside one process is caught. Workers die with this
-process (PR_SET_PDEATHSIG), and SIGTERM shuts them down.
+process and SIGTERM shuts them down (:mod:`taskcodec.worker_pool`).
 """
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import math
 import os
-import pickle
-import signal
 import sys
-import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -37,6 +32,7 @@ from .encoding import ChunkResult, encode_chunk
 from .errors import CodecError, ConfigError, PluginError, StoreError
 from .pluginmanager import PluginManager
 from .store import EncodingRecord, Store, encoding_key, reference_key, stream_sha256
+from .worker_pool import WorkerPool, check_picklable, sigterm_raises_systemexit
 
 REFERENCE = "none"
 UNDEFINED_SUFFIX = "_undefined"  # results.csv column <metric>_undefined: images for which the metric gave None
@@ -103,7 +99,7 @@ class Runner:
         self.progress = progress
         self.log = log
         self.check_determinism = check_determinism  # encode and decode every image twice, compare
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool = WorkerPool(self.workers)
         self._decoded: dict[str, dict[str, np.ndarray]] = {}  # task id -> decoded images awaiting its inference
 
     # set-up -------------------------------------------------------------------------
@@ -214,14 +210,14 @@ class Runner:
         if compute:
             interrupted = True
             try:
-                with _sigterm_raises_systemexit(self.log):
+                with sigterm_raises_systemexit(self.log):
                     self._compute(samples, digests, cells, image_metrics, tasks)
                 interrupted = False
             except (CodecError, StoreError, ConfigError, PluginError):
                 interrupted = False  # an ordinary error: let running chunks finish (they are harmless)
                 raise
             finally:
-                self._close_pool(kill=interrupted)
+                self._pool.close(kill=interrupted)
         return self._collect(dataset, samples, digests, cells, image_metrics, task, task_metrics, task_id, run_info)
 
     def _compute(self, samples, digests, cells, image_metrics, tasks: dict[str, Task]) -> None:
@@ -278,8 +274,8 @@ class Runner:
             if stored > 0:
                 self.log(f"taskcodec: --check-determinism checks only what this run encodes; {stored} encodings "
                          f"were already in the store (use a fresh --store to check every one)")
-        if self._wants_pool(sum(len(p[1]) for p in plan)):
-            _check_picklable([p[0] for p in plan if p[1]], image_metrics)
+        if self._pool.wanted(sum(len(p[1]) for p in plan)):
+            check_picklable([(p[0].codec, p[0].row) for p in plan if p[1]], image_metrics)
         interactive = sys.stderr.isatty()
         bar = tqdm(total=total, desc="taskcodec", unit="img", disable=not self.progress, file=sys.stderr,
                    dynamic_ncols=True, mininterval=0.2 if interactive else 15.0)  # logs: a line every 15 s
@@ -294,7 +290,7 @@ class Runner:
                     keep_decoded = any(cell.keys[i] in wanted for i in chunk)
                     args = (cell.codec, cell.identity, cell.row, cell.setting, items, str(self.store.streams_dir),
                             image_metrics, keep_decoded, self.check_determinism)
-                    pool = self._get_pool(sum(len(p[1]) for p in plan))
+                    pool = self._pool.get(sum(len(p[1]) for p in plan))
                     job = pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)
                     pending.append((cell, items[0][0], job))
                     if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
@@ -428,41 +424,8 @@ class Runner:
                 f"or its decoder is not deterministic"
             )
 
-    # worker pool ----------------------------------------------------------------------
     def _chunk_size(self, n: int) -> int:
         return max(4, min(64, math.ceil(n / (self.workers * 4))))
-
-    def _wants_pool(self, pending_work: int) -> bool:
-        # Spawning workers costs about a second each: not worth it for a handful of images.
-        return self.workers > 1 and pending_work >= 64
-
-    def _get_pool(self, pending_work: int) -> ProcessPoolExecutor | None:
-        if not self._wants_pool(pending_work):
-            return None
-        if self._pool is None:
-            import multiprocessing
-
-            self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                initargs=(os.getpid(),),
-            )
-        return self._pool
-
-    def _close_pool(self, kill: bool) -> None:
-        """Shut the workers down; with ``kill`` (interrupted) without waiting for running chunks."""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        if kill:
-            processes = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                if process.is_alive():
-                    process.kill()
-            for process in processes:
-                process.join(timeout=5)
-        else:
-            pool.shutdown(cancel_futures=True)
 
     # collecting ---------------------------------------------------------------------
     def _collect(self, dataset, samples, digests, cells, image_metrics, task, task_metrics, task_id, run_info) -> Collected:
@@ -571,71 +534,6 @@ def stat_column(name: str, value: float, pixels: int) -> tuple[str, float]:
 def _where(cell: Cell, sample_id: str) -> str:
     parameter = cell.codec.rate_parameter or "setting"
     return f"codec {cell.codec.name!r} (row {cell.row!r}) at {parameter}={cell.setting!r} on image {sample_id!r}"
-
-
-def _check_picklable(cells: list[Cell], image_metrics: list[ImageMetric]) -> None:
-    """Everything a worker receives must pickle: fail before any work, naming the object."""
-    seen: set[int] = set()
-    for cell in cells:
-        if id(cell.codec) in seen:
-            continue
-        seen.add(id(cell.codec))
-        try:
-            pickle.dumps(cell.codec)
-        except Exception as exc:
-            raise CodecError(
-                f"codec {cell.codec.name!r} (row {cell.row!r}) cannot be pickled for the worker processes: "
-                f"{type(exc).__name__}: {exc}. Make it picklable (keep handles to libraries or models out of "
-                f"its state, or rebuild them lazily), or run with --workers 1"
-            ) from None
-    for metric in image_metrics:
-        try:
-            pickle.dumps(metric)
-        except Exception as exc:
-            raise PluginError(
-                f"metric {metric.name!r} cannot be pickled for the worker processes: {type(exc).__name__}: {exc}; "
-                f"run with --workers 1"
-            ) from None
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _init_worker(parent_pid: int) -> None:
-    """Tie the worker's life to its parent's, then keep it to one thread.
-
-    PR_SET_PDEATHSIG makes Linux SIGKILL the worker when the parent dies (even by SIGKILL),
-    so no worker outlives ``taskcodec run``; the parent-pid check covers a parent that died
-    before the call. Workers already use every core between them: a metric that runs torch
-    (MS-SSIM) must not spawn threads of its own, or the cores are oversubscribed (~75x slower).
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass  # no prctl: the parent still kills its workers on SIGTERM and on errors
-    if os.getppid() != parent_pid:
-        os._exit(1)
-    os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-
-
-@contextmanager
-def _sigterm_raises_systemexit(log: Callable[[str], None]):
-    """While computing, SIGTERM unwinds like Ctrl-C (so the workers are shut down) and exits 143."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum, frame):
-        log("taskcodec: terminated (SIGTERM); finished work is kept in the store, run the same command to resume")
-        raise SystemExit(128 + signal.SIGTERM)
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _split(items: list[int], size: int) -> list[list[int]]:

@@ -1,0 +1,127 @@
+"""The codec worker processes of a run: spawning them, their lifetime, and what they can receive.
+
+Workers are spawned (torch may already run threads in the parent, and fork would deadlock), tied
+to the parent's life with Linux's PR_SET_PDEATHSIG so that none outlives a killed ``taskcodec run``,
+and killed without waiting when a run is interrupted (SIGTERM unwinds like Ctrl-C while computing).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import signal
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Callable, Sequence
+
+from .errors import CodecError, PluginError
+
+# Spawning a worker costs about a second: not worth it for a handful of images.
+MIN_POOL_WORK = 64
+_PR_SET_PDEATHSIG = 1
+
+
+class WorkerPool:
+    """A lazily spawned pool of ``workers`` processes (none when one worker is asked for)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def wanted(self, pending_work: int) -> bool:
+        """Whether ``pending_work`` images are worth the workers."""
+        return self.workers > 1 and pending_work >= MIN_POOL_WORK
+
+    def get(self, pending_work: int) -> ProcessPoolExecutor | None:
+        """The executor (spawned on first use), or None to work in this process."""
+        if not self.wanted(pending_work):
+            return None
+        if self._executor is None:
+            import multiprocessing
+
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                initargs=(os.getpid(),),
+            )
+        return self._executor
+
+    def close(self, kill: bool) -> None:
+        """Shut the workers down; with ``kill`` (interrupted) without waiting for running chunks."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        if kill:
+            processes = list((getattr(executor, "_processes", None) or {}).values())
+            executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                if process.is_alive():
+                    process.kill()
+            for process in processes:
+                process.join(timeout=5)
+        else:
+            executor.shutdown(cancel_futures=True)
+
+
+def check_picklable(codecs: Sequence[tuple[Any, str]], image_metrics: Sequence[Any]) -> None:
+    """Everything a worker receives must pickle: fail before any work, naming the object.
+    ``codecs``: (codec, row name) pairs."""
+    seen: set[int] = set()
+    for codec, row in codecs:
+        if id(codec) in seen:
+            continue
+        seen.add(id(codec))
+        try:
+            pickle.dumps(codec)
+        except Exception as exc:
+            raise CodecError(
+                f"codec {codec.name!r} (row {row!r}) cannot be pickled for the worker processes: "
+                f"{type(exc).__name__}: {exc}. Make it picklable (keep handles to libraries or models out of "
+                f"its state, or rebuild them lazily), or run with --workers 1"
+            ) from None
+    for metric in image_metrics:
+        try:
+            pickle.dumps(metric)
+        except Exception as exc:
+            raise PluginError(
+                f"metric {metric.name!r} cannot be pickled for the worker processes: {type(exc).__name__}: {exc}; "
+                f"run with --workers 1"
+            ) from None
+
+
+def _init_worker(parent_pid: int) -> None:
+    """Tie the worker's life to its parent's, then keep it to one thread.
+
+    PR_SET_PDEATHSIG makes Linux SIGKILL the worker when the parent dies (even by SIGKILL),
+    so no worker outlives ``taskcodec run``; the parent-pid check covers a parent that died
+    before the call. Workers already use every core between them: a metric that runs torch
+    (MS-SSIM) must not spawn threads of its own, or the cores are oversubscribed (~75x slower).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the parent still kills its workers on SIGTERM and on errors
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
+@contextmanager
+def sigterm_raises_systemexit(log: Callable[[str], None]):
+    """While computing, SIGTERM unwinds like Ctrl-C (so the workers are shut down) and exits 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        log("taskcodec: terminated (SIGTERM); finished work is kept in the store, run the same command to resume")
+        raise SystemExit(128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
