@@ -151,9 +151,10 @@ class FerPlus(_ArrayDataset):
     splits = ("train", "val", "test")
     description = "FER+ (FER2013 48x48 gray, 10 crowd votes each): 8 emotions; label mode majority|plurality|soft"
     classes = fer_labels.EMOTIONS
+    accepted_options = ("mode",)
 
     def __init__(self, root: Path | None = None, split: str = "test", *, mode: str = "majority", **unknown: Any) -> None:
-        opt.reject_unknown(self.name, unknown, ("mode",))
+        opt.reject_unknown(self.name, unknown, self.accepted_options)
         _split_check(self.name, split, self.splits)
         opt.choice(self.name, "mode", mode, fer_labels.MODES)
         self.root = _root(root, self.name)
@@ -229,9 +230,10 @@ class Fer2013(_ArrayDataset):
     splits = ("train", "val", "test")
     description = "FER2013 official CSV (emotion,pixels,Usage): 7 classes; train/val/test = Training/PublicTest/PrivateTest"
     classes = FER2013_CLASSES
+    accepted_options = ("file",)
 
     def __init__(self, root: Path | None = None, split: str = "test", *, file: str = "fer2013.csv", **unknown: Any) -> None:
-        opt.reject_unknown(self.name, unknown, ("file",))
+        opt.reject_unknown(self.name, unknown, self.accepted_options)
         _split_check(self.name, split, self.splits)
         opt.text(self.name, "file", file, what="a CSV file name (relative to the root folder)")
         root = _root(root, self.name)
@@ -307,11 +309,12 @@ class ImageFolder(_ArrayDataset):
     name = "image-folder"
     splits = ("train", "val", "valid", "validation", "test")
     description = "<root>/<split>/<class>/*.png|jpg (RAF-DB, Kaggle FER2013 copies); options classes, color, size"
+    accepted_options = ("classes", "color", "size", "max_pixels")
 
     def __init__(self, root: Path | None = None, split: str = "test", *, classes: Sequence[str] | None = None,
                  color: str = "gray", size: Sequence[int] | None = None, max_pixels: int = MAX_PIXELS,
                  **unknown: Any) -> None:
-        opt.reject_unknown(self.name, unknown, ("classes", "color", "size", "max_pixels"))
+        opt.reject_unknown(self.name, unknown, self.accepted_options)
         _split_check(self.name, split, self.splits)
         opt.choice(self.name, "color", color, ("gray", "rgb"))
         if size is not None:

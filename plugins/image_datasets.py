@@ -31,11 +31,11 @@ class ImageDir(Dataset):
     needs_root = True
     description = ("all image files in a folder (no labels); options: patterns, mode (rgb|gray|keep), limit, "
                    "max_pixels")
-    option_names = ("patterns", "mode", "limit", "max_pixels")
+    accepted_options = ("patterns", "mode", "limit", "max_pixels")
 
     def __init__(self, root: Path | None, split: str = "test", patterns: list[str] | None = None, mode: str = "rgb",
                  limit: int | None = None, max_pixels: int = MAX_PIXELS, **unknown: Any):
-        opt.reject_unknown(self.name, unknown, self.option_names)
+        opt.reject_unknown(self.name, unknown, self.accepted_options)
         if root is None:
             raise DatasetError(f"dataset {self.name!r} needs a root folder")
         opt.choice(self.name, "split", split, self.splits)
@@ -108,11 +108,11 @@ class Kodak(ImageDir):
 
     name = "kodak"
     description = "the 24 Kodak PNGs kodim01..24 (RGB); download: true fetches missing files (sha256-checked)"
-    option_names = ("mode", "download", "verify", "limit", "max_pixels")
+    accepted_options = ("mode", "download", "verify", "limit", "max_pixels")
 
     def __init__(self, root: Path | None, split: str = "test", mode: str = "rgb", download: bool = False,
                  verify: bool = False, limit: int | None = None, max_pixels: int = MAX_PIXELS, **unknown: Any):
-        opt.reject_unknown(self.name, unknown, self.option_names)
+        opt.reject_unknown(self.name, unknown, self.accepted_options)
         if root is None:
             raise DatasetError("dataset 'kodak' needs a root folder holding kodim01.png .. kodim24.png")
         opt.choice(self.name, "mode", mode, MODES)  # the rest is checked by ImageDir; these before any download

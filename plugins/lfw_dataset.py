@@ -194,12 +194,13 @@ class LFW(Dataset):
     needs_root = True
     wants_cache_dir = True
     description = "Labeled Faces in the Wild: official pairs (View 2 'test', View 1 'dev-*'); MTCNN-aligned crops"
+    accepted_options = OPTIONS
 
     def __init__(self, root: Path | None, split: str = "test", cache_dir: Path | None = None, align: str = "sphereface",
                  images: str | None = None, pairs_file: str | None = None, folds: list[int] | None = None,
                  download: bool = False, progress: bool = True, device: str = "cpu",
                  detect_workers: int | None = None, **unknown: Any):
-        opt.reject_unknown(self.name, unknown, OPTIONS)
+        opt.reject_unknown(self.name, unknown, self.accepted_options)
         if root is None:
             raise DatasetError("dataset 'lfw' needs a root folder (holding pairs.txt and lfw-deepfunneled/)")
         if split not in PAIR_FILES and split != VIEW1_ONLY:

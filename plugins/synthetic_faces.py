@@ -109,6 +109,7 @@ class SyntheticFaces(Dataset):
     splits = ("train", "val", "test")
     needs_root = False
     description = "procedural faces with 5 expressions, drawn from a seed with numpy (no download)"
+    accepted_options = ("size", "color", "count", "seed", "identities", "classes", "noise")
 
     def __init__(
         self,
@@ -125,8 +126,8 @@ class SyntheticFaces(Dataset):
         **unknown: Any,
     ) -> None:
         if unknown:  # a config typo ("colour") must not silently give the default images
-            known = ["size", "color", "count", "seed", "identities", "classes", "noise"]
-            raise DatasetError(f"synthetic-faces: unknown option(s) {sorted(unknown)}; expected among {known}")
+            raise DatasetError(f"synthetic-faces: unknown option(s) {sorted(unknown)}; expected among "
+                               f"{list(self.accepted_options)}")
         if split not in self.splits:
             raise _fail("split", split, f"one of {list(self.splits)}")
         if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
