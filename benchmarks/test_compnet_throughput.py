@@ -28,9 +28,9 @@ import pytest
 
 from benchmarks.timing import median_seconds, natural_image
 
-from taskcodec_plugins import compnet_codec as cc
-from taskcodec_plugins import compnet_models as cm
-from taskcodec_plugins.compnet_codec import CompNetPngCodec
+from taskcodec_plugins.codecs.compnet_png import codec as cc
+from taskcodec_plugins.codecs.compnet_png import models as cm
+from taskcodec_plugins.codecs.compnet_png.codec import CompNetPngCodec
 
 WIDTH, DOWNSAMPLING, SEED = 32, 4, 0
 ROUNDS = 7

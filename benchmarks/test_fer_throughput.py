@@ -29,7 +29,7 @@ RESULTS: dict[str, float] = {}
 def _model(precision: str):
     import torch
 
-    from taskcodec_plugins import expression_cnn as ec
+    from taskcodec_plugins.tasks.expression_cnn import task as ec
 
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -39,7 +39,7 @@ def _model(precision: str):
 
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])
 def test_classifier_inference(benchmark, precision):
-    from taskcodec_plugins import expression_cnn as ec
+    from taskcodec_plugins.tasks.expression_cnn import task as ec
 
     model = _model(precision)
     images = np.random.default_rng(0).integers(0, 256, (N_IMAGES, 1, 48, 48), dtype=np.uint8)
@@ -54,8 +54,8 @@ def _checkpoint(folder: Path) -> Path:
     committed = Path(__file__).resolve().parent.parent / "leaderboard" / "ferplus" / "expression-cnn-ferplus.pt"
     if committed.is_file():
         return committed
-    from taskcodec_plugins import expression_cnn as ec
-    from taskcodec_plugins.fer_labels import EMOTIONS
+    from taskcodec_plugins.tasks.expression_cnn import task as ec
+    from taskcodec_plugins.datasets.fer.labels import EMOTIONS
 
     path = folder / "random-vgg.pt"
     ec.save_checkpoint(path, _model("bf16"), {"classes": list(EMOTIONS), "in_channels": 1, "size": [48, 48],
@@ -65,7 +65,7 @@ def _checkpoint(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def fer_test():
-    from taskcodec_plugins.fer_datasets import FerPlus
+    from taskcodec_plugins.datasets.fer.datasets import FerPlus
 
     root = DATASETS / "ferplus"
     if not root.is_dir():
@@ -77,7 +77,7 @@ def fer_test():
 def _bare(images: np.ndarray, model, precision: str) -> float:
     import imagecodecs
 
-    from taskcodec_plugins import expression_cnn as ec
+    from taskcodec_plugins.tasks.expression_cnn import task as ec
 
     decoded = np.stack([imagecodecs.jpeg8_decode(imagecodecs.jpeg8_encode(im, level=QUALITY)) for im in images])
     return float(ec.run_model(model, decoded[:, None], "cpu", precision, 256).argmax(1).mean())
@@ -109,7 +109,7 @@ def _runner(checkpoint: Path) -> None:
 
 @pytest.mark.shared_data
 def test_rate_point_bare_model(benchmark, fer_test, tmp_path):
-    from taskcodec_plugins import expression_cnn as ec
+    from taskcodec_plugins.tasks.expression_cnn import task as ec
 
     ds, images = fer_test
     state, meta = ec.load_checkpoint(_checkpoint(tmp_path))

@@ -24,8 +24,8 @@ import pytest
 
 from benchmarks.timing import median_seconds, natural_image
 
-from taskcodec_plugins import learned_models as lm
-from taskcodec_plugins.learned_codec import LearnedCodec
+from taskcodec_plugins.codecs.learned import models as lm
+from taskcodec_plugins.codecs.learned.codec import LearnedCodec
 
 N, M, LAMBDA = 64, 96, 0.0067
 ROUNDS = 7

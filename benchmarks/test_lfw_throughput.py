@@ -41,7 +41,7 @@ def crops():
         pytest.skip(f"needs the MobileFaceNet weights at {WEIGHTS} (TASKCODEC_MOBILEFACENET)")
     if not LANDMARKS.is_dir():
         pytest.skip(f"needs the LFW landmarks cached in {LANDMARKS}: run `taskcodec run configs/lfw.yaml` first")
-    from taskcodec_plugins.lfw_dataset import LFW
+    from taskcodec_plugins.datasets.lfw.dataset import LFW
 
     dataset = LFW(DATASETS / "lfw", cache_dir=STORE / "datasets" / "lfw", progress=False)
     return [s.image for s in dataset]
@@ -50,7 +50,7 @@ def crops():
 @pytest.fixture(scope="module")
 def task():
     from taskcodec import TaskContext
-    from taskcodec_plugins.mobilefacenet import MobileFaceNetTask
+    from taskcodec_plugins.tasks.face_embedders.mobilefacenet import MobileFaceNetTask
 
     class Pairs:
         pairs = [(1, True, "a", "b")]

@@ -51,8 +51,8 @@ TINY_CLASSIFIER = {"epochs": 1, "width": 8, "batch_size": 32}  # throughput only
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory) -> Path:
     """A tiny expression classifier checkpoint for the 48x48 gray faces (task mode needs one)."""
-    from taskcodec_plugins.expression_cnn import ExpressionCNN
-    from taskcodec_plugins.synthetic_faces import SyntheticFaces
+    from taskcodec_plugins.tasks.expression_cnn.task import ExpressionCNN
+    from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 
     folder = tmp_path_factory.mktemp("classifier")
     ctx = TaskContext(load_split=lambda split: SyntheticFaces(None, split, **FER_DATA), cache_dir=folder,

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from taskcodec_plugins import face_alignment as fa
-from taskcodec_plugins import face_detection as fd
+from taskcodec_plugins.faces import alignment as fa
+from taskcodec_plugins.faces import detection as fd
 from tests.conftest import DATASETS
 
 

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 from taskcodec import CodecError, DatasetError
-from taskcodec_plugins.classical_codecs import AvifCodec, JpegCodec, PngCodec, WebpCodec
-from taskcodec_plugins.fer_datasets import Fer2013, FerPlus, ImageFolder
-from taskcodec_plugins.image_datasets import ImageDir, Kodak
-from taskcodec_plugins.image_files import HighBitDepthWarning, read_image_file
-from taskcodec_plugins.lfw_dataset import LFW, parse_pairs
+from taskcodec_plugins.codecs.classical.codecs import AvifCodec, JpegCodec, PngCodec, WebpCodec
+from taskcodec_plugins.datasets.fer.datasets import Fer2013, FerPlus
+from taskcodec_plugins.datasets.images.class_folders import ImageFolder
+from taskcodec_plugins.datasets.images.folders import ImageDir, Kodak
+from taskcodec_plugins.datasets.image_files import HighBitDepthWarning, read_image_file
+from taskcodec_plugins.datasets.lfw.dataset import LFW, parse_pairs
 
 from .test_fer_datasets import FER2013_ROWS, face, write_fer2013, write_ferplus, write_folder
 from .test_lfw_dataset import fake_lfw

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from taskcodec import DatasetError
-from taskcodec_plugins.synthetic_faces import SyntheticFaces
+from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 
 CASES = {
     "noise_nan": ({"noise": math.nan}, "'noise'", "nan"),

@@ -10,8 +10,8 @@ import pytest
 
 from taskcodec import CodecError
 from taskcodec.pluginmanager import get_plugin_manager
-from taskcodec_plugins import bitstream_headers as bh
-from taskcodec_plugins.classical_codecs import (
+from taskcodec_plugins.codecs.classical import headers as bh
+from taskcodec_plugins.codecs.classical.codecs import (
     AvifCodec,
     Jpeg2000Codec,
     JpegCodec,
@@ -268,7 +268,7 @@ def test_png_is_lossless(image: np.ndarray) -> None:
 
 
 def test_size_limits_are_checked_before_the_library_and_not_tighter_than_it():
-    from taskcodec_plugins.classical_codecs import CODECS, WebpCodec
+    from taskcodec_plugins.codecs.classical.codecs import CODECS, WebpCodec
 
     assert all(c.max_side >= 16382 and c.limit_source for c in CODECS)
     at_limit = np.full((2, WebpCodec.max_side, 3), 90, np.uint8)  # the largest side WebP takes still codes

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from taskcodec import TaskcodecError
-from taskcodec_plugins.classification_metrics import Accuracy, BalancedAccuracy, MacroF1
+from taskcodec_plugins.metrics.classification import Accuracy, BalancedAccuracy, MacroF1
 
 
 def rows(labels, preds):

@@ -33,8 +33,8 @@ def one_thread():
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory) -> Path:
     """A tiny expression classifier on synthetic faces, as a checkpoint file."""
-    from taskcodec_plugins.expression_cnn import ExpressionCNN
-    from taskcodec_plugins.synthetic_faces import SyntheticFaces
+    from taskcodec_plugins.tasks.expression_cnn.task import ExpressionCNN
+    from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 
     folder = tmp_path_factory.mktemp("classifier")
     ctx = TaskContext(load_split=lambda split: SyntheticFaces(None, split, **DATA), cache_dir=folder, device="cpu",
@@ -107,9 +107,9 @@ def flat_psnr(dataset) -> float:
 
 
 def test_rd_training_learns_writes_codec_checkpoints_and_skips_when_done(tmp_path):
-    from taskcodec_plugins.learned_codec import LearnedCodec
-    from taskcodec_plugins.learned_models import load_checkpoint
-    from taskcodec_plugins.synthetic_faces import SyntheticFaces
+    from taskcodec_plugins.codecs.learned.codec import LearnedCodec
+    from taskcodec_plugins.codecs.learned.models import load_checkpoint
+    from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 
     # Lambdas 20000x apart and 200 steps at a high learning rate: the ordering below then holds with
     # margins of >1 dB and >3x in bits on every CPU kernel set (lambdas 50x apart after 80 steps did
@@ -141,7 +141,7 @@ def test_rd_training_learns_writes_codec_checkpoints_and_skips_when_done(tmp_pat
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
-    from taskcodec_plugins.learned_models import load_checkpoint
+    from taskcodec_plugins.codecs.learned.models import load_checkpoint
 
     options = {**TINY_CODEC, "steps": 30}
     whole = write_config(tmp_path, "whole", "rd", [0.01], options, None)
@@ -169,7 +169,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
 def test_rate_point_subsets_train_the_same_models_as_a_whole_run(tmp_path):
     """--rate-points: two runs of one config, one rate point each (e.g. one per core), write the
     models a whole run writes, and training.json lists both; a later whole run has nothing to do."""
-    from taskcodec_plugins.learned_models import load_checkpoint
+    from taskcodec_plugins.codecs.learned.models import load_checkpoint
 
     store = tmp_path / "store"
     train(write_config(tmp_path, "base", "rd", [0.002, 0.01], {**TINY_CODEC, "steps": 10}, None), store)
@@ -194,8 +194,8 @@ def test_adaptive_weights_are_relative_to_the_unweighted_mse_term(tmp_path, clas
     """adaptive: alpha weighs the MSE term alone. With the running averages at this batch's values the
     task term weighs gamma x 255^2 MSE whatever alpha is, so lowering alpha by 0.8 lowers the loss by
     exactly lambda x 0.8 x 255^2 MSE (when alpha also scaled the task term, by (1 + gamma) times that)."""
-    from taskcodec_plugins import codec_training as ct
-    from taskcodec_plugins import learned_models as lm
+    from taskcodec_plugins.codecs.trained import training as ct
+    from taskcodec_plugins.codecs.learned import models as lm
 
     cfg = load_training_config(write_config(tmp_path, "w", "task", [0.01], TINY_CODEC, classifier))
     _, request = build_request(cfg, get_plugin_manager(), tmp_path / "store", progress=False, log=lambda m: None)
@@ -222,7 +222,7 @@ def test_task_mode_beats_rd_mode_on_task_accuracy_at_equal_rate(tmp_path, classi
     At lambda 0.004 and 80 steps both stayed near chance (3 classes) and tied on torch's portable
     kernels; at 0.02 and 200 steps the task-aware codec wins by 11 to 30 of 128 images across ATen
     kernel sets, so a margin of 5 images holds."""
-    from taskcodec_plugins.learned_models import load_checkpoint
+    from taskcodec_plugins.codecs.learned.models import load_checkpoint
 
     point = [0.02]
     base = write_config(tmp_path, "base", "rd", point, {**TINY_CODEC, "steps": 200}, classifier)
@@ -244,9 +244,9 @@ def test_task_mode_beats_rd_mode_on_task_accuracy_at_equal_rate(tmp_path, classi
 def test_compnet_training_writes_checkpoints_the_codec_reads(tmp_path):
     """compnet-png: rate points are nominal bpp (channels from levels and downsampling); the PNG
     rate proxy trains down and the written models code real PNG streams."""
-    from taskcodec_plugins.compnet_codec import CompNetPngCodec
-    from taskcodec_plugins.compnet_models import load_checkpoint
-    from taskcodec_plugins.synthetic_faces import SyntheticFaces
+    from taskcodec_plugins.codecs.compnet_png.codec import CompNetPngCodec
+    from taskcodec_plugins.codecs.compnet_png.models import load_checkpoint
+    from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 
     options = {"levels": 4, "downsampling": 4, "width": 16, "lambda": 0.01, "steps": 60, "batch_size": 16,
                "lr": 1.0e-3, "log_every": 20, "save_every": 20, "val_images": 64}
@@ -276,9 +276,9 @@ def test_joint_mode_writes_a_task_model_that_stays_accurate(tmp_path, classifier
     """joint: the codecs of both rate points and the classifier train together; the classifier is
     written beside the codec folder, loads as an expression-cnn checkpoint and stays accurate on
     uncompressed images (its feature targets come from the frozen original, so they cannot collapse)."""
-    from taskcodec_plugins.expression_cnn import ExpressionCNN
-    from taskcodec_plugins.learned_models import load_checkpoint
-    from taskcodec_plugins.synthetic_faces import SyntheticFaces
+    from taskcodec_plugins.tasks.expression_cnn.task import ExpressionCNN
+    from taskcodec_plugins.codecs.learned.models import load_checkpoint
+    from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 
     base = write_config(tmp_path, "base", "rd", [0.002, 0.01], {**TINY_CODEC, "steps": 60}, classifier)
     train(base, tmp_path / "store")

@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 
 from taskcodec import CodecError
-from taskcodec_plugins import compnet_codec as cc
-from taskcodec_plugins import compnet_models as cm
-from taskcodec_plugins import learned_bitstream as lb
-from taskcodec_plugins import model_folder_codec as mfc
-from taskcodec_plugins.compnet_codec import CompNetPngCodec
+from taskcodec_plugins.codecs.compnet_png import codec as cc
+from taskcodec_plugins.codecs.compnet_png import models as cm
+from taskcodec_plugins.codecs.trained import bitstream as lb
+from taskcodec_plugins.codecs.trained import model_folder as mfc
+from taskcodec_plugins.codecs.compnet_png.codec import CompNetPngCodec
 from tests import test_codec_contract as contract
 from tests.conftest import REPO, write_images
 from tests.test_codec_contract import natural_image
@@ -180,7 +180,7 @@ FRESH_DECODER = textwrap.dedent(
     import numpy as np
     import torch
     torch.set_num_threads(int(sys.argv[2]))
-    from taskcodec_plugins.compnet_codec import CompNetPngCodec
+    from taskcodec_plugins.codecs.compnet_png.codec import CompNetPngCodec
     jobs = json.loads(open(sys.argv[1]).read())
     out = {str(i): CompNetPngCodec(**options).decode(open(stream, "rb").read())
            for i, (options, stream) in enumerate(jobs)}
@@ -330,7 +330,7 @@ def test_forward_shapes_quantisation_and_gradients() -> None:
 
 
 def test_plugin_import_stays_light() -> None:
-    code = ("import sys, taskcodec_plugins.compnet_codec, taskcodec_plugins.compnet_models; "
+    code = ("import sys, taskcodec_plugins.codecs.compnet_png.codec, taskcodec_plugins.codecs.compnet_png.models; "
             "print(sorted(m for m in ('torch', 'compressai', 'torchvision', 'imagecodecs') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr + out.stdout

@@ -156,7 +156,7 @@ def test_option_names_come_from_the_declaration_else_the_signature():
 
 def test_every_builtin_plugin_says_which_options_it_takes():
     from taskcodec.api import option_names
-    from taskcodec_plugins.face_embedders import BASE_DEFAULTS, FaceEmbedderTask
+    from taskcodec_plugins.tasks.face_embedders.base import BASE_DEFAULTS, FaceEmbedderTask
 
     pm = PluginManager()
     builtin = [e for kind in ("codec", "dataset", "task") for e in pm.registry.entries(kind)

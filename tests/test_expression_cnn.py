@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from taskcodec import ConfigError, TaskContext, TaskcodecError
-from taskcodec_plugins import expression_cnn as ec
-from taskcodec_plugins.expression_cnn import ExpressionCNN, TaskInputError
-from taskcodec_plugins.synthetic_faces import SyntheticFaces
+from taskcodec_plugins.tasks.expression_cnn import task as ec
+from taskcodec_plugins.tasks.expression_cnn.task import ExpressionCNN, TaskInputError
+from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 
 DATA = {"size": [48, 48], "count": {"train": 384, "val": 128, "test": 128},
         "classes": ["neutral", "happy", "surprise"]}
@@ -188,8 +188,8 @@ def test_sample_rows_and_provenance(trained):
 
 
 def test_plugin_modules_do_not_import_torch():
-    code = ("import sys, taskcodec_plugins.expression_cnn, taskcodec_plugins.synthetic_faces, "
-            "taskcodec_plugins.classification_metrics; print('torch' in sys.modules)")
+    code = ("import sys, taskcodec_plugins.tasks.expression_cnn.task, taskcodec_plugins.datasets.synthetic_faces.dataset, "
+            "taskcodec_plugins.metrics.classification; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
     assert out.stdout.strip() == "False"
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from taskcodec import DatasetError
-from taskcodec_plugins.fer_datasets import Fer2013, FerPlus, ImageFolder
-from taskcodec_plugins.fer_labels import EMOTIONS
+from taskcodec_plugins.datasets.fer.datasets import Fer2013, FerPlus
+from taskcodec_plugins.datasets.images.class_folders import ImageFolder
+from taskcodec_plugins.datasets.fer.labels import EMOTIONS
 
 from .conftest import DATASETS
 
@@ -244,7 +245,7 @@ def test_fer_modules_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, taskcodec_plugins.fer_datasets, taskcodec_plugins.fer_labels, "
-            "taskcodec_plugins.classifier_training; print('torch' in sys.modules)")
+    code = ("import sys, taskcodec_plugins.datasets.fer.datasets, taskcodec_plugins.datasets.fer.labels, "
+            "taskcodec_plugins.tasks.expression_cnn.training; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
     assert out.stdout.strip() == "False"

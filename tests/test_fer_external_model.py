@@ -17,8 +17,8 @@ from taskcodec.pluginmanager import PluginManager
 from taskcodec.publish import publish
 from taskcodec.runner import Runner
 from taskcodec.store import Store
-from taskcodec_plugins import expression_cnn as ec
-from taskcodec_plugins.fer_labels import EMOTIONS
+from taskcodec_plugins.tasks.expression_cnn import task as ec
+from taskcodec_plugins.datasets.fer.labels import EMOTIONS
 
 from .test_fer_datasets import write_ferplus
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from taskcodec_plugins import fer_labels as fl
-from taskcodec_plugins.fer_labels import EMOTIONS, label_votes, majority, plurality, soft
+from taskcodec_plugins.datasets.fer import labels as fl
+from taskcodec_plugins.datasets.fer.labels import EMOTIONS, label_votes, majority, plurality, soft
 
 
 def votes(**counts: int) -> list[int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from taskcodec_plugins.classification_metrics import balanced_accuracy, macro_f1
+from taskcodec_plugins.metrics.classification import balanced_accuracy, macro_f1
 
 FOLDER = Path(__file__).resolve().parent.parent / "leaderboard" / "ferplus"
 pytestmark = pytest.mark.skipif(not (FOLDER / "results.csv").is_file(), reason="leaderboard/ferplus not published")

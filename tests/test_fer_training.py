@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from taskcodec import TaskcodecError, TaskContext
-from taskcodec_plugins import expression_cnn as ec
-from taskcodec_plugins.expression_cnn import ExpressionCNN
-from taskcodec_plugins.synthetic_faces import SyntheticFaces
+from taskcodec_plugins.tasks.expression_cnn import task as ec
+from taskcodec_plugins.tasks.expression_cnn.task import ExpressionCNN
+from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 
 DATA = {"size": [48, 48], "count": {"train": 384, "val": 128, "test": 192}, "classes": ["neutral", "happy", "surprise"]}
 RECIPE = {"arch": "compact", "width": 8, "epochs": 8, "batch_size": 32, "optimizer": "adamw", "lr": 4e-3, "warmup": 0.2,
@@ -183,7 +183,7 @@ def test_bad_training_options(options, name):
 def test_augment_is_deterministic_and_keeps_shape():
     import torch
 
-    from taskcodec_plugins.classifier_training import augment, lr_at
+    from taskcodec_plugins.tasks.expression_cnn.training import augment, lr_at
 
     x = torch.randn(16, 1, 48, 48)
     cfg = {"shift": 4, "rotate": 10, "scale": 0.1, "erase": 0.5}

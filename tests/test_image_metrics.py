@@ -8,7 +8,7 @@ import pytest
 
 from taskcodec import ImageMetric, TaskcodecError
 from taskcodec.pluginmanager import get_plugin_manager
-from taskcodec_plugins.image_metrics import MsSsim, Psnr
+from taskcodec_plugins.metrics.image import MsSsim, Psnr
 
 
 @pytest.fixture(scope="module", autouse=True)

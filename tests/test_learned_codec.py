@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 
 from taskcodec import CodecError
-from taskcodec_plugins import learned_bitstream as lb
-from taskcodec_plugins import learned_models as lm
-from taskcodec_plugins import model_folder_codec as mfc
-from taskcodec_plugins.learned_codec import LearnedCodec
+from taskcodec_plugins.codecs.trained import bitstream as lb
+from taskcodec_plugins.codecs.learned import models as lm
+from taskcodec_plugins.codecs.trained import model_folder as mfc
+from taskcodec_plugins.codecs.learned.codec import LearnedCodec
 from tests import test_codec_contract as contract
 from tests.conftest import REPO, write_images
 from tests.test_codec_contract import natural_image
@@ -207,7 +207,7 @@ FRESH_DECODER = textwrap.dedent(
     import numpy as np
     import torch
     torch.set_num_threads(int(sys.argv[2]))
-    from taskcodec_plugins.learned_codec import LearnedCodec
+    from taskcodec_plugins.codecs.learned.codec import LearnedCodec
     jobs = json.loads(open(sys.argv[1]).read())
     out = {}
     for i, (options, stream) in enumerate(jobs):
@@ -410,7 +410,7 @@ def test_options_are_validated() -> None:
 
 
 def test_plugin_import_stays_light() -> None:
-    code = ("import sys, taskcodec_plugins.learned_codec; "
+    code = ("import sys, taskcodec_plugins.codecs.learned.codec; "
             "print(sorted(m for m in ('torch', 'compressai', 'torchvision') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr + out.stdout

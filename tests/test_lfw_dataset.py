@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from taskcodec import DatasetError
-from taskcodec_plugins.lfw_dataset import LFW, parse_pairs
+from taskcodec_plugins.datasets.lfw.dataset import LFW, parse_pairs
 from tests.conftest import DATASETS, natural_image
 
 PEOPLE = {"Ann_Lee": 3, "Bo_Chan": 2, "Cy_Diaz": 1, "Di_Egan": 2}

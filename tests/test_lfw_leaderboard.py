@@ -25,7 +25,7 @@ def _key(value) -> str:
 
 def check_board(folder: Path) -> list[tuple[str, str, str, float, float]]:
     """(codec, setting, column, published, recomputed) for every task column of results.csv."""
-    from taskcodec_plugins import verification_metrics as vm
+    from taskcodec_plugins.metrics import verification as vm
 
     results = pd.read_csv(folder / "results.csv")
     samples = pd.read_csv(folder / "samples.csv.gz")

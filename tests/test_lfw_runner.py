@@ -13,7 +13,7 @@ from taskcodec.pluginmanager import PluginManager
 from taskcodec.publish import publish
 from taskcodec.runner import Runner
 from taskcodec.store import Store
-from taskcodec_plugins import verification_metrics as vm
+from taskcodec_plugins.metrics import verification as vm
 from tests.test_lfw_dataset import fake_lfw
 from tests.test_mobilefacenet import random_checkpoint
 

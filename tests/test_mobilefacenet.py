@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from taskcodec import ConfigError, TaskContext, TaskcodecError
-from taskcodec_plugins import face_embedders as fe
-from taskcodec_plugins.facenet_embedder import FaceNetTask
-from taskcodec_plugins.mobilefacenet import MobileFaceNetTask, build_mobilefacenet, load_mobilefacenet
+from taskcodec_plugins.tasks.face_embedders import base as fe
+from taskcodec_plugins.tasks.face_embedders.facenet import FaceNetTask
+from taskcodec_plugins.tasks.face_embedders.mobilefacenet import MobileFaceNetTask, build_mobilefacenet, load_mobilefacenet
 from tests.conftest import SHARED, natural_image
 
 CHECKPOINT = SHARED / "models" / "mobilefacenet_casia_068.ckpt"
@@ -149,8 +149,8 @@ LFW_IMAGES = Path(str(SHARED / "datasets" / "lfw" / "lfw-deepfunneled"))
 def test_real_checkpoint_loads_strictly_and_separates_people(tmp_path):
     if not CHECKPOINT.is_file():
         pytest.skip(f"needs {CHECKPOINT}")
-    from taskcodec_plugins.face_alignment import align
-    from taskcodec_plugins.face_detection import CentralFaceDetector, load_rgb
+    from taskcodec_plugins.faces.alignment import align
+    from taskcodec_plugins.faces.detection import CentralFaceDetector, load_rgb
 
     names = ["Zico/Zico_0001", "Zico/Zico_0002", "Abel_Pacheco/Abel_Pacheco_0001"]
     images = [load_rgb(LFW_IMAGES / f"{n}.jpg") for n in names]
@@ -177,7 +177,7 @@ def test_real_checkpoint_loads_strictly_and_separates_people(tmp_path):
 def test_folded_batchnorm_gives_the_same_embeddings(tmp_path):
     import torch
 
-    from taskcodec_plugins.mobilefacenet import fold_batchnorm
+    from taskcodec_plugins.tasks.face_embedders.mobilefacenet import fold_batchnorm
 
     model, _ = load_mobilefacenet(random_checkpoint(tmp_path / "w.ckpt"))
     for name, buf in model.named_buffers():  # non-trivial batch-norm statistics

@@ -140,6 +140,6 @@ def test_cli_plugins_lists_failures_without_breaking(third_party_plugin):
 
 
 def test_plugin_env_filter(monkeypatch):
-    monkeypatch.setenv("TASKCODEC_PLUGINS", "image-metrics")
+    monkeypatch.setenv("TASKCODEC_PLUGINS", "metrics")
     pm = PluginManager()
-    assert [p.name for p in pm.plugins] == ["image-metrics"]
+    assert [p.name for p in pm.plugins] == ["metrics"]

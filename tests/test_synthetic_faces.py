@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from taskcodec import DatasetError, Sample
-from taskcodec_plugins import synthetic_faces as sf
-from taskcodec_plugins.synthetic_faces import SyntheticFaces
-from taskcodec_plugins import synthetic_faces_render as render_module
-from taskcodec_plugins.synthetic_faces_render import render, sincos
+from taskcodec_plugins.datasets.synthetic_faces import dataset as sf
+from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
+from taskcodec_plugins.datasets.synthetic_faces import render as render_module
+from taskcodec_plugins.datasets.synthetic_faces.render import render, sincos
 
 
 def make(split: str = "test", **options) -> SyntheticFaces:
@@ -34,7 +34,7 @@ def test_same_seed_same_data_across_instances():
 
 
 def test_same_data_in_another_process():
-    code = ("from taskcodec_plugins.synthetic_faces import SyntheticFaces as S; "
+    code = ("from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces as S; "
             "print(S(None, 'val', count=40, seed=5, color='rgb').fingerprint())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONHASHSEED": "123"})
@@ -183,7 +183,7 @@ PINNED = {
 NPY_PLAIN = "AVX2 FMA3 AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL"
 DIGESTS_CODE = """
 import hashlib, json, sys
-from taskcodec_plugins.synthetic_faces import SyntheticFaces
+from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 split, options = json.loads(sys.argv[1])
 ds = SyntheticFaces(None, split, **options)
 print(ds.fingerprint(), hashlib.sha256(ds.images.tobytes()).hexdigest())

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from taskcodec_plugins import verification_metrics as vm
+from taskcodec_plugins.metrics import verification as vm
 
 
 def generated_rows(seed=0, folds=10, per_class=30, separation=1.5, clean_shift=None, fail_every=0):

@@ -1,0 +1,417 @@
+"""Models and checkpoints of the ``compnet-png`` codec: a compression CNN whose quantised output is
+stored losslessly as PNG, and a reconstruction CNN.
+
+The paper (Bian, Liang, Fu, Lei: "A Deep Image Compression Framework for Face Recognition",
+arXiv 1907.01714, CCHI 2019) uses a convolutional auto-encoder: a Compression Network (CompNet)
+turns the face image into a compact representation that an existing lossless codec (PNG) stores,
+and a Reconstruction Network (RecNet) restores the image from it; both are optimised jointly with
+a face recognition network. Its rate points come from the size of the representation.
+
+What is ours (the paper gives no code):
+
+* the architecture: ``log2(downsampling)`` stride-2 3x3 convolutions with PReLU and one residual
+  block down to ``channels`` maps, then a sigmoid (``y`` in [0, 1]); the decoder mirrors it with
+  3x3 convolutions and PixelShuffle upsampling. Its output is left unclamped in training (a
+  plain linear head: no dead gradients at 0 and 1) and clamped to [0, 1] in eval mode;
+* quantisation to ``levels`` uniform levels, ``q = round(y * (levels-1)) / (levels-1)``, with a
+  straight-through estimator in training (the forward pass sees the rounded values, the gradient
+  passes as identity) and exact rounding in eval mode;
+* a differentiable rate proxy in bits per image: PNG codes each row after a prediction filter and
+  deflates the residuals; the proxy takes the symbols ``s = (levels-1) * q`` (integers), their
+  horizontal (Sub filter) residuals ``r`` (the first column as is), and their ``-log2`` likelihood
+  under a learned factorized density per channel (CompressAI's ``EntropyBottleneck``, initial
+  scale half the symbols' range, evaluated at the straight-through values so that gradients reach
+  the encoder). Once the density has caught up with the symbols, the proxy is close to their
+  zeroth-order entropy, and PNG's payload is close to that too (within ~20% in our checks). The
+  module is a CompressAI ``CompressionModel``, so ``aux_loss()`` and ``update()`` exist and
+  CompressAI-style training loops work (``forward`` also returns ``likelihoods``);
+* the rate parameter :func:`nominal_bpp`, the representation's raw bits per image pixel before PNG:
+  ``channels * log2(levels) / downsampling**2``; one trained model per value.
+
+Nothing heavy is imported at module level; the model classes are built on first use (and are
+reachable as ``compnet_models.CompNet``, so pickling works).
+
+Checkpoint file (``*.pt``, written by :func:`save_checkpoint`, read with ``weights_only=True``):
+a dict with format "taskcodec-compnet", format_version 1, the architecture (channels, levels,
+downsampling, in_channels, width), ``setting`` (its nominal bpp, checked against the
+architecture), mode ("rd", "task", "joint" or "untrained"), seed, state_dict, digest
+(:func:`weights_digest`, checked on load) and free JSON-like metadata.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from taskcodec_plugins.codecs.trained.bitstream import MODEL_ID_BYTES
+from taskcodec_plugins.codecs.learned.models import CHECKPOINT_SUFFIX, DERIVED_BUFFERS, MODES, CheckpointError
+from taskcodec_plugins.torch_utils import save_atomic, state_digest
+
+CHECKPOINT_FORMAT = "taskcodec-compnet"
+CHECKPOINT_VERSION = 1
+DOWNSAMPLINGS = (2, 4, 8, 16)
+MAX_CHANNELS = 256
+MAX_LEVELS = 256  # the symbols are PNG's 8-bit samples
+DEFAULT_WIDTH = 32  # see build_compnet: 64 is about 3x slower to train on a CPU
+UNTRAINED_GAIN = 30.0
+RESERVED_KEYS = ("format", "format_version", "channels", "levels", "downsampling", "in_channels", "width",
+                 "setting", "mode", "seed", "digest", "state_dict")
+
+
+class CompNetArch(NamedTuple):
+    """The architecture of one model; everything but the weights."""
+
+    channels: int
+    levels: int
+    downsampling: int
+    in_channels: int = 3
+    width: int = DEFAULT_WIDTH
+
+    @property
+    def nominal_bpp(self) -> float:
+        return nominal_bpp(self.channels, self.levels, self.downsampling, self.in_channels)
+
+    def problems(self) -> list[str]:
+        """What is wrong with these values (empty when they are valid)."""
+        def integer(value: Any, lo: int, hi: int) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+        problems = []
+        if not integer(self.channels, 1, MAX_CHANNELS):
+            problems.append(f"channels={self.channels!r} must be an integer in 1..{MAX_CHANNELS}")
+        if not integer(self.levels, 2, MAX_LEVELS):
+            problems.append(f"levels={self.levels!r} must be an integer in 2..{MAX_LEVELS}")
+        if isinstance(self.downsampling, bool) or self.downsampling not in DOWNSAMPLINGS:
+            problems.append(f"downsampling={self.downsampling!r} must be one of {list(DOWNSAMPLINGS)}")
+        if isinstance(self.in_channels, bool) or self.in_channels not in (1, 3):
+            problems.append(f"in_channels={self.in_channels!r} must be 1 or 3")
+        if not integer(self.width, 1, 4096):
+            problems.append(f"width={self.width!r} must be an integer in 1..4096")
+        return problems
+
+
+def nominal_bpp(channels: int, levels: int, downsampling: int, in_channels: int = 3) -> float:
+    """Raw bits per image pixel of the representation before PNG: ``channels * log2(levels) / downsampling**2``.
+
+    The codec's rate parameter. Per pixel of the image, whatever its channel count (``in_channels``
+    does not enter; it is accepted so that callers can pass a whole architecture).
+    """
+    del in_channels
+    return channels * math.log2(levels) / downsampling**2
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One rate point of the codec: a model's identity and where it comes from."""
+
+    arch: CompNetArch
+    digest: str  # weights_digest
+    mode: str
+    seed: int
+    path: str | None = None  # the checkpoint; None for an untrained stand-in
+
+    @property
+    def setting(self) -> float:
+        return self.arch.nominal_bpp
+
+    @property
+    def model_id(self) -> bytes:
+        """What the bitstream header carries: the digest's first bytes."""
+        return bytes.fromhex(self.digest[: 2 * MODEL_ID_BYTES])
+
+    def describe(self) -> dict[str, Any]:
+        """For the codec identity (the cache key): everything but the path."""
+        return {"nominal_bpp": self.setting, "digest": self.digest, **self.arch._asdict(), "mode": self.mode,
+                "seed": self.seed}
+
+
+# --------------------------------------------------------------------------- the network
+_CLASSES: dict[str, type] = {}
+
+
+def _classes() -> dict[str, type]:
+    """Define the torch classes on first use (torch and compressai stay unimported until then)."""
+    if _CLASSES:
+        return _CLASSES
+    from taskcodec.torch_compat import ensure_torchvision
+
+    ensure_torchvision()  # before compressai imports torchvision
+    import torch
+    from compressai.entropy_models import EntropyBottleneck
+    from compressai.models import CompressionModel
+    from torch import nn
+
+    def conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+        return nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
+
+    class ResidualBlock(nn.Module):
+        """x + conv(PReLU(conv(x)))."""
+
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.body = nn.Sequential(conv(width, width), nn.PReLU(width), conv(width, width))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.body(x)
+
+    class CompNet(CompressionModel):
+        """Encoder (CompNet), uniform quantiser, decoder (RecNet) and the PNG rate proxy."""
+
+        def __init__(self, channels: int, levels: int, downsampling: int, in_channels: int = 3,
+                     width: int = DEFAULT_WIDTH) -> None:
+            super().__init__()
+            self.arch = CompNetArch(channels, levels, downsampling, in_channels, width)
+            widths = stage_widths(width, downsampling)  # finest resolution first
+            encoder: list[nn.Module] = []
+            for cin, cout in zip((in_channels, *widths), widths):
+                encoder += [conv(cin, cout, stride=2), nn.PReLU(cout)]
+            self.encoder = nn.Sequential(*encoder, ResidualBlock(width), conv(width, channels))
+            decoder: list[nn.Module] = [conv(channels, width), nn.PReLU(width), ResidualBlock(width)]
+            for cin, cout in zip(widths[:0:-1], widths[-2::-1]):
+                decoder += [conv(cin, 4 * cout), nn.PixelShuffle(2), nn.PReLU(cout)]
+            self.decoder = nn.Sequential(*decoder, conv(widths[0], 4 * in_channels), nn.PixelShuffle(2))
+            self.entropy_bottleneck = EntropyBottleneck(channels, init_scale=density_init_scale(levels))
+
+        @property
+        def downsampling(self) -> int:
+            """Input sides must be multiples of this (pad before calling)."""
+            return self.arch.downsampling
+
+        # the pieces ---------------------------------------------------------------------
+        def quantize(self, y: torch.Tensor) -> torch.Tensor:
+            """The symbols ``round(y * (levels-1))`` as floats; straight-through gradients in training."""
+            scaled = y * (self.arch.levels - 1)
+            rounded = torch.round(scaled)
+            return scaled + (rounded - scaled).detach() if self.training else rounded
+
+        def reconstruct(self, symbols: torch.Tensor) -> torch.Tensor:
+            """The decoder on (float) symbols; clamped to [0, 1] in eval mode."""
+            x_hat = self.decoder(symbols / (self.arch.levels - 1))
+            return x_hat if self.training else x_hat.clamp(0.0, 1.0)
+
+        def likelihoods(self, symbols: torch.Tensor) -> torch.Tensor:
+            """Likelihood of each symbol's Sub-filter residual (first column: the symbol), B x C x h x w."""
+            residual = torch.cat([symbols[..., :1], symbols[..., 1:] - symbols[..., :-1]], dim=-1)
+            b, c, h, w = residual.shape
+            values = residual.transpose(0, 1).reshape(c, 1, -1)
+            eb = self.entropy_bottleneck
+            likelihood, _, _ = eb._likelihood(values)
+            if eb.use_likelihood_bound:
+                likelihood = eb.likelihood_lower_bound(likelihood)
+            return likelihood.reshape(c, b, h, w).transpose(0, 1)
+
+        def rate_bits(self, symbols: torch.Tensor) -> torch.Tensor:
+            """The rate proxy: bits per image (tensor B) of PNG-like coding of ``symbols``."""
+            return -torch.log2(self.likelihoods(symbols)).flatten(1).sum(1)
+
+        # the whole ------------------------------------------------------------------------
+        def forward(self, x: torch.Tensor) -> dict[str, Any]:
+            """``x``: B x in_channels x H x W in [0, 1], H and W multiples of ``downsampling``.
+
+            Returns ``x_hat``, ``rate_bits`` (the proxy, bits per image, tensor B), ``symbols``
+            (B x channels x H/d x W/d, float, integer-valued) and, for CompressAI-style losses,
+            ``likelihoods`` ({"r": the residuals' likelihoods}; ``sum -log2`` of them is ``rate_bits``).
+            """
+            symbols = self.quantize(torch.sigmoid(self.encoder(x)))
+            likelihoods = self.likelihoods(symbols)
+            return {"x_hat": self.reconstruct(symbols), "symbols": symbols,
+                    "rate_bits": -torch.log2(likelihoods).flatten(1).sum(1), "likelihoods": {"r": likelihoods}}
+
+        @torch.no_grad()
+        def encode_symbols(self, x: torch.Tensor) -> Any:
+            """The uint8 symbols (numpy) of ``x`` in [0, 1]: in x H x W -> C x h x w (one image),
+            B x in x H x W -> B x C x h x w. Exact rounding whatever the module's mode."""
+            batch = x if x.ndim == 4 else x[None]
+            scaled = torch.sigmoid(self.encoder(batch)) * (self.arch.levels - 1)
+            symbols = torch.round(scaled).clamp_(0, self.arch.levels - 1).to(torch.uint8).cpu().numpy()
+            return symbols if x.ndim == 4 else symbols[0]
+
+        @torch.no_grad()
+        def decode_symbols(self, symbols: Any) -> torch.Tensor:
+            """x_hat in [0, 1] from uint8 symbols: C x h x w -> in x H x W, B x C x h x w -> B x in x H x W."""
+            s = torch.as_tensor(symbols)
+            batch = s if s.ndim == 4 else s[None]
+            device = next(self.parameters()).device
+            x_hat = self.decoder(batch.to(device=device, dtype=torch.float32) / (self.arch.levels - 1))
+            x_hat = x_hat.clamp(0.0, 1.0)
+            return x_hat if s.ndim == 4 else x_hat[0]
+
+    for cls in (ResidualBlock, CompNet):
+        cls.__module__, cls.__qualname__ = __name__, cls.__name__
+    _CLASSES.update(ResidualBlock=ResidualBlock, CompNet=CompNet)
+    return _CLASSES
+
+
+def density_init_scale(levels: int) -> float:
+    """The residual density's initial scale: half the symbols' range (CompressAI's default, 10, suits
+    latents of a few units; with it the proxy overestimates 4-level symbols twofold for hundreds of steps)."""
+    return max(1.0, (levels - 1) / 2)
+
+
+def stage_widths(width: int, downsampling: int) -> tuple[int, ...]:
+    """Feature maps after each stride-2 stage, finest resolution first: ``width`` at the coarsest,
+    halved per finer stage down to ``min(width, 16)`` (the full-resolution layers dominate the cost)."""
+    stages = downsampling.bit_length() - 1
+    return tuple(max(width >> (stages - 1 - i), min(width, 16)) for i in range(stages))
+
+
+def __getattr__(name: str) -> type:
+    if name in ("CompNet", "ResidualBlock"):
+        return _classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def build_compnet(channels: int, levels: int, downsampling: int, in_channels: int = 3,
+                  width: int = DEFAULT_WIDTH):
+    """A freshly initialised model (train mode) taking ``in_channels``-channel images in [0, 1].
+
+    ``width`` is the feature maps' count: 32 (default) trains at about 3x the speed of 64 on a CPU.
+    Raises ValueError on out-of-range values.
+    """
+    arch = CompNetArch(channels, levels, downsampling, in_channels, width)
+    if arch.problems():
+        raise ValueError("; ".join(arch.problems()))
+    return _classes()["CompNet"](*arch)
+
+
+def untrained_compnet(arch: CompNetArch, seed: int):
+    """A deterministic UNTRAINED stand-in (tests only): torch's initialisation under ``manual_seed(seed)``
+    (the caller's random state is left untouched), the encoder's last layer scaled by
+    :data:`UNTRAINED_GAIN` so that the symbols spread over the levels (freshly initialised, ``y`` stays
+    within 0.5 +- 0.05: one or two symbols) and the rate grows with channels and levels as a trained
+    family's does. The reconstructions mean nothing."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_compnet(*arch)
+    with torch.no_grad():
+        model.encoder[-1].weight.mul_(UNTRAINED_GAIN)
+        model.encoder[-1].bias.mul_(UNTRAINED_GAIN)
+    return model
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _digest_state(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """The tensors that identify a model: the entropy coder's derived tables left out."""
+    return {k: v for k, v in state_dict.items() if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS}
+
+
+def weights_digest(arch: CompNetArch, state_dict: dict[str, Any]) -> str:
+    """sha256 (hex) identifying a model: architecture plus weights (derived tables excluded)."""
+    head = json.dumps(["compnet", *(int(v) for v in arch)]).encode()
+    return hashlib.sha256(head + state_digest(_digest_state(state_dict)).encode()).hexdigest()
+
+
+def model_digest(model) -> str:
+    return weights_digest(model.arch, model.state_dict())
+
+
+def _check_document(document: dict[str, Any], where: str) -> CompNetArch:
+    arch = CompNetArch(*(document.get(k) for k in CompNetArch._fields))
+    problems = arch.problems()
+    setting = document.get("setting")
+    if not problems and (isinstance(setting, bool) or not isinstance(setting, (int, float))
+                         or not math.isclose(setting, arch.nominal_bpp, rel_tol=1e-9)):
+        problems.append(f"setting={setting!r} is not the architecture's nominal bpp {arch.nominal_bpp:g}")
+    if document.get("mode") not in MODES:
+        problems.append(f"mode {document.get('mode')!r} is not one of {list(MODES)}")
+    if isinstance(document.get("seed"), bool) or not isinstance(document.get("seed"), int):
+        problems.append(f"seed={document.get('seed')!r} must be an integer")
+    if problems:
+        raise CheckpointError(f"{where}: " + "; ".join(problems))
+    return arch
+
+
+def save_checkpoint(path: str | Path, model, *, mode: str, seed: int, **metadata: Any) -> str:
+    """Write ``model`` as a checkpoint the codec reads (atomically); return its weights digest.
+
+    ``metadata`` (lambda, loss weights, training data, metrics...) must be plain Python values and
+    may not use the format's own keys.
+    """
+    clash = sorted(set(metadata) & set(RESERVED_KEYS))
+    if clash:
+        raise ValueError(f"metadata keys {clash} are reserved by the checkpoint format")
+    arch = CompNetArch(*model.arch)
+    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+    document = {**metadata, "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **arch._asdict(),
+                "setting": arch.nominal_bpp, "mode": mode, "seed": seed, "state_dict": state}
+    _check_document(document, str(path))
+    document["digest"] = weights_digest(arch, state)
+    save_atomic(document, Path(path))
+    return document["digest"]
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checked checkpoint dict (see the module docstring), ``digest`` recomputed, or CheckpointError."""
+    import torch
+
+    try:
+        document = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint: {type(exc).__name__}: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a compnet checkpoint (its 'format' is not {CHECKPOINT_FORMAT!r})")
+    if document.get("format_version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {document.get('format_version')!r}; "
+                              f"this plugin reads version {CHECKPOINT_VERSION}")
+    arch = _check_document(document, str(path))
+    state = document.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: 'state_dict' is not a dict of tensors")
+    digest = weights_digest(arch, state)
+    if document.get("digest") != digest:
+        raise CheckpointError(f"{path}: the weights do not match the digest recorded in the file (corrupt checkpoint)")
+    document["setting"] = arch.nominal_bpp
+    return document
+
+
+def checkpoint_arch(document: dict[str, Any]) -> CompNetArch:
+    return CompNetArch(*(document[k] for k in CompNetArch._fields))
+
+
+def model_from_checkpoint(document: dict[str, Any], device: str = "cpu"):
+    """The ready-to-code model of a checkpoint: weights loaded, eval mode, no gradients."""
+    import torch
+
+    arch = checkpoint_arch(document)
+    model = build_compnet(*arch)
+    result = torch.nn.Module.load_state_dict(model, _digest_state(document["state_dict"]), strict=False)
+    missing = [k for k in result.missing_keys if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"state_dict does not fit compnet {arch}: missing {missing[:5]}, "
+                              f"unexpected {result.unexpected_keys[:5]}")
+    return prepare_for_coding(model, device)
+
+
+def prepare_for_coding(model, device: str = "cpu"):
+    """Move to ``device``, eval mode, gradients off (PNG codes the symbols: no entropy tables needed)."""
+    model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_SUFFIX",
+    "CHECKPOINT_VERSION",
+    "DEFAULT_WIDTH",
+    "DOWNSAMPLINGS",
+    "CheckpointError",
+    "CompNetArch",
+    "ModelEntry",
+    "build_compnet",
+    "checkpoint_arch",
+    "load_checkpoint",
+    "model_digest",
+    "model_from_checkpoint",
+    "nominal_bpp",
+    "prepare_for_coding",
+    "save_checkpoint",
+    "untrained_compnet",
+    "weights_digest",
+]

@@ -1,0 +1,313 @@
+"""Models and checkpoints of the ``learned`` codec: CompressAI architectures, the checkpoint file
+format, the weights digest that identifies a model, and deterministic untrained stand-ins.
+
+Nothing heavy is imported at module level: torch and compressai load inside the functions, so
+that ``taskcodec plugins`` stays fast. Training code (issue 5) builds its models with
+:func:`build_model` and writes them with :func:`save_checkpoint`; the codec reads them back with
+:func:`load_checkpoint` and :func:`model_from_checkpoint`.
+
+Checkpoint file (``<anything>.pt`` in the codec's ``models`` folder, written by ``torch.save``,
+read with ``weights_only=True``): a dict with
+
+  format "taskcodec-learned-codec", format_version 1,
+  arch (a key of :data:`ARCHITECTURES`), N, M (channel widths), in_channels (1 or 3),
+  lambda (the rate point: the rate-distortion trade-off it was trained for, > 0),
+  mode ("rd", "task", "joint", or "untrained"), seed (int),
+  state_dict (the model's tensors: :func:`save_checkpoint` writes ``model.state_dict()`` whole, so
+    CompressAI's ``load_state_dict`` reads it; the derived entropy-coder tables may be left out),
+  digest (optional: :func:`weights_digest`, checked on load when present),
+  and any further JSON-like metadata (loss weights, training data, metrics, steps...).
+
+The weights digest is the sha256 of the architecture (arch, N, M, in_channels) and every tensor
+of the state dict in sorted key order (name, dtype, shape, raw bytes), leaving out the entropy
+coder's tables (``_quantized_cdf``, ``_offset``, ``_cdf_length``, ``scale_table``) that
+``model.update(force=True)`` recomputes from the weights on load.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from taskcodec_plugins.codecs.trained.bitstream import MODEL_ID_BYTES
+
+CHECKPOINT_FORMAT = "taskcodec-learned-codec"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_SUFFIX = ".pt"
+MODES = ("rd", "task", "joint", "untrained")
+DERIVED_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
+ENTROPY_CODER = "ans"
+
+
+class ArchSpec(NamedTuple):
+    compressai_class: str  # in compressai.models
+    downsampling: int  # the input must be a multiple of this
+    strings: int  # entropy-coded strings per image (y, then z)
+    latent_factor: int  # input size / the spatial shape ``decompress`` takes
+
+
+ARCHITECTURES = {
+    "bmshj2018-factorized": ArchSpec("FactorizedPrior", 16, 1, 16),
+    "bmshj2018-hyperprior": ArchSpec("ScaleHyperprior", 64, 2, 64),
+    "mbt2018-mean": ArchSpec("MeanScaleHyperprior", 64, 2, 64),
+}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One rate point of the codec: a model's identity and where it comes from."""
+
+    lmbda: float
+    digest: str  # weights_digest
+    arch: str
+    N: int
+    M: int
+    in_channels: int
+    mode: str
+    seed: int
+    path: str | None = None  # the checkpoint; None for an untrained stand-in
+
+    @property
+    def setting(self) -> float:
+        """The rate point (the codec's setting): the lambda."""
+        return self.lmbda
+
+    @property
+    def model_id(self) -> bytes:
+        """What the bitstream header carries: the digest's first bytes."""
+        return bytes.fromhex(self.digest[: 2 * MODEL_ID_BYTES])
+
+    def describe(self) -> dict[str, Any]:
+        """For the codec identity (the cache key): everything but the path."""
+        return {"lambda": self.lmbda, "digest": self.digest, "arch": self.arch, "N": self.N, "M": self.M,
+                "in_channels": self.in_channels, "mode": self.mode, "seed": self.seed}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, unreadable or not of this format."""
+
+
+def _compressai():
+    from taskcodec.torch_compat import ensure_torchvision
+
+    ensure_torchvision()  # before compressai imports torchvision
+    import compressai
+
+    if ENTROPY_CODER not in compressai.available_entropy_coders():
+        raise RuntimeError(f"CompressAI's {ENTROPY_CODER!r} entropy coder is not available")
+    compressai.set_entropy_coder(ENTROPY_CODER)
+    return compressai
+
+
+def build_model(arch: str, N: int, M: int, in_channels: int = 3):
+    """A freshly initialised CompressAI model (train mode) taking ``in_channels``-channel images in [0, 1].
+
+    CompressAI's classes are built for RGB; for ``in_channels`` 1 the first analysis
+    convolution and the last synthesis deconvolution are replaced (same shapes otherwise, same
+    state-dict keys).
+    """
+    spec = ARCHITECTURES[arch]
+    _compressai()
+    import compressai.models as models
+    from compressai.models.utils import conv, deconv
+
+    model = getattr(models, spec.compressai_class)(N, M)
+    if in_channels != 3:
+        model.g_a[0] = conv(in_channels, N)
+        model.g_s[-1] = deconv(N, in_channels)
+    return model
+
+
+def weights_digest(arch: str, N: int, M: int, in_channels: int, state_dict: dict[str, Any]) -> str:
+    """sha256 (hex) identifying a model: architecture plus weights, derived tables excluded."""
+    import torch
+
+    h = hashlib.sha256(json.dumps([arch, int(N), int(M), int(in_channels)]).encode())
+    for key in sorted(state_dict):
+        if key.rsplit(".", 1)[-1] in DERIVED_BUFFERS:
+            continue
+        tensor = state_dict[key].detach().to("cpu").contiguous()
+        h.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _canonical_state(model) -> dict[str, Any]:
+    return {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()
+            if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS}
+
+
+def save_checkpoint(path: str | Path, model, *, arch: str, N: int, M: int, in_channels: int, lmbda: float,
+                    mode: str, seed: int, **metadata: Any) -> str:
+    """Write ``model`` as a checkpoint the codec reads (atomically); return its weights digest.
+
+    ``metadata`` (loss weights, training data, metrics...) must be plain Python values.
+    """
+    import torch
+
+    check_metadata(arch, N, M, in_channels, lmbda, mode, seed, where=str(path))
+    # the whole state dict, entropy tables included, so that CompressAI's own load_state_dict reads it too
+    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+    digest = weights_digest(arch, N, M, in_channels, state)
+    document = {
+        **metadata, "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "arch": arch, "N": int(N),
+        "M": int(M), "in_channels": int(in_channels), "lambda": float(lmbda), "mode": mode, "seed": int(seed),
+        "digest": digest, "state_dict": state,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(document, fh)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; checkpoints are shared files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return digest
+
+
+def check_metadata(arch: Any, N: Any, M: Any, in_channels: Any, lmbda: Any, mode: Any, seed: Any, where: str) -> None:
+    def positive_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+    problems = []
+    if arch not in ARCHITECTURES:
+        problems.append(f"arch {arch!r} is not one of {sorted(ARCHITECTURES)}")
+    if not positive_int(N) or not positive_int(M):
+        problems.append(f"N={N!r}, M={M!r} must be positive integers")
+    if in_channels not in (1, 3) or isinstance(in_channels, bool):
+        problems.append(f"in_channels={in_channels!r} must be 1 or 3")
+    if isinstance(lmbda, bool) or not isinstance(lmbda, (int, float)) or not math.isfinite(lmbda) or lmbda <= 0:
+        problems.append(f"lambda={lmbda!r} must be a positive number")
+    if mode not in MODES:
+        problems.append(f"mode {mode!r} is not one of {list(MODES)}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        problems.append(f"seed={seed!r} must be an integer")
+    if problems:
+        raise CheckpointError(f"{where}: " + "; ".join(problems))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checked checkpoint dict (see the module docstring) with ``digest`` recomputed."""
+    import torch
+
+    try:
+        document = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint: {type(exc).__name__}: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a learned-codec checkpoint (its 'format' is not {CHECKPOINT_FORMAT!r})")
+    if document.get("format_version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {document.get('format_version')!r}; "
+                              f"this plugin reads version {CHECKPOINT_VERSION}")
+    check_metadata(*(document.get(k) for k in ("arch", "N", "M", "in_channels", "lambda", "mode", "seed")),
+                   where=str(path))
+    state = document.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: 'state_dict' is not a dict of tensors")
+    digest = weights_digest(document["arch"], document["N"], document["M"], document["in_channels"], state)
+    if document.get("digest") not in (None, digest):
+        raise CheckpointError(f"{path}: the weights do not match the digest recorded in the file (corrupt checkpoint)")
+    document["digest"] = digest
+    document["lambda"] = float(document["lambda"])
+    return document
+
+
+def model_from_checkpoint(document: dict[str, Any], device: str = "cpu"):
+    """The ready-to-code model of a checkpoint: weights loaded, entropy tables updated, eval mode."""
+    import torch
+
+    model = build_model(document["arch"], document["N"], document["M"], document["in_channels"])
+    state = {k: v for k, v in document["state_dict"].items() if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS}
+    result = torch.nn.Module.load_state_dict(model, state, strict=False)
+    missing = [k for k in result.missing_keys if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"state_dict does not fit {document['arch']} N={document['N']} M={document['M']} "
+                              f"in_channels={document['in_channels']}: missing {missing[:5]}, "
+                              f"unexpected {result.unexpected_keys[:5]}")
+    return prepare_for_coding(model, device)
+
+
+def likelihoods(model, x) -> list:
+    """The entropy models' likelihoods of ``x``'s latents, as the eval-mode forward pass computes them
+    (rounded latents), without running the synthesis transform that the rate does not need."""
+    y = model.g_a(x)
+    if not hasattr(model, "h_a"):  # factorized prior
+        return [model.entropy_bottleneck(y)[1]]
+    is_mean_scale = type(model).__name__ == "MeanScaleHyperprior"
+    z = model.h_a(y if is_mean_scale else y.abs())
+    z_hat, z_likelihoods = model.entropy_bottleneck(z)
+    if is_mean_scale:
+        scales, means = model.h_s(z_hat).chunk(2, 1)
+        _, y_likelihoods = model.gaussian_conditional(y, scales, means=means)
+    else:
+        _, y_likelihoods = model.gaussian_conditional(y, model.h_s(z_hat))
+    return [y_likelihoods, z_likelihoods]
+
+
+def prepare_for_coding(model, device: str = "cpu"):
+    """Move to ``device``, switch to eval mode and (re)build the entropy coder's tables."""
+    model = model.to(device).eval()
+    model.update(force=True)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def untrained_gain(lmbda: float) -> float:
+    """The latent gain of an untrained stand-in for ``lambda``: larger lambda, finer quantisation, more bits."""
+    return 3000.0 * math.sqrt(lmbda)
+
+
+def untrained_model(arch: str, N: int, M: int, in_channels: int, seed: int, lmbda: float):
+    """A deterministic untrained model standing in for a trained one at ``lambda`` (tests only).
+
+    The weights are CompressAI's initialisation under ``torch.manual_seed(seed)`` (the caller's
+    random state is left untouched); the last analysis layer is scaled by
+    :func:`untrained_gain` and the first synthesis layer by its inverse, so that the rate grows
+    with lambda as a trained family's does. The reconstructions mean nothing.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(arch, N, M, in_channels)
+    gain = untrained_gain(lmbda)
+    with torch.no_grad():
+        model.g_a[-1].weight.mul_(gain)
+        model.g_a[-1].bias.mul_(gain)
+        model.g_s[0].weight.div_(gain)
+    return model
+
+
+def model_digest(model, arch: str, N: int, M: int, in_channels: int) -> str:
+    return weights_digest(arch, N, M, in_channels, _canonical_state(model))
+
+
+__all__ = [
+    "ARCHITECTURES",
+    "CHECKPOINT_SUFFIX",
+    "MODES",
+    "ArchSpec",
+    "CheckpointError",
+    "ModelEntry",
+    "build_model",
+    "load_checkpoint",
+    "model_digest",
+    "model_from_checkpoint",
+    "prepare_for_coding",
+    "save_checkpoint",
+    "untrained_gain",
+    "untrained_model",
+    "weights_digest",
+]

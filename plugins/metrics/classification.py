@@ -1,0 +1,111 @@
+"""Classification metrics over per-sample rows ``{"label": ..., "pred": ...}`` (pure numpy).
+
+``accuracy``           column ``accuracy``: fraction of rows with ``pred == label``.
+``balanced-accuracy``  column ``balanced_accuracy``: mean recall over the classes that occur
+                       among the labels (a class that is only predicted, never true, does not
+                       enter the mean; its false positives lower other classes' recall only
+                       through the rows they took). Same definition as scikit-learn's
+                       ``balanced_accuracy_score`` (adjusted=False).
+``macro-f1``           column ``macro_f1``: unweighted mean of per-class F1 = 2TP / (2TP + FP + FN)
+                       over the classes that occur among the labels *or* the predictions (as
+                       scikit-learn's ``f1_score(average="macro")`` does by default): predicting a
+                       class that never occurs counts as a class with F1 = 0.
+
+Labels and predictions may be any hashable values (class indices, names) compared with
+``==``; all values are fractions in [0, 1]. Rows without ``label`` or ``pred``, or with a
+``None`` label, are refused with an error naming the row; an empty row list too.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+import taskcodec
+from taskcodec import TaskcodecError, TaskMetric
+
+
+def label_pairs(rows: Sequence[dict[str, Any]], metric: str) -> tuple[list[Any], list[Any]]:
+    """The (labels, preds) columns of ``rows``, checked."""
+    if len(rows) == 0:
+        raise TaskcodecError(f"metric {metric!r}: no rows to score")
+    labels, preds = [], []
+    for i, row in enumerate(rows):
+        for key in ("label", "pred"):
+            if key not in row:
+                raise TaskcodecError(f"metric {metric!r}: row {i} ({row.get('image', '?')!r}) has no {key!r}; "
+                                     f"keys: {sorted(row)}")
+        if row["label"] is None:
+            raise TaskcodecError(f"metric {metric!r}: row {i} ({row.get('image', '?')!r}) has no label (None)")
+        labels.append(row["label"])
+        preds.append(row["pred"])
+    return labels, preds
+
+
+def confusion(labels: Sequence[Any], preds: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Confusion matrix C[true, predicted] over the classes seen, and those classes (first-seen order)."""
+    index: dict[Any, int] = {}
+    for value in list(labels) + list(preds):
+        index.setdefault(_key(value), len(index))
+    t = np.fromiter((index[_key(v)] for v in labels), dtype=np.int64, count=len(labels))
+    p = np.fromiter((index[_key(v)] for v in preds), dtype=np.int64, count=len(preds))
+    matrix = np.zeros((len(index), len(index)), dtype=np.int64)
+    np.add.at(matrix, (t, p), 1)
+    return matrix, list(index)
+
+
+def _key(value: Any) -> Any:
+    """Hashable key; numpy scalars compare equal to Python ones (np.int64(3) == 3)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, list):
+        value = tuple(value)
+    return value
+
+
+def accuracy(labels: Sequence[Any], preds: Sequence[Any]) -> float:
+    matrix, _ = confusion(labels, preds)
+    return float(np.trace(matrix) / matrix.sum())
+
+
+def balanced_accuracy(labels: Sequence[Any], preds: Sequence[Any]) -> float:
+    matrix, _ = confusion(labels, preds)
+    support = matrix.sum(axis=1)
+    present = support > 0
+    return float(np.mean(np.diag(matrix)[present] / support[present]))
+
+
+def macro_f1(labels: Sequence[Any], preds: Sequence[Any]) -> float:
+    matrix, _ = confusion(labels, preds)
+    tp = np.diag(matrix).astype(np.float64)
+    fp = matrix.sum(axis=0) - tp
+    fn = matrix.sum(axis=1) - tp
+    # every class here occurs as a label or a prediction, so 2TP + FP + FN > 0
+    return float(np.mean(2 * tp / (2 * tp + fp + fn)))
+
+
+class Accuracy(TaskMetric):
+    name = "accuracy"
+    task_kinds = ("classification",)
+    description = "fraction of samples whose predicted class is the label"
+
+    def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+        return {"accuracy": accuracy(*label_pairs(rows, self.name))}
+
+
+class BalancedAccuracy(TaskMetric):
+    name = "balanced-accuracy"
+    task_kinds = ("classification",)
+    description = "mean per-class recall over the classes present in the labels"
+
+    def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+        return {"balanced_accuracy": balanced_accuracy(*label_pairs(rows, self.name))}
+
+
+class MacroF1(TaskMetric):
+    name = "macro-f1"
+    task_kinds = ("classification",)
+    description = "unweighted mean F1 over the classes present in labels or predictions"
+
+    def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+        return {"macro_f1": macro_f1(*label_pairs(rows, self.name))}

@@ -1,0 +1,1 @@
+"""Task plugins: ``expression_cnn`` and ``face_embedders`` (entry points)."""
