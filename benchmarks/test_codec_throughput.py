@@ -24,7 +24,7 @@ IMAGE_SETS = {
     "kodak": [natural_image(512, 768, 9)],
 }
 
-# codec name -> (setting, bare encode, bare decode): the same library calls and parameters
+# codec name -> (rate_point, bare encode, bare decode): the same library calls and parameters
 # that the codec's defaults make.
 BARE: dict[str, tuple[Any, Callable[[np.ndarray, Any], bytes], Callable[[bytes], np.ndarray]]] = {
     "jpeg": (50, lambda im, s: imagecodecs.jpeg8_encode(im, level=s, subsampling="420", optimize=False),
@@ -47,18 +47,18 @@ ROUNDS = {"faces": 5, "kodak": 3}
 @pytest.mark.parametrize("codec_name", list(BARE))
 def test_codec_vs_bare_imagecodecs(benchmark, codec_name: str, image_set: str) -> None:
     codec = get_plugin_manager().get("codec", codec_name).target()
-    setting, bare_encode, bare_decode = BARE[codec_name]
+    rate_point, bare_encode, bare_decode = BARE[codec_name]
     images = IMAGE_SETS[image_set]
 
     def via_taskcodec() -> int:
-        return sum(codec.decode(codec.encode(image, setting)).size for image in images)
+        return sum(codec.decode(codec.encode(image, rate_point)).size for image in images)
 
     def bare() -> int:
-        return sum(bare_decode(bytes(bare_encode(image, setting))).size for image in images)
+        return sum(bare_decode(bytes(bare_encode(image, rate_point))).size for image in images)
 
     # same bytes, so the comparison is like for like
     for image in images:
-        assert codec.encode(image, setting) == bytes(bare_encode(image, setting))
+        assert codec.encode(image, rate_point) == bytes(bare_encode(image, rate_point))
 
     benchmark.group = f"{codec_name} {image_set}"
     benchmark.pedantic(via_taskcodec, rounds=ROUNDS[image_set], iterations=1, warmup_rounds=1)
@@ -66,7 +66,7 @@ def test_codec_vs_bare_imagecodecs(benchmark, codec_name: str, image_set: str) -
     ours_s = benchmark.stats.stats.median if benchmark.stats is not None else median_seconds(via_taskcodec, ROUNDS[image_set])
     benchmark.extra_info.update(
         codec=codec_name,
-        setting=setting,
+        rate_point=rate_point,
         images=f"{len(images)} x {images[0].shape}",
         taskcodec_ms=round(ours_s * 1e3, 3),
         bare_ms=round(bare_s * 1e3, 3),

@@ -35,7 +35,7 @@ from taskcodec_plugins.codecs.compnet_png.codec import CompNetPngCodec
 WIDTH, DOWNSAMPLING, SEED = 32, 4, 0
 ROUNDS = 7
 # (channels, levels): the lowest and highest nominal bpp of the codec's stand-ins (0.25 and 4)
-SETTINGS = [(2, 4), (16, 16)]
+RATE_POINTS = [(2, 4), (16, 16)]
 
 
 IMAGES = [natural_image(96, 112, seed) for seed in range(4)]
@@ -82,7 +82,7 @@ def _as_uint8(x_hat) -> np.ndarray:
     return x_hat[0].mul(255.0).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
 
 
-@pytest.mark.parametrize("channels,levels", SETTINGS, ids=[f"{c}ch-{l}lv" for c, l in SETTINGS])
+@pytest.mark.parametrize("channels,levels", RATE_POINTS, ids=[f"{c}ch-{l}lv" for c, l in RATE_POINTS])
 def test_compnet_codec_vs_bare_pipeline(benchmark, tmp_path, channels: int, levels: int) -> None:
     import torch
 
@@ -90,12 +90,12 @@ def test_compnet_codec_vs_bare_pipeline(benchmark, tmp_path, channels: int, leve
     path = tmp_path / "m.pt"
     cm.save_checkpoint(path, cm.untrained_compnet(arch, SEED), mode="untrained", seed=SEED)
     codec = CompNetPngCodec(models=str(tmp_path))
-    setting = arch.nominal_bpp
+    rate_point = arch.nominal_bpp
     bare_model = _bare_model(path, arch)
     tensors = [_tensor(image) for image in IMAGES]  # 96x112: a multiple of 4, the codec pads nothing
 
     def via_codec() -> int:
-        return sum(codec.decode(codec.encode(image, setting)).size for image in IMAGES)
+        return sum(codec.decode(codec.encode(image, rate_point)).size for image in IMAGES)
 
     def bare() -> int:
         with torch.inference_mode():
@@ -106,7 +106,7 @@ def test_compnet_codec_vs_bare_pipeline(benchmark, tmp_path, channels: int, leve
         payload = []
         for image, x in zip(IMAGES, tensors):
             png = _bare_encode(bare_model, x, levels)
-            data = codec.encode(image, setting)
+            data = codec.encode(image, rate_point)
             assert cc.unpack_stream(data)[1] == png and codec.payload_bytes(data) == len(png)
             assert np.array_equal(codec.decode(data), _as_uint8(_bare_decode(bare_model, png, channels, levels)))
             payload.append(len(png))
@@ -117,7 +117,7 @@ def test_compnet_codec_vs_bare_pipeline(benchmark, tmp_path, channels: int, leve
     ours_s = benchmark.stats.stats.median if benchmark.stats is not None else median_seconds(via_codec, ROUNDS)
     bare_s = median_seconds(bare, ROUNDS)
     benchmark.extra_info.update(
-        channels=channels, levels=levels, downsampling=DOWNSAMPLING, width=WIDTH, nominal_bpp=setting,
+        channels=channels, levels=levels, downsampling=DOWNSAMPLING, width=WIDTH, nominal_bpp=rate_point,
         images=f"{len(IMAGES)} x {IMAGES[0].shape}", png_bytes_per_image=round(statistics.mean(payload), 1),
         threads=torch.get_num_threads(),
         taskcodec_ms=round(ours_s * 1e3, 2), bare_ms=round(bare_s * 1e3, 2), ratio=round(ours_s / bare_s, 3),

@@ -96,7 +96,7 @@ def _runner(checkpoint: Path) -> None:
         "task": {"name": "expression-cnn", "options": {"checkpoint": str(checkpoint)}},
         "metrics": ["accuracy", "psnr"],
         "reference": False,
-        "codecs": [{"name": "jpeg", "settings": [QUALITY]}],
+        "codecs": [{"name": "jpeg", "rate_points": [QUALITY]}],
         "runner": {"workers": 2, "device": "cpu"},
     }
     cfg = parse_config(raw, "benchmark", pm.registry)

@@ -101,7 +101,7 @@ def _runner_rate_point() -> dict:
         "task": {"name": "mobilefacenet", "options": {"weights": str(WEIGHTS)}},
         "metrics": ["verification"],
         "reference": False,
-        "codecs": [{"name": "jpeg", "settings": [10]}],
+        "codecs": [{"name": "jpeg", "rate_points": [10]}],
         "runner": {"batch_size": 512},
     }
     cfg = parse_config(raw, "benchmark", pm.registry)

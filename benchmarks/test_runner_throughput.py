@@ -51,7 +51,7 @@ def _runner_sweep(root: Path) -> None:
         "benchmark": "kodak-bench",
         "dataset": {"name": "kodak", "root": str(root)},
         "metrics": ["psnr"],
-        "codecs": [{"name": "jpeg", "settings": list(QUALITIES)}],
+        "codecs": [{"name": "jpeg", "rate_points": list(QUALITIES)}],
         "runner": {"workers": 2},
     }
     cfg = parse_config(raw, "benchmark", pm.registry)

@@ -3,7 +3,7 @@
 
 Usage: python scripts/compare_boards.py PUBLISHED_BOARD OTHER_BOARD [--strict]
 
-Prints, for every (codec, setting) row, whether its images.csv.gz and samples.csv.gz rows are
+Prints, for every (codec, rate point) row, whether its images.csv.gz and samples.csv.gz rows are
 identical in both boards, and how many differ. CI runs it on the committed quickstart board against
 the quickstart it has just regenerated on its own machine: the same pixels (dataset fingerprint),
 codec bytes and classifier outputs on every CPU are the promise it checks. Exit status 0 unless
@@ -21,8 +21,8 @@ def _rows(path: Path) -> dict[tuple[str, str], pd.DataFrame]:
     if not path.is_file():
         return {}
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return {key: part.drop(columns=["codec", "setting"]).reset_index(drop=True)
-            for key, part in frame.groupby(["codec", "setting"], sort=False)}
+    return {key: part.drop(columns=["codec", "rate_point"]).reset_index(drop=True)
+            for key, part in frame.groupby(["codec", "rate_point"], sort=False)}
 
 
 def compare(published: Path, other: Path) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import CodecError, TaskcodecError
 
-Setting = Any  # a rate point: a number, or None for codecs without a rate parameter
+RatePoint = Any  # a rate point: a number, or None for codecs without a rate parameter
 
 # Constructor arguments the framework passes itself; a config's ``options`` may not name them.
 FRAMEWORK_ARGUMENTS: dict[str, tuple[str, ...]] = {"dataset": ("root", "split", "cache_dir"), "codec": (), "task": ()}
@@ -70,13 +70,13 @@ def image_digest(image: np.ndarray) -> str:
 
 
 def stable_json(value: Any) -> str:
-    """Canonical JSON used for hashing settings and options."""
+    """Canonical JSON used for hashing rate points and options."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 # --------------------------------------------------------------------------- codecs
 class Codec(abc.ABC):
-    """An image codec: ``encode(image, setting) -> bytes`` and ``decode(bytes) -> image``.
+    """An image codec: ``encode(image, rate_point) -> bytes`` and ``decode(bytes) -> image``.
 
     The framework, never the codec, computes the rate from the returned bytes:
     ``8 * len(data) / (H * W)`` of the original image. Everything the decoder needs
@@ -87,8 +87,8 @@ class Codec(abc.ABC):
       version: bump when the bytes the codec writes change; part of every cache key.
       rate_parameter: what a rate point means (``"quality"``), or None for a lossless codec.
       default_rate_points: rate points used when a config gives none.
-      setting_range: ``(low, high)`` accepted by the default :meth:`validate_setting`.
-      integer_settings: whether the default :meth:`validate_setting` demands integers.
+      rate_point_range: ``(low, high)`` accepted by the default :meth:`validate_rate_point`.
+      integer_rate_points: whether the default :meth:`validate_rate_point` demands integers.
       description: one line for ``taskcodec list codecs``.
       needs_options: True when the codec cannot work with its default options (e.g. it
         needs a folder of trained models). ``tests/test_codec_contract.py`` then skips it,
@@ -102,7 +102,7 @@ class Codec(abc.ABC):
     attribute ``accepted_options`` (see :func:`option_names`).
 
     Subclasses' ``encode``, ``encode_with_stats`` and ``decode`` are wrapped (see
-    ``__init_subclass__``): the image is checked, the setting validated, and any
+    ``__init_subclass__``): the image is checked, the rate_point validated, and any
     exception other than CodecError from the underlying library is re-raised as a
     CodecError naming the codec, so a plugin needs no error handling of its own.
     """
@@ -110,9 +110,9 @@ class Codec(abc.ABC):
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     rate_parameter: ClassVar[str | None] = "quality"
-    default_rate_points: ClassVar[tuple[Setting, ...]] = ()
-    setting_range: ClassVar[tuple[float, float] | None] = None
-    integer_settings: ClassVar[bool] = False
+    default_rate_points: ClassVar[tuple[RatePoint, ...]] = ()
+    rate_point_range: ClassVar[tuple[float, float] | None] = None
+    integer_rate_points: ClassVar[bool] = False
     description: ClassVar[str] = ""
     needs_options: ClassVar[bool] = False
     accepted_options: ClassVar[tuple[str, ...] | None] = None  # None: the keyword parameters of __init__
@@ -139,39 +139,39 @@ class Codec(abc.ABC):
         """What makes this codec's output what it is: name, version, library versions, options."""
         return {"name": self.name, "version": self.version, "options": self.options()}
 
-    def validate_setting(self, setting: Setting) -> Setting:
-        """Return the (canonical) setting if this codec accepts it, else raise CodecError naming it.
+    def validate_rate_point(self, rate_point: RatePoint) -> RatePoint:
+        """Return the (canonical) rate point if this codec accepts it, else raise CodecError naming it.
 
         The default accepts None when ``rate_parameter`` is None, else a finite number
-        (an integer if ``integer_settings``) inside ``setting_range``.
+        (an integer if ``integer_rate_points``) inside ``rate_point_range``.
         """
         if self.rate_parameter is None:
-            if setting is not None:
-                raise CodecError(f"codec {self.name!r} has no rate parameter; its only setting is null, got {setting!r}")
+            if rate_point is not None:
+                raise CodecError(f"codec {self.name!r} has no rate parameter; its only rate point is null, got {rate_point!r}")
             return None
-        expected = "an integer" if self.integer_settings else "a finite number"
-        if self.setting_range is not None:
-            expected += f" in {self.setting_range[0]:g}..{self.setting_range[1]:g}"
-        problem = CodecError(f"codec {self.name!r}: {self.rate_parameter} must be {expected}, got {setting!r}")
-        number = isinstance(setting, (int, float, np.integer, np.floating)) and not isinstance(setting, bool)
-        if not number or not np.isfinite(setting):
+        expected = "an integer" if self.integer_rate_points else "a finite number"
+        if self.rate_point_range is not None:
+            expected += f" in {self.rate_point_range[0]:g}..{self.rate_point_range[1]:g}"
+        problem = CodecError(f"codec {self.name!r}: {self.rate_parameter} must be {expected}, got {rate_point!r}")
+        number = isinstance(rate_point, (int, float, np.integer, np.floating)) and not isinstance(rate_point, bool)
+        if not number or not np.isfinite(rate_point):
             raise problem
-        if self.integer_settings and float(setting) != int(setting):
+        if self.integer_rate_points and float(rate_point) != int(rate_point):
             raise problem
-        setting = int(setting) if float(setting) == int(setting) else float(setting)
-        if self.setting_range is not None and not self.setting_range[0] <= setting <= self.setting_range[1]:
+        rate_point = int(rate_point) if float(rate_point) == int(rate_point) else float(rate_point)
+        if self.rate_point_range is not None and not self.rate_point_range[0] <= rate_point <= self.rate_point_range[1]:
             raise problem
-        return setting
+        return rate_point
 
     @abc.abstractmethod
-    def encode(self, image: np.ndarray, setting: Setting) -> bytes:
+    def encode(self, image: np.ndarray, rate_point: RatePoint) -> bytes:
         """Compress one image at one rate point into a self-contained bitstream."""
 
     @abc.abstractmethod
     def decode(self, data: bytes) -> np.ndarray:
         """Reconstruct an image of the original shape and dtype uint8 from ``encode``'s bytes."""
 
-    def encode_with_stats(self, image: np.ndarray, setting: Setting) -> tuple[bytes, dict[str, float]]:
+    def encode_with_stats(self, image: np.ndarray, rate_point: RatePoint) -> tuple[bytes, dict[str, float]]:
         """``encode``, plus numbers the codec measured while encoding this image: ``(data, stats)``.
 
         The framework calls this (not ``encode``) when it runs a benchmark, stores each stat as
@@ -181,9 +181,9 @@ class Codec(abc.ABC):
         model predicts, e.g. a learned codec's ``-log2`` likelihoods) becomes the column
         ``estimated_bpp`` instead: bits / pixels of the original image, per image, then the
         mean. Stats never replace the rate: ``bpp`` always comes from the bytes written.
-        Values must be finite numbers. Default: ``(self.encode(image, setting), {})``.
+        Values must be finite numbers. Default: ``(self.encode(image, rate point), {})``.
         """
-        return self.encode(image, setting), {}
+        return self.encode(image, rate_point), {}
 
     def payload_bytes(self, data: bytes) -> int | None:
         """Bytes of ``data`` that are not fixed headers/tables, where separable; else None."""
@@ -201,25 +201,25 @@ class Codec(abc.ABC):
         raise CodecError(f"codec {cls.name!r} has no training command (it does not implement Codec.train)")
 
 
-def _call_encoder(codec: Codec, fn, image: np.ndarray, setting: Setting):
-    """Check the image, validate the setting, run ``fn``; library errors become CodecError."""
+def _call_encoder(codec: Codec, fn, image: np.ndarray, rate_point: RatePoint):
+    """Check the image, validate the rate point, run ``fn``; library errors become CodecError."""
     check_image(image, f"codec {codec.name!r}")
-    setting = codec.validate_setting(setting)
+    rate_point = codec.validate_rate_point(rate_point)
     try:
-        return fn(codec, image, setting)
+        return fn(codec, image, rate_point)
     except CodecError:
         raise
     except Exception as exc:
         raise CodecError(
-            f"codec {codec.name!r}: encoding a {image.shape} image at {codec.rate_parameter}={setting!r} failed: "
+            f"codec {codec.name!r}: encoding a {image.shape} image at {codec.rate_parameter}={rate_point!r} failed: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
 
 
 def _guard_encode(encode):
     @functools.wraps(encode)
-    def guarded(self: Codec, image: np.ndarray, setting: Setting) -> bytes:
-        return _call_encoder(self, encode, image, setting)
+    def guarded(self: Codec, image: np.ndarray, rate_point: RatePoint) -> bytes:
+        return _call_encoder(self, encode, image, rate_point)
 
     guarded._guarded = True  # type: ignore[attr-defined]
     return guarded
@@ -227,8 +227,8 @@ def _guard_encode(encode):
 
 def _guard_encode_with_stats(encode_with_stats):
     @functools.wraps(encode_with_stats)
-    def guarded(self: Codec, image: np.ndarray, setting: Setting) -> tuple[bytes, dict[str, float]]:
-        return _check_stats_result(self, _call_encoder(self, encode_with_stats, image, setting))
+    def guarded(self: Codec, image: np.ndarray, rate_point: RatePoint) -> tuple[bytes, dict[str, float]]:
+        return _check_stats_result(self, _call_encoder(self, encode_with_stats, image, rate_point))
 
     guarded._guarded = True  # type: ignore[attr-defined]
     return guarded
@@ -357,8 +357,8 @@ class Task(abc.ABC):
     :meth:`fingerprint`. :meth:`sample_rows` turns the outputs of a whole dataset into
     per-sample rows, from which :class:`TaskMetric` plugins compute the headline numbers.
 
-    Class attributes: ``name``; ``kind`` (``"classification"``, ``"verification"``...):
-    metrics declare which kinds they accept; ``default_metrics``; ``description``.
+    Class attributes: ``name``; ``task_type`` (``"classification"``, ``"verification"``...):
+    metrics declare which task types they accept; ``default_metrics``; ``description``.
     Outputs must be JSON-serialisable (lists, numbers, strings).
 
     Options: constructed as ``TaskClass(**options)`` (``task.options`` merged with a row's
@@ -369,7 +369,7 @@ class Task(abc.ABC):
     """
 
     name: ClassVar[str]
-    kind: ClassVar[str] = "classification"
+    task_type: ClassVar[str] = "classification"
     default_metrics: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     accepted_options: ClassVar[tuple[str, ...] | None] = None  # None: not checked (see the class doc)
@@ -485,7 +485,7 @@ class TaskMetric(abc.ABC):
     """A metric over a task's per-sample rows; returns one or more named columns."""
 
     name: ClassVar[str]
-    task_kinds: ClassVar[tuple[str, ...]] = ("classification",)
+    task_types: ClassVar[tuple[str, ...]] = ("classification",)
     higher_is_better: ClassVar[bool] = True
     description: ClassVar[str] = ""
 

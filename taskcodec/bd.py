@@ -229,7 +229,7 @@ def bootstrap_bd_rate(anchor_rates, anchor_scores, test_rates, test_scores, *, n
     """Percentile bootstrap interval of BD-rate, resampling samples (images, pairs) with replacement.
 
     Each argument is a ``(points, samples)`` matrix: per-sample rate (bpp) and per-sample score (e.g.
-    ``correct`` 0/1) of every point (setting) of a curve. A curve's point is (mean rate, mean score) over
+    ``correct`` 0/1) of every point (rate_point) of a curve. A curve's point is (mean rate, mean score) over
     the samples, i.e. mean of per-image bpp and accuracy. With ``paired=True`` (same samples, same column
     order, in both curves) each replicate draws one set of samples for both curves, which is the right
     design when the codecs were run on the same test set; otherwise the curves are resampled independently.

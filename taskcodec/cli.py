@@ -298,14 +298,14 @@ def list_(kind: str) -> None:
         elif kind == "datasets":
             rows.append((entry.name, "/".join(cls.splits), "yes" if cls.needs_root else "no", entry.plugin, cls.description))
         elif kind == "tasks":
-            rows.append((entry.name, cls.kind, ", ".join(cls.default_metrics), entry.plugin, cls.description))
+            rows.append((entry.name, cls.task_type, ", ".join(cls.default_metrics), entry.plugin, cls.description))
         else:
-            on = "image pairs" if issubclass(cls, ImageMetric) else "/".join(cls.task_kinds) + " tasks"
+            on = "image pairs" if issubclass(cls, ImageMetric) else "/".join(cls.task_types) + " tasks"
             rows.append((entry.name, on, "higher" if cls.higher_is_better else "lower", entry.plugin, cls.description))
     headers = {
         "codecs": ("codec", "rate parameter", "default rate points", "plugin", "description"),
         "datasets": ("dataset", "splits", "needs root", "plugin", "description"),
-        "tasks": ("task", "kind", "default metrics", "plugin", "description"),
+        "tasks": ("task", "type", "default metrics", "plugin", "description"),
         "metrics": ("metric", "on", "better", "plugin", "description"),
     }[kind]
     _table(headers, rows)

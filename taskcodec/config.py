@@ -40,8 +40,8 @@ class TaskConfig:
 @dataclass(frozen=True)
 class CodecConfig:
     name: str
-    label: str  # the row name in the leaderboard (defaults to name)
-    settings: tuple[Any, ...]
+    row: str  # the row's name in the leaderboard (defaults to the codec name)
+    rate_points: tuple[Any, ...]
     options: dict[str, Any]
     # overrides of task.options for this row: its outputs come from that task model
     task_options: dict[str, Any] = field(default_factory=dict)
@@ -78,9 +78,26 @@ class BenchmarkConfig:
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def key(self) -> str:
-        """Identity of what this benchmark computes (not of how: runner settings excluded)."""
+        """Identity of what this benchmark computes (not of how: runner settings excluded).
+
+        Hashed under the key names configs had before ``rate_points`` and ``row`` (``settings``,
+        ``label``), so that the runs a store recorded before the rename keep their keys.
+        """
         raw = {k: v for k, v in self.raw.items() if k not in ("runner", "leaderboard", "title")}
+        if isinstance(raw.get("codecs"), list):
+            raw["codecs"] = [_hashed_codec_entry(c) for c in raw["codecs"]]
         return hashlib.sha256(stable_json(raw).encode()).hexdigest()[:16]
+
+
+# keys of a codec entry renamed in schema 3 of configs; the old name gives an error naming the new one
+RENAMED_CODEC_KEYS = {"settings": "rate_points", "label": "row"}
+
+
+def _hashed_codec_entry(entry: Any) -> Any:
+    if not isinstance(entry, dict):
+        return entry
+    old_name = {new: old for old, new in RENAMED_CODEC_KEYS.items()}
+    return {old_name.get(k, k): v for k, v in entry.items()}
 
 
 class _Reader:
@@ -249,7 +266,7 @@ def parse_config(raw: Any, source: str, registry: Any | None = None) -> Benchmar
     dataset = parse_dataset(r, top["dataset"], default_split="test")
     task = parse_task(r, top["task"]) if top.get("task") is not None else None
     codecs = parse_codecs(r, top["codecs"], task)
-    labels = [c.label for c in codecs]
+    rows = [c.row for c in codecs]
 
     rn = r.optional_mapping(top.get("runner"), "runner", {"workers": False, "batch_size": False, "device": False})
     workers = rn.get("workers")
@@ -272,7 +289,7 @@ def parse_config(raw: Any, source: str, registry: Any | None = None) -> Benchmar
         reference=r.typed(top.get("reference", True), "reference", bool, "true or false"),
         seed=r.seed(top.get("seed", 0), "seed"),
         runner=RunnerConfig(workers=workers, batch_size=batch, device=device),
-        leaderboard=parse_leaderboard(r, top.get("leaderboard"), labels),
+        leaderboard=parse_leaderboard(r, top.get("leaderboard"), rows),
         source=source,
         raw=raw,
     )
@@ -287,18 +304,21 @@ def parse_codecs(r: _Reader, value: Any, task: TaskConfig | None) -> tuple[Codec
     if not codecs_raw:
         raise r.fail("codecs", "expected at least one codec")
     codecs = tuple(parse_codec(r, c, f"codecs[{i}]", task) for i, c in enumerate(codecs_raw))
-    labels = [c.label for c in codecs]
-    for i, label in enumerate(labels):
-        if label == "none":
-            raise r.fail(f"codecs[{i}].label", "'none' is reserved for the uncompressed reference row")
-        if labels.index(label) != i:
-            raise r.fail(f"codecs[{i}]", f"duplicate row name {label!r}: give one of them a distinct 'label'")
+    rows = [c.row for c in codecs]
+    for i, row in enumerate(rows):
+        if row == "none":
+            raise r.fail(f"codecs[{i}].row", "'none' is reserved for the uncompressed reference row")
+        if rows.index(row) != i:
+            raise r.fail(f"codecs[{i}]", f"duplicate row name {row!r}: give one of them a distinct 'row'")
     return codecs
 
 
 def parse_codec(r: _Reader, value: Any, where: str, task: TaskConfig | None) -> CodecConfig:
     c = {"name": value} if isinstance(value, str) else value
-    c = r.mapping(c, where, {"name": True, "label": False, "settings": False, "options": False, "task_options": False})
+    for old, new in RENAMED_CODEC_KEYS.items():
+        if isinstance(c, dict) and old in c:
+            raise r.fail(f"{where}.{old}", f"key {old!r} is now called {new!r}")
+    c = r.mapping(c, where, {"name": True, "row": False, "rate_points": False, "options": False, "task_options": False})
     name = r.typed(c["name"], f"{where}.name", str, "a codec plugin name")
     task_options = r.options(c.get("task_options"), f"{where}.task_options",
                              "a mapping of task options (merged over task.options for this row)")
@@ -306,45 +326,45 @@ def parse_codec(r: _Reader, value: Any, where: str, task: TaskConfig | None) -> 
         raise r.fail(f"{where}.task_options", "the config has no task: task_options override task.options")
     return CodecConfig(
         name=name,
-        label=r.text(c.get("label", name), f"{where}.label", "a row name"),
-        settings=parse_settings(r, c.get("settings"), f"{where}.settings"),
+        row=r.text(c.get("row", name), f"{where}.row", "a row name"),
+        rate_points=parse_rate_points(r, c.get("rate_points"), f"{where}.rate_points"),
         options=r.options(c.get("options"), f"{where}.options", "a mapping of codec options"),
         task_options=task_options,
     )
 
 
-def parse_settings(r: _Reader, value: Any, path: str) -> tuple[Any, ...]:
+def parse_rate_points(r: _Reader, value: Any, path: str) -> tuple[Any, ...]:
     """A row's rate points: null or absent = the codec's defaults (an empty tuple), a single value
     = one point; an empty list and a point given twice (10 and 10.0 count as one) are errors."""
     if value is None:
         return ()
-    settings = value if isinstance(value, list) else [value]
-    if not settings:
-        raise r.fail(path, "expected at least one rate point; omit 'settings' (or set it to null) to use the "
+    rate_points = value if isinstance(value, list) else [value]
+    if not rate_points:
+        raise r.fail(path, "expected at least one rate point; omit 'rate_points' (or set it to null) to use the "
                            "codec's default rate points")
-    for j, s in enumerate(settings):
-        if any(_same_point(s, earlier) for earlier in settings[:j]):
-            raise r.fail(f"{path}[{j}]", f"rate point {s!r} is listed twice in {settings}")
-    return tuple(settings)
+    for j, s in enumerate(rate_points):
+        if any(_same_point(s, earlier) for earlier in rate_points[:j]):
+            raise r.fail(f"{path}[{j}]", f"rate point {s!r} is listed twice in {rate_points}")
+    return tuple(rate_points)
 
 
 def _same_point(a: Any, b: Any) -> bool:
-    # True == 1 in Python: a bool is never the same point as a number (validate_setting rejects it anyway)
+    # True == 1 in Python: a bool is never the same point as a number (validate_rate_point rejects it anyway)
     return isinstance(a, bool) == isinstance(b, bool) and type(a) is not dict and a == b
 
 
-def parse_leaderboard(r: _Reader, value: Any, labels: list[str]) -> LeaderboardConfig:
+def parse_leaderboard(r: _Reader, value: Any, row_names: list[str]) -> LeaderboardConfig:
     """``leaderboard:``; the anchors, where given, must be row names of the config's codecs."""
     lb = r.optional_mapping(value, "leaderboard",
                             {"anchor": False, "extra_anchors": False, "quality_metric": False, "notes": False})
-    rows = ", ".join(labels)
+    rows = ", ".join(row_names)
     anchor = r.typed(lb.get("anchor", "jpeg"), "leaderboard.anchor", str, "a codec row name")
-    if "anchor" in lb and anchor not in labels:
+    if "anchor" in lb and anchor not in row_names:
         raise r.fail("leaderboard.anchor", f"{anchor!r} is not a row of this config; its codec rows are: {rows}")
     extra = r.unique(r.name_list(lb.get("extra_anchors", []), "leaderboard.extra_anchors"),
                      "leaderboard.extra_anchors", "anchor")
     for i, name in enumerate(extra):
-        if name not in labels:
+        if name not in row_names:
             raise r.fail(f"leaderboard.extra_anchors[{i}]",
                          f"{name!r} is not a row of this config; its codec rows are: {rows}")
         if name == anchor:
@@ -387,14 +407,14 @@ def validate_plugins(config: BenchmarkConfig, registry: Any, r: _Reader | None =
         check_option_names(r, entry, c.options, f"codecs[{i}].options")
         codec = build_codec(r, entry.target, c, f"codecs[{i}]")
         canonical: list[Any] = []
-        for j, s in enumerate(c.settings):
+        for j, s in enumerate(c.rate_points):
             try:
-                canonical.append(codec.validate_setting(s))
+                canonical.append(codec.validate_rate_point(s))
             except TaskcodecError as exc:
-                raise r.fail(f"codecs[{i}].settings[{j}]", str(exc)) from None
+                raise r.fail(f"codecs[{i}].rate_points[{j}]", str(exc)) from None
             if canonical.index(canonical[-1]) != j:
-                raise r.fail(f"codecs[{i}].settings[{j}]", f"rate point {s!r} is the same as "
-                                                           f"{c.settings[canonical.index(canonical[-1])]!r} for codec "
+                raise r.fail(f"codecs[{i}].rate_points[{j}]", f"rate point {s!r} is the same as "
+                                                           f"{c.rate_points[canonical.index(canonical[-1])]!r} for codec "
                                                            f"{c.name!r}; list each rate point once")
 
 

@@ -37,7 +37,7 @@ def encode_chunk(
     codec: Codec,
     codec_identity: dict[str, Any],
     row: str,
-    setting: Any,
+    rate_point: Any,
     items: Sequence[tuple[str, str, np.ndarray]],  # (sample id, image digest, image)
     streams_dir: str,
     metrics: Sequence[ImageMetric],
@@ -47,11 +47,11 @@ def encode_chunk(
     """Encode each image, store its bitstream, decode it, and measure it."""
     out = ChunkResult()
     for sample_id, digest, image in items:
-        where = f"codec {codec.name!r} (row {row!r}) at {codec.rate_parameter or 'setting'}={setting!r} on image {sample_id!r}"
-        key = encoding_key(codec_identity, setting, digest)
+        where = f"codec {codec.name!r} (row {row!r}) at {codec.rate_parameter or 'rate_point'}={rate_point!r} on image {sample_id!r}"
+        key = encoding_key(codec_identity, rate_point, digest)
         t0 = time.perf_counter()
         try:
-            data, stats = codec.encode_with_stats(image, setting)
+            data, stats = codec.encode_with_stats(image, rate_point)
         except CodecError as exc:
             raise CodecError(f"{where}: encode failed: {exc}") from None
         t1 = time.perf_counter()
@@ -67,13 +67,13 @@ def encode_chunk(
         if decoded.shape != image.shape:
             raise CodecError(f"{where}: decoded shape {decoded.shape} differs from the original {image.shape}")
         if check_determinism:
-            _check_determinism(codec, where, image, setting, data, decoded)
+            _check_determinism(codec, where, image, rate_point, data, decoded)
         payload = checked_payload_bytes(codec.payload_bytes(data), len(data), where)
         stream = Path(streams_dir) / key[:2] / key
         write_atomic(stream, data, durable=False)  # the runner re-encodes a stream found damaged
         out.records.append(
             EncodingRecord(
-                key=key, codec=codec.name, setting=setting, image_digest=digest,
+                key=key, codec=codec.name, rate_point=rate_point, image_digest=digest,
                 height=image.shape[0], width=image.shape[1], n_bytes=len(data),
                 payload_bytes=payload, decoded_digest=image_digest(decoded),
                 encode_seconds=t1 - t0, decode_seconds=t2 - t1, stream_sha256=stream_sha256(data),
@@ -117,10 +117,10 @@ def checked_metric_value(value: Any, metric: str, where: str) -> float | None:
     return float(value)
 
 
-def _check_determinism(codec: Codec, where: str, image: np.ndarray, setting: Any, data: bytes,
+def _check_determinism(codec: Codec, where: str, image: np.ndarray, rate_point: Any, data: bytes,
                        decoded: np.ndarray) -> None:
     """Encode ``image`` and decode ``data`` once more; CodecError if either result differs."""
-    again, _ = codec.encode_with_stats(image.copy(), setting)
+    again, _ = codec.encode_with_stats(image.copy(), rate_point)
     if bytes(again) != data:
         raise CodecError(
             f"{where}: the encoder is not deterministic: encoding the same image twice gave different bytes "

@@ -26,7 +26,7 @@ class PluginError(TaskcodecError):
 
 
 class CodecError(TaskcodecError):
-    """A codec could not encode or decode (bad setting, corrupt stream, unsupported image)."""
+    """A codec could not encode or decode (bad rate point, corrupt stream, unsupported image)."""
 
 
 class DatasetError(TaskcodecError):

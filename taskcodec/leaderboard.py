@@ -1,6 +1,6 @@
 """Render a leaderboard folder (README.md + rd.png) from results the runner already computed.
 
-Nothing here runs a codec or a task: the input is one row per (codec, setting) with its mean bpp and
+Nothing here runs a codec or a task: the input is one row per (codec, rate point) with its mean bpp and
 metrics, optionally per-sample scores for bootstrap intervals. BD numbers use :mod:`taskcodec.bd` (pchip on
 each curve's monotone front); the returned summary carries them for results.json.
 """
@@ -34,7 +34,7 @@ IMAGE_METRICS = ("psnr", "ms_ssim")
 SAMPLE_ID_COLUMNS = ("image", "sample", "sample_id", "pair", "id")
 BOOTSTRAP_N = 200
 BOOTSTRAP_SEED = 0
-HEADERS = {"bpp": "bpp", "payload_bpp": "payload bpp", "estimated_bpp": "estimated bpp", "psnr": "PSNR (dB)",
+HEADERS = {"rate_point": "rate point", "bpp": "bpp", "payload_bpp": "payload bpp", "estimated_bpp": "estimated bpp", "psnr": "PSNR (dB)",
            "ms_ssim": "MS-SSIM"}
 
 
@@ -44,12 +44,12 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
                        notes: Sequence[str] = (), provenance: dict) -> dict:
     """Write ``folder/README.md`` and ``folder/rd.png``; return a JSON-ready summary with the BD numbers.
 
-    ``results``: one row per (codec, setting) with ``codec`` (``none`` = uncompressed reference),
-    ``setting``, ``bpp`` and the ``quality_metric`` column, plus any of ``payload_bpp``, ``psnr``,
-    ``ms_ssim`` and task metrics. ``per_sample`` (codec, setting, a sample id column such as ``image``,
+    ``results``: one row per (codec, rate_point) with ``codec`` (``none`` = uncompressed reference),
+    ``rate_point``, ``bpp`` and the ``quality_metric`` column, plus any of ``payload_bpp``, ``psnr``,
+    ``ms_ssim`` and task metrics. ``per_sample`` (codec, rate_point, a sample id column such as ``image``,
     ``bpp`` and ``sample_score_column``) adds paired-bootstrap 95% intervals to the BD-rates.
     """
-    missing = [c for c in ("codec", "setting", "bpp", quality_metric) if c not in results.columns]
+    missing = [c for c in ("codec", "rate_point", "bpp", quality_metric) if c not in results.columns]
     if missing:
         raise ValueError(f"results lack column(s) {missing}; has {list(results.columns)}")
     folder = Path(folder)
@@ -121,7 +121,7 @@ def _curve(results: pd.DataFrame, codec: str, metric: str) -> tuple[np.ndarray, 
 
 def _is_fraction(results: pd.DataFrame, col: str) -> bool:
     """A task metric reported as a fraction in [0, 1] (shown as %)."""
-    if col in IMAGE_METRICS or col == "setting" or "bpp" in col or not pd.api.types.is_numeric_dtype(results[col]):
+    if col in IMAGE_METRICS or col == "rate_point" or "bpp" in col or not pd.api.types.is_numeric_dtype(results[col]):
         return False
     if pd.api.types.is_integer_dtype(results[col]):  # a count (e.g. detection_failures), not a fraction
         return False
@@ -157,8 +157,8 @@ def _sample_matrices(per_sample: pd.DataFrame, codec: str, score_col: str) -> tu
     """(points x samples) bpp and score tables of one codec, columns = sample ids."""
     rows = per_sample[per_sample["codec"] == codec]
     id_col = next((c for c in SAMPLE_ID_COLUMNS if c in rows.columns), None)
-    ids = rows[id_col] if id_col else rows.groupby("setting").cumcount()
-    grouped = rows.assign(_id=ids.to_numpy()).groupby(["setting", "_id"])[["bpp", score_col]].mean()
+    ids = rows[id_col] if id_col else rows.groupby("rate_point").cumcount()
+    grouped = rows.assign(_id=ids.to_numpy()).groupby(["rate_point", "_id"])[["bpp", score_col]].mean()
     return grouped["bpp"].unstack("_id"), grouped[score_col].unstack("_id")
 
 
@@ -198,7 +198,7 @@ def _fmt(col: str, v: Any, percent: bool) -> str:
         return "-"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    if col == "setting":
+    if col == "rate_point":
         return f"{v:g}"
     if "bpp" in col:
         return f"{v:.3f}"
@@ -207,13 +207,13 @@ def _fmt(col: str, v: Any, percent: bool) -> str:
     return {"psnr": f"{v:.2f}", "ms_ssim": f"{v:.4f}"}.get(col, f"{v:.4g}")
 
 
-def _table(df: pd.DataFrame, left: Sequence[str] = ("codec", "setting", "vs", "note")) -> str:
+def _table(df: pd.DataFrame, left: Sequence[str] = ("codec", "rate point", "vs", "note")) -> str:
     align = ["left" if c in left else "right" for c in df.columns]
     return df.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
 def _leaderboard_table(results: pd.DataFrame, codecs: list[str], qm: str) -> str:
-    first = ["codec", "setting", "bpp", "payload_bpp", "estimated_bpp", qm]
+    first = ["codec", "rate_point", "bpp", "payload_bpp", "estimated_bpp", qm]
     cols = [c for c in first if c in results.columns]
     cols += [c for c in results.columns if c not in cols and c not in IMAGE_METRICS]
     cols += [c for c in IMAGE_METRICS if c in results.columns and c not in cols]

@@ -29,7 +29,7 @@ from .markdown import md_code
 from .runner import REFERENCE, Collected
 from .store import write_atomic
 
-RESULT_COLUMNS = ("codec", "setting", "parameter", "images", "bpp", "payload_bpp")
+RESULT_COLUMNS = ("codec", "rate_point", "parameter", "images", "bpp", "payload_bpp")
 
 
 def _frame(rows: list[dict[str, Any]]):
@@ -84,7 +84,7 @@ def confusion_panels(samples, results, classes) -> tuple[list[tuple[str, Any]], 
     class names, else None. Panels: the reference row, then each codec's lowest-rate point."""
     import numpy as np
 
-    if samples is None or not {"codec", "setting", "label", "pred"} <= set(samples.columns) or results.empty:
+    if samples is None or not {"codec", "rate_point", "label", "pred"} <= set(samples.columns) or results.empty:
         return None
     values = list(samples["label"]) + list(samples["pred"])
     integral = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
@@ -104,11 +104,11 @@ def confusion_panels(samples, results, classes) -> tuple[list[tuple[str, Any]], 
             part = samples[samples["codec"] == REFERENCE]
             title = "uncompressed (none)"
         else:
-            setting = row["setting"]
-            unset = setting is None or (isinstance(setting, float) and math.isnan(setting))
-            same = samples["setting"].isna() if unset else samples["setting"] == setting
+            rate_point = row["rate_point"]
+            unset = rate_point is None or (isinstance(rate_point, float) and math.isnan(rate_point))
+            same = samples["rate_point"].isna() if unset else samples["rate_point"] == rate_point
             part = samples[(samples["codec"] == row["codec"]) & same]
-            title = f"{row['codec']}{'' if unset else f' {setting:g}'} ({float(row['bpp']):.2f} bpp)"
+            title = f"{row['codec']}{'' if unset else f' {rate_point:g}'} ({float(row['bpp']):.2f} bpp)"
         if part.empty:
             continue
         matrix = np.zeros((len(names), len(names)), dtype=np.int64)
@@ -125,7 +125,7 @@ def bootstrap_samples(samples, images):
     score column)``, or ``(None, None)`` where the samples are not per-image classifications."""
     if samples is None or not {"image", "label", "pred"} <= set(samples.columns) or images.empty:
         return None, None
-    per_sample = samples.merge(images[["codec", "setting", "image", "bpp"]], on=["codec", "setting", "image"], how="left")
+    per_sample = samples.merge(images[["codec", "rate_point", "image", "bpp"]], on=["codec", "rate_point", "image"], how="left")
     per_sample["correct"] = (per_sample["label"] == per_sample["pred"]).astype(float)
     return per_sample, "correct"
 
@@ -216,8 +216,8 @@ def _render(collected: Collected, config, out: Path, digest: str) -> dict[str, s
     row_tasks = collected.provenance.get("row_tasks") or {}
     for c in config.codecs:
         if c.task_options:
-            fingerprint = (row_tasks.get(c.label) or {}).get("fingerprint")
-            notes.append(f"row {md_code(c.label)} is evaluated with task {md_code(config.task.name)} options "
+            fingerprint = (row_tasks.get(c.row) or {}).get("fingerprint")
+            notes.append(f"row {md_code(c.row)} is evaluated with task {md_code(config.task.name)} options "
                          f"{md_code(stable_json(c.task_options))} over `task.options`"
                          + (f" (model {md_code(fingerprint)})" if fingerprint else "")
                          + "; the other rows and `none` with the main task model.")

@@ -45,7 +45,7 @@ class Cell:
     row: str
     codec: Codec
     identity: dict[str, Any]
-    setting: Any
+    rate_point: Any
     keys: list[str] = field(default_factory=list)  # one per sample, in dataset order
     task: Task | None = None  # the model this row is evaluated with (codecs[i].task_options: not the main one)
     task_id: str | None = None  # f"{task.name}:{task.fingerprint()}": its outputs' key in the store
@@ -55,9 +55,9 @@ class Cell:
 class Collected:
     """Everything a leaderboard is made of, straight from the store."""
 
-    rows: list[dict[str, Any]]  # one per (row, setting): headline numbers
-    images: list[dict[str, Any]]  # one per (row, setting, image): rate and quality
-    samples: list[dict[str, Any]]  # one per (row, setting, task sample): task outputs
+    rows: list[dict[str, Any]]  # one per (row, rate point): headline numbers
+    images: list[dict[str, Any]]  # one per (row, rate point, image): rate and quality
+    samples: list[dict[str, Any]]  # one per (row, rate point, task sample): task outputs
     provenance: dict[str, Any]
 
 
@@ -130,11 +130,11 @@ class Runner:
             else:
                 if self.config.task is None:
                     raise ConfigError(f"{self.config.source}: metrics[{i}]: {name!r} is a task metric but the config has no task")
-                kind = self.plugins.get("task", self.config.task.name).target.kind
-                if kind not in cls.task_kinds:
+                task_type = self.plugins.get("task", self.config.task.name).target.task_type
+                if task_type not in cls.task_types:
                     raise ConfigError(
-                        f"{self.config.source}: metrics[{i}]: {name!r} applies to {list(cls.task_kinds)} tasks, "
-                        f"task {self.config.task.name!r} is a {kind!r} task"
+                        f"{self.config.source}: metrics[{i}]: {name!r} applies to {list(cls.task_types)} tasks, "
+                        f"task {self.config.task.name!r} is a {task_type!r} task"
                     )
                 task_metrics.append(cls())
         return image_metrics, task_metrics
@@ -144,10 +144,10 @@ class Runner:
         for c in self.config.codecs:
             codec = self.plugins.get("codec", c.name).target(**c.options)
             identity = codec.identity()
-            for setting in c.settings or codec.default_rate_points:
-                setting = codec.validate_setting(setting)
-                cell = Cell(c.label, codec, identity, setting)
-                cell.keys = [encoding_key(identity, setting, d) for d in digests]
+            for rate_point in c.rate_points or codec.default_rate_points:
+                rate_point = codec.validate_rate_point(rate_point)
+                cell = Cell(c.row, codec, identity, rate_point)
+                cell.keys = [encoding_key(identity, rate_point, d) for d in digests]
                 cells.append(cell)
         return cells
 
@@ -163,7 +163,7 @@ class Runner:
         cfg = self.config
         cls = self.plugins.get("task", cfg.task.name).target
         main_key = stable_json(cfg.task.options)
-        merged = {c.label: {**cfg.task.options, **c.task_options} for c in cfg.codecs if c.task_options}
+        merged = {c.row: {**cfg.task.options, **c.task_options} for c in cfg.codecs if c.task_options}
         overrides = {row: stable_json(options) for row, options in merged.items()}  # row -> its model's key
         models = {main_key: cls(**cfg.task.options)}
         for row, options in merged.items():
@@ -236,7 +236,7 @@ class Runner:
                 if todo:
                     ref_todo[tid] = todo
                     total += len(todo)
-        # Rows can share encodings (one codec and setting evaluated with two task models): each is
+        # Rows can share encodings (one codec and rate point evaluated with two task models): each is
         # encoded once, and its decoded image goes to every model lacking an output for it.
         planned: set[str] = set()  # encoding keys that some planned chunk encodes
         wanted: dict[str, set[str]] = {}  # encoding key -> ids of the tasks awaiting its decoded image
@@ -288,7 +288,7 @@ class Runner:
                 for chunk in _split(to_encode, self._chunk_size(len(to_encode))):
                     items = [(samples[i].id, digests[i], samples[i].image) for i in chunk]
                     keep_decoded = any(cell.keys[i] in wanted for i in chunk)
-                    args = (cell.codec, cell.identity, cell.row, cell.setting, items, str(self.store.streams_dir),
+                    args = (cell.codec, cell.identity, cell.row, cell.rate_point, items, str(self.store.streams_dir),
                             image_metrics, keep_decoded, self.check_determinism)
                     pool = self._pool.get(sum(len(p[1]) for p in plan))
                     job = pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)
@@ -296,7 +296,7 @@ class Runner:
                     if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
                         pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)
                 if to_predict:  # encoded earlier, outputs missing: decode the stored streams
-                    bar.set_description(f"{cell.row} {cell.setting} (task)", refresh=False)
+                    bar.set_description(f"{cell.row} {cell.rate_point} (task)", refresh=False)
                     records = self.store.get_encodings([cell.keys[i] for i in to_predict])
                     decoded = {cell.keys[i]: self._decode_stored(cell, records[cell.keys[i]], samples[i].id)
                                for i in to_predict}
@@ -332,7 +332,7 @@ class Runner:
             else:
                 result = job
             pending.pop(0)
-            bar.set_description(f"{cell.row} {cell.setting}", refresh=False)
+            bar.set_description(f"{cell.row} {cell.rate_point}", refresh=False)
             self.store.put_encodings(result.records, result.metrics)
             # Encodings are committed above, so outputs lost with these buffers are recomputed
             # from the stored streams on resume; buffering gives each task full batches.
@@ -439,7 +439,7 @@ class Runner:
             # the uncompressed rate of each image (8 bits per sample: 8 gray, 24 RGB), averaged over
             # images like every codec row; a folder mixing gray and RGB images gets the mean of both
             uncompressed = [8.0 * (1 if s.image.ndim == 2 else s.image.shape[2]) for s in samples]
-            row = {"codec": REFERENCE, "setting": None, "parameter": None, "images": len(samples),
+            row = {"codec": REFERENCE, "rate_point": None, "parameter": None, "images": len(samples),
                    "bpp": float(np.mean(uncompressed)), "payload_bpp": math.nan}
             row.update({columns[m]: math.nan for m in metric_names})
             if task is not None:
@@ -459,7 +459,7 @@ class Runner:
             missing = [ids[i] for i, k in enumerate(cell.keys) if k not in encoded]
             if missing:
                 raise StoreError(
-                    f"row {cell.row!r} at {cell.setting!r}: {len(missing)} images not in the store "
+                    f"row {cell.row!r} at {cell.rate_point!r}: {len(missing)} images not in the store "
                     f"(e.g. {missing[0]!r}): run `taskcodec run` to compute them"
                 )
             measured = self.store.get_image_metrics(cell.keys, metric_names)
@@ -471,7 +471,7 @@ class Runner:
                 pixels = rec.height * rec.width
                 bpp = 8.0 * rec.n_bytes / pixels
                 payload = math.nan if rec.payload_bytes is None else 8.0 * rec.payload_bytes / pixels
-                image_row = {"codec": cell.row, "setting": cell.setting, "image": sid, "bytes": rec.n_bytes,
+                image_row = {"codec": cell.row, "rate_point": cell.rate_point, "image": sid, "bytes": rec.n_bytes,
                              "payload_bytes": rec.payload_bytes, "bpp": bpp, "payload_bpp": payload}
                 for m in metric_names:
                     v = measured.get((key, m))
@@ -484,7 +484,7 @@ class Runner:
                 images.append(image_row)
                 bpps.append(bpp)
                 payloads.append(payload)
-            row = {"codec": cell.row, "setting": cell.setting, "parameter": cell.codec.rate_parameter,
+            row = {"codec": cell.row, "rate_point": cell.rate_point, "parameter": cell.codec.rate_parameter,
                    "images": len(samples), "bpp": float(np.mean(bpps)), "payload_bpp": float(np.mean(payloads))}
             for m in metric_names:
                 finite = [v for v in values[m] if not math.isnan(v)]
@@ -493,7 +493,7 @@ class Runner:
                     row[columns[m] + UNDEFINED_SUFFIX] = len(values[m]) - len(finite)
             if cell.task is not None:
                 outputs = self._outputs(cell.task_id, cell.keys, ids, cell.row)
-                row.update(self._task_columns(cell.task, task_metrics, dataset, outputs, cell.row, cell.setting,
+                row.update(self._task_columns(cell.task, task_metrics, dataset, outputs, cell.row, cell.rate_point,
                                               cell.codec.rate_parameter, sample_rows))
             # a stat becomes a row column only when every image of the row has it
             row.update({c: float(np.mean(v)) for c, v in stat_values.items() if len(v) == len(cell.keys)})
@@ -512,10 +512,10 @@ class Runner:
             )
         return {sid: found[k] for sid, k in zip(ids, keys)}
 
-    def _task_columns(self, task, task_metrics, dataset, outputs, row, setting, parameter, sample_rows) -> dict[str, float]:
+    def _task_columns(self, task, task_metrics, dataset, outputs, row, rate_point, parameter, sample_rows) -> dict[str, float]:
         per_sample = task.sample_rows(dataset, outputs)
         for r in per_sample:
-            sample_rows.append({"codec": row, "setting": setting, **r})
+            sample_rows.append({"codec": row, "rate_point": rate_point, **r})
         columns: dict[str, float] = {}
         for metric in task_metrics:
             columns.update(metric.compute(per_sample))
@@ -532,8 +532,8 @@ def stat_column(name: str, value: float, pixels: int) -> tuple[str, float]:
 
 
 def _where(cell: Cell, sample_id: str) -> str:
-    parameter = cell.codec.rate_parameter or "setting"
-    return f"codec {cell.codec.name!r} (row {cell.row!r}) at {parameter}={cell.setting!r} on image {sample_id!r}"
+    parameter = cell.codec.rate_parameter or "rate_point"
+    return f"codec {cell.codec.name!r} (row {cell.row!r}) at {parameter}={cell.rate_point!r} on image {sample_id!r}"
 
 
 def _split(items: list[int], size: int) -> list[list[int]]:

@@ -27,7 +27,8 @@ from .api import stable_json
 from .errors import StoreError
 
 STORE_ENV = "TASKCODEC_STORE"
-SCHEMA_VERSION = 2  # 2: encodings.stream_sha256 (version 1 stores are migrated in place, see _migrate)
+# 2: encodings.stream_sha256; 3: encodings.setting renamed rate_point (older stores are migrated in place)
+SCHEMA_VERSION = 3
 STAT_PREFIX = "stat:"  # image_metrics rows named stat:<name> hold a codec's encode_with_stats numbers
 
 _SCHEMA = """
@@ -35,7 +36,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS encodings (
     key TEXT PRIMARY KEY,
     codec TEXT NOT NULL,
-    setting TEXT NOT NULL,
+    rate_point TEXT NOT NULL,
     image_digest TEXT NOT NULL,
     height INTEGER NOT NULL,
     width INTEGER NOT NULL,
@@ -66,9 +67,13 @@ def default_store_dir() -> Path:
     return Path(os.environ.get(STORE_ENV) or ".taskcodec")
 
 
-def encoding_key(codec_identity: dict[str, Any], setting: Any, image_digest: str) -> str:
-    """The cache key of one image encoded by one codec at one rate point."""
-    blob = stable_json({"codec": codec_identity, "setting": setting, "image": image_digest})
+def encoding_key(codec_identity: dict[str, Any], rate_point: Any, image_digest: str) -> str:
+    """The cache key of one image encoded by one codec at one rate point.
+
+    The key's JSON keeps the field name "setting" (the rate point's name before schema 3), so that
+    streams stored before the rename stay valid.
+    """
+    blob = stable_json({"codec": codec_identity, "setting": rate_point, "image": image_digest})
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -81,7 +86,7 @@ def reference_key(image_digest: str) -> str:
 class EncodingRecord:
     key: str
     codec: str
-    setting: Any
+    rate_point: Any
     image_digest: str
     height: int
     width: int
@@ -151,25 +156,29 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif row[0] == "1":
-            self._migrate_from_1()
+        elif row[0] in ("1", "2"):
+            self._migrate()
         elif row[0] != str(SCHEMA_VERSION):
             raise StoreError(
-                f"{self.db_path}: schema version {row[0]}, this taskcodec reads versions 1 and {SCHEMA_VERSION}: "
+                f"{self.db_path}: schema version {row[0]}, this taskcodec reads versions 1 to {SCHEMA_VERSION}: "
                 f"use the taskcodec that wrote it, or move the store away (it is a cache)"
             )
 
-    def _migrate_from_1(self) -> None:
-        """Version 1 had no ``stream_sha256``: add the column, empty, in one transaction.
+    def _migrate(self) -> None:
+        """Bring a version 1 or 2 store to the current schema, in one transaction.
 
-        Old rows keep NULL rather than the hash of their file as found now: a file damaged in
-        place with its size intact would otherwise be certified. A NULL row is verified the first
-        time its stream is reused, by decoding it and comparing with ``decoded_digest`` (the
-        runner then records the hash, or encodes the image again).
+        Version 1 had no ``stream_sha256``: the column is added, empty. Old rows keep NULL rather
+        than the hash of their file as found now: a file damaged in place with its size intact
+        would otherwise be certified. A NULL row is verified the first time its stream is reused,
+        by decoding it and comparing with ``decoded_digest`` (the runner then records the hash, or
+        encodes the image again). Versions 1 and 2 called the rate point column ``setting``: it is renamed.
         """
         with self.transaction() as db:
-            if "stream_sha256" not in {r[1] for r in db.execute("PRAGMA table_info(encodings)")}:
+            columns = {r[1] for r in db.execute("PRAGMA table_info(encodings)")}
+            if "stream_sha256" not in columns:
                 db.execute("ALTER TABLE encodings ADD COLUMN stream_sha256 TEXT")
+            if "setting" in columns:
+                db.execute("ALTER TABLE encodings RENAME COLUMN setting TO rate_point")
             db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
@@ -232,11 +241,11 @@ class Store:
         """Record encodings and their image metrics in one transaction (streams must exist)."""
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO encodings (key, codec, setting, image_digest, height, width, n_bytes, "
+                "INSERT OR REPLACE INTO encodings (key, codec, rate_point, image_digest, height, width, n_bytes, "
                 "payload_bytes, decoded_digest, encode_seconds, decode_seconds, stream_sha256) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (r.key, r.codec, stable_json(r.setting), r.image_digest, r.height, r.width, r.n_bytes,
+                    (r.key, r.codec, stable_json(r.rate_point), r.image_digest, r.height, r.width, r.n_bytes,
                      r.payload_bytes, r.decoded_digest, r.encode_seconds, r.decode_seconds, r.stream_sha256)
                     for r in records
                 ],
@@ -247,7 +256,7 @@ class Store:
         found: dict[str, EncodingRecord] = {}
         for chunk in _chunks(keys, 500):
             q = (
-                "SELECT key, codec, setting, image_digest, height, width, n_bytes, payload_bytes, decoded_digest, "
+                "SELECT key, codec, rate_point, image_digest, height, width, n_bytes, payload_bytes, decoded_digest, "
                 f"encode_seconds, decode_seconds, stream_sha256 FROM encodings WHERE key IN ({','.join('?' * len(chunk))})"
             )
             for row in self.db.execute(q, chunk):

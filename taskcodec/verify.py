@@ -45,7 +45,7 @@ class Verdict:
         return not self.problems
 
 
-def setting_key(value: Any) -> str:
+def rate_point_key(value: Any) -> str:
     """One spelling of a rate point for the JSON rows and both CSV files (``""`` for none)."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         return ""
@@ -136,8 +136,8 @@ def _check_results_files(results, document: dict[str, Any]) -> Verdict:
             verdict.checked += 1
             other = csv_row.get(column)
             if isinstance(value, (int, float)) and not isinstance(value, bool) or value is None:
-                if column == "setting":
-                    same = setting_key(value) == setting_key(other)
+                if column == "rate_point":
+                    same = rate_point_key(value) == rate_point_key(other)
                 elif value is None:  # results.json writes NaN and infinities as null
                     same = other is None or (isinstance(other, float) and not math.isfinite(other))
                 else:
@@ -145,7 +145,7 @@ def _check_results_files(results, document: dict[str, Any]) -> Verdict:
             else:
                 same = str(value) == str(other)
             if not same:
-                verdict.problems.append(f"row {i + 1} ({row.get('codec')} {setting_key(row.get('setting'))}) "
+                verdict.problems.append(f"row {i + 1} ({row.get('codec')} {rate_point_key(row.get('rate_point'))}) "
                                         f"{column}: results.json {value!r}, results.csv {other!r}")
     return verdict
 
@@ -166,16 +166,16 @@ def _task_metrics(raw: dict[str, Any], registry: Any) -> list[Any]:
 
 def _check_rows(results, images, samples, task_metrics) -> list[Verdict]:
     """Each row's rate, image metrics and task metrics, recomputed from the per-image and per-sample files."""
-    images = images.assign(_key=images["setting"].map(setting_key))
+    images = images.assign(_key=images["rate_point"].map(rate_point_key))
     by_row = {k: g for k, g in images.groupby(["codec", "_key"], sort=False)}
     sample_groups = {}
     if samples is not None:
-        samples = samples.assign(_key=samples["setting"].map(setting_key))
+        samples = samples.assign(_key=samples["rate_point"].map(rate_point_key))
         sample_groups = {k: g for k, g in samples.groupby(["codec", "_key"], sort=False)}
-    image_columns = [c for c in images.columns if c not in ("codec", "setting", "image", "bytes", "payload_bytes", "_key")]
+    image_columns = [c for c in images.columns if c not in ("codec", "rate_point", "image", "bytes", "payload_bytes", "_key")]
     verdicts = []
     for row in results.to_dict(orient="records"):
-        key = (row["codec"], setting_key(row["setting"]))
+        key = (row["codec"], rate_point_key(row["rate_point"]))
         verdict = Verdict(f"row {row['codec']} {key[1] or '-'}".rstrip())
         verdicts.append(verdict)
         if row["codec"] != REFERENCE:
@@ -194,7 +194,7 @@ def _check_rows(results, images, samples, task_metrics) -> list[Verdict]:
             if part is None:
                 verdict.problems.append("no per-sample rows in samples.csv.gz")
                 continue
-            records = part.drop(columns=["codec", "setting", "_key"]).to_dict(orient="records")
+            records = part.drop(columns=["codec", "rate_point", "_key"]).to_dict(orient="records")
             for metric in task_metrics:
                 for column, value in metric.compute(records).items():
                     if column in row:

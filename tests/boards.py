@@ -11,27 +11,27 @@ CLASSES = ["neutral", "happy", "sad"]
 N = 30
 
 
-def make_collected(labels=("jpeg", "webp"), title="Demo", notes=(), shift: int = 0) -> tuple[Collected, object]:
+def make_collected(row_names=("jpeg", "webp"), title="Demo", notes=(), shift: int = 0) -> tuple[Collected, object]:
     """A small classification board, made by hand: rows, per-image and per-sample outputs, whose
     numbers agree (each accuracy is the share of correct samples). ``shift`` moves which samples
     are wrong without changing any number."""
-    rows = [{"codec": "none", "setting": None, "parameter": None, "images": N, "bpp": 8.0, "accuracy": 0.9}]
+    rows = [{"codec": "none", "rate_point": None, "parameter": None, "images": N, "bpp": 8.0, "accuracy": 0.9}]
     images, samples = [], []
-    samples += [{"codec": "none", "setting": None, "image": f"i{j}", "label": j % 3,
+    samples += [{"codec": "none", "rate_point": None, "image": f"i{j}", "label": j % 3,
                  "pred": j % 3 if j >= 3 else (j + 1) % 3} for j in range(N)]  # 27 of 30 correct
-    for k, label in enumerate(labels):
-        for s, setting in enumerate((10, 40, 80)):
+    for k, row_name in enumerate(row_names):
+        for s, rate_point in enumerate((10, 40, 80)):
             wrong = 12 - 4 * s + k
-            rows.append({"codec": label, "setting": setting, "parameter": "quality", "images": N,
+            rows.append({"codec": row_name, "rate_point": rate_point, "parameter": "quality", "images": N,
                          "bpp": 0.3 * (s + 1) + 0.05 * k, "accuracy": (N - wrong) / N})
             for j in range(N):
-                images.append({"codec": label, "setting": setting, "image": f"i{j}", "bytes": 100 + s,
+                images.append({"codec": row_name, "rate_point": rate_point, "image": f"i{j}", "bytes": 100 + s,
                                "bpp": 0.3 * (s + 1) + 0.05 * k})
-                samples.append({"codec": label, "setting": setting, "image": f"i{j}", "label": j % 3,
+                samples.append({"codec": row_name, "rate_point": rate_point, "image": f"i{j}", "label": j % 3,
                                 "pred": j % 3 if (j + shift) % N >= wrong else (j + 1) % 3})
     raw = {"benchmark": "demo", "title": title, "dataset": {"name": "synthetic-faces"},
-           "codecs": [{"name": "jpeg", "label": label} for label in labels], "metrics": ["accuracy"],
-           "leaderboard": {"anchor": labels[0], "quality_metric": "accuracy", "notes": list(notes)}}
+           "codecs": [{"name": "jpeg", "row": row_name} for row_name in row_names], "metrics": ["accuracy"],
+           "leaderboard": {"anchor": row_names[0], "quality_metric": "accuracy", "notes": list(notes)}}
     provenance = {"command": "taskcodec run demo.yaml", "dataset": {"classes": CLASSES}}
     return Collected(rows=rows, images=images, samples=samples, provenance=provenance), parse_config(raw, "demo.yaml")
 

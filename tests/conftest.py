@@ -43,7 +43,7 @@ def natural_image(height: int, width: int, channels: int = 3, seed: int = 0) -> 
 # A third-party plugin, installed the way pip would: a module plus a dist-info folder whose
 # entry_points.txt names it in the `taskcodec` group.
 THIRD_PARTY_MODULE = '''
-"""A throwaway codec plugin: quantise each pixel to `setting` levels, then zlib."""
+"""A throwaway codec plugin: quantise each pixel to `rate_point` levels, then zlib."""
 import os
 import struct
 import time
@@ -61,20 +61,20 @@ class QuantZlib(taskcodec.Codec):
     default_rate_points = (4, 16, 64)
     description = "uniform quantisation + zlib (test plugin)"
 
-    def validate_setting(self, setting):
-        if isinstance(setting, bool) or not isinstance(setting, int) or not 2 <= setting <= 256:
-            raise taskcodec.CodecError(f"quant-zlib: levels must be an integer in 2..256, got {setting!r}")
-        return setting
+    def validate_rate_point(self, rate_point):
+        if isinstance(rate_point, bool) or not isinstance(rate_point, int) or not 2 <= rate_point <= 256:
+            raise taskcodec.CodecError(f"quant-zlib: levels must be an integer in 2..256, got {rate_point!r}")
+        return rate_point
 
-    def encode(self, image, setting):
+    def encode(self, image, rate_point):
         taskcodec.check_image(image, "quant-zlib")
         delay = float(os.environ.get("QUANT_ZLIB_DELAY", "0"))
         if delay:
             time.sleep(delay)
-        step = 256 / int(setting)
+        step = 256 / int(rate_point)
         q = np.floor(image / step).astype(np.uint8)
         channels = 1 if image.ndim == 2 else 3
-        header = struct.pack(">HHBB", image.shape[0], image.shape[1], channels, int(setting))
+        header = struct.pack(">HHBB", image.shape[0], image.shape[1], channels, int(rate_point))
         return header + zlib.compress(q.tobytes(), 9)
 
     def decode(self, data):

@@ -35,7 +35,7 @@ class Raw(taskcodec.Codec):
     rate_parameter = None
     default_rate_points = (None,)
 
-    def encode(self, image, setting):
+    def encode(self, image, rate_point):
         return _pack(image)
 
     def decode(self, data):
@@ -63,7 +63,7 @@ class GlobalCache(Raw):
 
     name = "global-cache"
 
-    def encode(self, image, setting):
+    def encode(self, image, rate_point):
         token = os.urandom(8)
         _CACHE[token] = image.copy()
         return token
@@ -80,7 +80,7 @@ class DiesInWorker(Raw):
 
     name = "dies-in-worker"
 
-    def encode(self, image, setting):
+    def encode(self, image, rate_point):
         if multiprocessing.parent_process() is not None and int(image.flat[0]) == 0:
             os.kill(os.getpid(), signal.SIGKILL)
         return _pack(image)
@@ -110,7 +110,7 @@ class RandomPadding(Raw):
 
     name = "random-padding"
 
-    def encode(self, image, setting):
+    def encode(self, image, rate_point):
         return _pack(image) + os.urandom(1)
 
     def decode(self, data):
@@ -153,7 +153,7 @@ class NumpyTask(taskcodec.Task):
     """Returns numpy ints and floats inside lists and dicts, as many real models do."""
 
     name = "numpy-task"
-    kind = "classification"
+    task_type = "classification"
     default_metrics = ("accuracy",)
 
     def prepare(self, dataset, context):

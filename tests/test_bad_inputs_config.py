@@ -14,7 +14,7 @@ from taskcodec.training import build_request, load_training_config
 BASE = {
     "benchmark": "demo",
     "dataset": {"name": "synthetic-faces", "split": "test"},
-    "codecs": [{"name": "jpeg", "settings": [10, 50]}],
+    "codecs": [{"name": "jpeg", "rate_points": [10, 50]}],
 }
 
 
@@ -35,8 +35,8 @@ DUPLICATE_KEY_FILES = {
     "codecs-twice": (GOOD_HEAD + "codecs: [jpeg]\ncodecs: [png]\n", 4, "'codecs'"),
     "dataset-option-twice": ("benchmark: demo\ndataset:\n  name: synthetic-faces\n  options:\n    size: [64, 64]\n"
                              "    size: [32, 32]\ncodecs: [jpeg]\n", 6, "'size'"),
-    "codec-entry-settings-twice": (GOOD_HEAD + "codecs:\n  - name: jpeg\n    settings: [10]\n    settings: [20]\n",
-                                   6, "'settings'"),
+    "codec-entry-rate_points-twice": (GOOD_HEAD + "codecs:\n  - name: jpeg\n    rate_points: [10]\n    rate_points: [20]\n",
+                                   6, "'rate_points'"),
     "flow-mapping-key-twice": (GOOD_HEAD + "codecs: [{name: jpeg, options: {optimize: true, optimize: false}}]\n",
                                3, "'optimize'"),
     "leaderboard-anchor-twice": (GOOD_HEAD + "codecs: [jpeg, png]\nleaderboard:\n  anchor: jpeg\n  anchor: png\n",
@@ -65,30 +65,30 @@ def test_duplicate_key_in_training_config_names_file_and_line(tmp_path):
 
 
 # ------------------------------------------------------------------ rate points
-SETTINGS = {
-    "same-integer-twice": ([10, 10, 50], "codecs[0].settings[1]"),
-    "integer-and-float-equal": ([10, 10.0], "codecs[0].settings[1]"),
-    "third-repeats-first": ([10, 50, 10], "codecs[0].settings[2]"),
+RATE_POINTS = {
+    "same-integer-twice": ([10, 10, 50], "codecs[0].rate_points[1]"),
+    "integer-and-float-equal": ([10, 10.0], "codecs[0].rate_points[1]"),
+    "third-repeats-first": ([10, 50, 10], "codecs[0].rate_points[2]"),
 }
 
 
-@pytest.mark.parametrize("case", sorted(SETTINGS))
+@pytest.mark.parametrize("case", sorted(RATE_POINTS))
 def test_duplicate_rate_point_names_its_index(case, plugins):
-    settings, where = SETTINGS[case]
-    message = config_error({**BASE, "codecs": [{"name": "jpeg", "settings": settings}]}, plugins)
+    rate_points, where = RATE_POINTS[case]
+    message = config_error({**BASE, "codecs": [{"name": "jpeg", "rate_points": rate_points}]}, plugins)
     assert message.startswith(f"bad.yaml: {where}: rate point") and "listed twice" in message
 
 
-def test_empty_settings_list_says_to_omit_it(plugins):
-    message = config_error({**BASE, "codecs": [{"name": "jpeg", "settings": []}]}, plugins)
-    assert message.startswith("bad.yaml: codecs[0].settings:")
-    assert "omit 'settings'" in message and "default rate points" in message
+def test_empty_rate_points_list_says_to_omit_it(plugins):
+    message = config_error({**BASE, "codecs": [{"name": "jpeg", "rate_points": []}]}, plugins)
+    assert message.startswith("bad.yaml: codecs[0].rate_points:")
+    assert "omit 'rate_points'" in message and "default rate points" in message
 
 
 def test_rate_points_equal_after_the_codecs_canonical_form(plugins):
     # jpeg2000's psnr targets are floats; 30 and 30.0 are one point however they are spelt
-    message = config_error({**BASE, "codecs": [{"name": "jpeg2000", "settings": [30.0, 32, 30]}]}, plugins)
-    assert "codecs[0].settings[2]" in message and "twice" in message
+    message = config_error({**BASE, "codecs": [{"name": "jpeg2000", "rate_points": [30.0, 32, 30]}]}, plugins)
+    assert "codecs[0].rate_points[2]" in message and "twice" in message
 
 
 # ------------------------------------------------------------------ unknown plugin options
@@ -171,9 +171,9 @@ def test_bad_anchor_names_the_key_and_lists_the_rows(case, plugins):
 OTHER = {
     "reference-quoted-yes": ({"reference": "yes"}, "reference", "true or false"),
     "negative-seed": ({"seed": -1}, "seed", "an integer seed >= 0"),
-    "label-with-newline": ({"codecs": [{"name": "jpeg", "label": "jpeg\nq"}]}, "codecs[0].label", "one line"),
-    "empty-label": ({"codecs": [{"name": "jpeg", "label": ""}]}, "codecs[0].label", "a row name"),
-    "label-with-trailing-space": ({"codecs": [{"name": "jpeg", "label": "jpeg "}]}, "codecs[0].label", "spaces"),
+    "row-with-newline": ({"codecs": [{"name": "jpeg", "row": "jpeg\nq"}]}, "codecs[0].row", "one line"),
+    "empty-row": ({"codecs": [{"name": "jpeg", "row": ""}]}, "codecs[0].row", "a row name"),
+    "row-with-trailing-space": ({"codecs": [{"name": "jpeg", "row": "jpeg "}]}, "codecs[0].row", "spaces"),
     "title-with-newline": ({"title": "Quick\nstart"}, "title", "one line"),
     "benchmark-with-backslash": ({"benchmark": "a\\b"}, "benchmark", "plain folder name"),
     "dataset-options-list": ({"dataset": {"name": "synthetic-faces", "options": []}}, "dataset.options", "mapping"),

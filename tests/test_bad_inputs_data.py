@@ -236,9 +236,9 @@ def test_8bit_image_stored_as_16bit_comes_back_unchanged(tmp_path):
 ])
 def test_image_over_the_codec_size_limit_names_codec_size_and_limit(codec, shape, limit):
     image = np.zeros(shape, np.uint8)
-    setting = None if codec is PngCodec else 50
+    rate_point = None if codec is PngCodec else 50
     with raises(CodecError, f"codec {codec.name!r}", f"{shape[1]}x{shape[0]} (width x height)", limit):
-        codec().encode(image, setting)
+        codec().encode(image, rate_point)
 
 
 # --------------------------------------------------------------------------- dataset options

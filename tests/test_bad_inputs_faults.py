@@ -52,7 +52,7 @@ def _codec_plugin(name):
         rate_parameter = None
         default_rate_points = (None,)
 
-        def encode(self, image, setting):
+        def encode(self, image, rate_point):
             return image.tobytes()
 
         def decode(self, data):  # pragma: no cover

@@ -73,7 +73,7 @@ def test_worker_process_that_dies(plugins, tmp_path):
     with pytest.raises(CodecError) as info:
         run(plugins, cfg, tmp_path / "s")
     message = str(info.value)
-    assert "'dies-in-worker'" in message and "setting=None" in message and "'sq000'" in message
+    assert "'dies-in-worker'" in message and "rate_point=None" in message and "'sq000'" in message
     assert "worker process died" in message
 
 
@@ -106,7 +106,7 @@ def test_check_determinism_with_an_encoder_writing_random_bytes(plugins, tmp_pat
     with pytest.raises(CodecError) as info:
         run(plugins, config(plugins, [{"name": "random-padding"}]), tmp_path / "s", check_determinism=True)
     message = str(info.value)
-    assert "'random-padding'" in message and "setting=None" in message and "'sq000'" in message
+    assert "'random-padding'" in message and "rate_point=None" in message and "'sq000'" in message
     assert "encoder is not deterministic" in message
     assert stored(tmp_path / "s")[0] == []
 
@@ -123,9 +123,9 @@ def test_check_determinism_with_a_real_codec_at_a_rate_point(plugins, tmp_path, 
 
     jpeg = plugins.get("codec", "jpeg").target
     original = jpeg.encode
-    monkeypatch.setattr(jpeg, "encode", lambda self, image, setting: original(self, image, setting) + os.urandom(1))
+    monkeypatch.setattr(jpeg, "encode", lambda self, image, rate_point: original(self, image, rate_point) + os.urandom(1))
     with pytest.raises(CodecError) as info:
-        run(plugins, config(plugins, [{"name": "jpeg", "settings": [25]}]), tmp_path / "s", check_determinism=True)
+        run(plugins, config(plugins, [{"name": "jpeg", "rate_points": [25]}]), tmp_path / "s", check_determinism=True)
     assert "'jpeg'" in str(info.value) and "quality=25" in str(info.value) and "'sq000'" in str(info.value)
 
 
@@ -155,7 +155,7 @@ def _flip_a_byte(path):
     ids=["byte-flipped-same-size", "truncated", "missing", "extended"],
 )
 def test_damaged_stored_stream(plugins, tmp_path, damage):
-    cfg = config(plugins, [{"name": "raw-test"}, {"name": "jpeg", "settings": [30]}])
+    cfg = config(plugins, [{"name": "raw-test"}, {"name": "jpeg", "rate_points": [30]}])
     first, _ = run(plugins, cfg, tmp_path / "s")
     path = _damage_first_stream(tmp_path / "s", damage)
     second, logs = run(plugins, cfg, tmp_path / "s")  # recovers: no error
@@ -163,7 +163,7 @@ def test_damaged_stored_stream(plugins, tmp_path, damage):
     assert pd.DataFrame(first.samples).equals(pd.DataFrame(second.samples))
     damaged = [line for line in logs if "damaged" in line]
     assert len(damaged) == 1 and str(path) in damaged[0] and "image 'sq" in damaged[0] and "row '" in damaged[0]
-    assert "setting=None" in damaged[0] or "quality=30" in damaged[0]
+    assert "rate_point=None" in damaged[0] or "quality=30" in damaged[0]
     third, logs = run(plugins, cfg, tmp_path / "s")  # and the next run is clean
     assert not [line for line in logs if "damaged" in line]
 
@@ -173,6 +173,7 @@ def test_version_1_row_whose_stream_was_damaged_in_place(plugins, tmp_path):
     cfg = config(plugins, [{"name": "raw-test"}])
     first, _ = run(plugins, cfg, tmp_path / "s")
     db = sqlite3.connect(tmp_path / "s" / "results.sqlite")
+    db.execute("ALTER TABLE encodings RENAME COLUMN rate_point TO setting")
     db.execute("ALTER TABLE encodings DROP COLUMN stream_sha256")
     db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
     db.commit()

@@ -67,22 +67,22 @@ def test_version_names_the_libraries(cls, library: str) -> None:
     assert cls().version == cls.version == cls().identity()["version"]
 
 
-# --------------------------------------------------------------------------- settings and options
-def test_settings_are_validated_and_canonical() -> None:
+# --------------------------------------------------------------------------- rate points and options
+def test_rate_points_are_validated_and_canonical() -> None:
     jpeg = JpegCodec()
-    assert jpeg.validate_setting(75.0) == 75 and type(jpeg.validate_setting(75.0)) is int
-    assert jpeg.validate_setting(np.int64(30)) == 30
+    assert jpeg.validate_rate_point(75.0) == 75 and type(jpeg.validate_rate_point(75.0)) is int
+    assert jpeg.validate_rate_point(np.int64(30)) == 30
     for bad in (0, 101, 75.5, True, "75", None):
         with pytest.raises(CodecError, match=r"'jpeg'.*quality.*1\.\.100"):
-            jpeg.validate_setting(bad)
-    assert JpegxlCodec().validate_setting(92.5) == 92.5
+            jpeg.validate_rate_point(bad)
+    assert JpegxlCodec().validate_rate_point(92.5) == 92.5
     with pytest.raises(CodecError, match=r"'avif'.*0\.\.99"):
-        AvifCodec().validate_setting(100)
+        AvifCodec().validate_rate_point(100)
     with pytest.raises(CodecError, match="'png' has no rate parameter"):
-        PngCodec().validate_setting(90)
-    assert Jpeg2000Codec().validate_setting(35) == 35
+        PngCodec().validate_rate_point(90)
+    assert Jpeg2000Codec().validate_rate_point(35) == 35
     with pytest.raises(CodecError, match="'jpeg2000'.*bpp"):
-        Jpeg2000Codec(mode="bpp").validate_setting(0)
+        Jpeg2000Codec(mode="bpp").validate_rate_point(0)
 
 
 def test_options_are_validated() -> None:

@@ -110,5 +110,5 @@ def test_metadata_and_registration():
     pm = PluginManager()
     for cls, column in [(Accuracy, "accuracy"), (BalancedAccuracy, "balanced_accuracy"), (MacroF1, "macro_f1")]:
         assert pm.get("metric", cls.name).target is cls
-        assert cls.task_kinds == ("classification",) and cls.higher_is_better
+        assert cls.task_types == ("classification",) and cls.higher_is_better
         assert list(cls().compute(rows([1], [1]))) == [column]

@@ -13,8 +13,8 @@ CONFIG = textconfig(
     dataset: {{name: image-dir, root: {root}}}
     metrics: [psnr]
     codecs:
-      - {{name: jpeg, settings: [10, 50, 90]}}
-      - {{name: quant-zlib, settings: [4, 16, 64]}}
+      - {{name: jpeg, rate_points: [10, 50, 90]}}
+      - {{name: quant-zlib, rate_points: [4, 16, 64]}}
     runner: {{workers: 1}}
     """
 )

@@ -10,9 +10,9 @@ run these same functions on a configured instance by providing their own ``codec
     copy, at every default rate point; ``decode`` likewise), for gray (HxW) and RGB (HxWx3) uint8 images of
     any size (37x53 included), at every default rate point;
   * ``decode`` returns a uint8 image of the original shape (exact for lossless codecs);
-  * more bytes for a higher rate setting on a natural-looking image (direction from the rate
+  * more bytes for a higher rate point on a natural-looking image (direction from the rate
     parameter's name where known, else from the end points);
-  * bad settings and bad images raise CodecError naming the codec;
+  * bad rate points and bad images raise CodecError naming the codec;
   * empty/truncated/corrupt streams raise CodecError or decode to a valid image, never another error;
   * ``payload_bytes`` is None or between 0 and ``len(data)``.
 """
@@ -29,8 +29,8 @@ from taskcodec.pluginmanager import get_plugin_manager
 
 PM = get_plugin_manager()
 CODEC_NAMES = PM.registry.names("codec")
-INCREASING = {"quality", "psnr", "bpp", "bitrate", "rate", "lambda", "lmbda"}  # larger setting -> more bytes
-DECREASING = {"distance", "qp", "crf", "quantizer", "q-index"}  # larger setting -> fewer bytes
+INCREASING = {"quality", "psnr", "bpp", "bitrate", "rate", "lambda", "lmbda"}  # larger rate point -> more bytes
+DECREASING = {"distance", "qp", "crf", "quantizer", "q-index"}  # larger rate point -> fewer bytes
 
 
 def natural_image(height: int, width: int, color: bool = True, seed: int = 0) -> np.ndarray:
@@ -84,7 +84,7 @@ def test_metadata(codec: Codec) -> None:
     else:
         assert None not in points
         for point in points:
-            codec.validate_setting(point)
+            codec.validate_rate_point(point)
     options = codec.options()
     json.dumps(options)
     json.dumps(codec.identity(), default=str)
@@ -94,12 +94,12 @@ def test_metadata(codec: Codec) -> None:
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_round_trip_every_rate_point(codec: Codec, images: dict, shape: tuple[int, ...]) -> None:
     image = images[shape]
-    for setting in codec.default_rate_points:
-        data = codec.encode(image, setting)
+    for rate_point in codec.default_rate_points:
+        data = codec.encode(image, rate_point)
         assert type(data) is bytes and len(data) > 0
         decoded = codec.decode(data)
         assert isinstance(decoded, np.ndarray)
-        assert decoded.dtype == np.uint8 and decoded.shape == image.shape, (setting, decoded.dtype, decoded.shape)
+        assert decoded.dtype == np.uint8 and decoded.shape == image.shape, (rate_point, decoded.dtype, decoded.shape)
         if codec.rate_parameter is None:
             np.testing.assert_array_equal(decoded, image)
         payload = codec.payload_bytes(data)
@@ -115,14 +115,14 @@ def test_deterministic(codec: Codec, color: bool) -> None:
     image = natural_image(40, 56, color=color, seed=7)
     fresh = type(codec)(**codec.options())
     copied = pickle.loads(pickle.dumps(codec))
-    for setting in codec.default_rate_points:
-        first = codec.encode(image, setting)
-        assert codec.encode(image.copy(), setting) == first, f"encode at {setting!r} gave other bytes"
-        assert fresh.encode(image, setting) == first, f"a fresh instance encodes other bytes at {setting!r}"
-        assert copied.encode(image, setting) == first, f"a pickled copy encodes other bytes at {setting!r}"
+    for rate_point in codec.default_rate_points:
+        first = codec.encode(image, rate_point)
+        assert codec.encode(image.copy(), rate_point) == first, f"encode at {rate_point!r} gave other bytes"
+        assert fresh.encode(image, rate_point) == first, f"a fresh instance encodes other bytes at {rate_point!r}"
+        assert copied.encode(image, rate_point) == first, f"a pickled copy encodes other bytes at {rate_point!r}"
         decoded = codec.decode(first)
         for decoder in (codec, fresh, copied):
-            np.testing.assert_array_equal(decoder.decode(first), decoded, err_msg=f"decode at {setting!r}")
+            np.testing.assert_array_equal(decoder.decode(first), decoded, err_msg=f"decode at {rate_point!r}")
 
 
 def test_more_bytes_at_higher_rate(codec: Codec) -> None:
@@ -139,17 +139,17 @@ def test_more_bytes_at_higher_rate(codec: Codec) -> None:
         assert larger >= smaller - (0.02 * smaller + 4), f"{codec.rate_parameter} {points} -> bytes {sizes}"
 
 
-def test_bad_settings_raise(codec: Codec) -> None:
+def test_bad_rate_points_raise(codec: Codec) -> None:
     image = natural_image(16, 16, color=True)
     bad = ["not-a-number", float("nan"), float("inf"), -1e9]
     if codec.rate_parameter is not None:
         bad.append(None)
-    for setting in bad:
+    for rate_point in bad:
         with pytest.raises(CodecError) as info:
-            codec.validate_setting(setting)
+            codec.validate_rate_point(rate_point)
         assert codec.name in str(info.value)
         with pytest.raises(CodecError):
-            codec.encode(image, setting)
+            codec.encode(image, rate_point)
 
 
 @pytest.mark.parametrize(

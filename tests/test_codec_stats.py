@@ -23,19 +23,19 @@ class Counted(taskcodec.Codec):
 
     name = "counted"
     rate_parameter = "level"
-    setting_range = (1, 9)
-    integer_settings = True
+    rate_point_range = (1, 9)
+    integer_rate_points = True
     default_rate_points = (1, 9)
     description = "zlib with stats (test codec)"
 
-    def encode(self, image, setting):
-        return self.encode_with_stats(image, setting)[0]
+    def encode(self, image, rate_point):
+        return self.encode_with_stats(image, rate_point)[0]
 
-    def encode_with_stats(self, image, setting):
-        if setting == 7:
+    def encode_with_stats(self, image, rate_point):
+        if rate_point == 7:
             raise RuntimeError("the library failed")  # turned into CodecError by the wrapper
         shape = np.array(image.shape + (1,) * (3 - image.ndim), dtype=np.uint16).tobytes()
-        payload = zlib.compress((image >> 1).tobytes(), setting)
+        payload = zlib.compress((image >> 1).tobytes(), rate_point)
         stats = {"estimated_bits": 0.9 * 8 * len(payload), "payload-len": len(payload)}
         if image.shape[1] == 21:  # only some images get this stat: it must not become a row column
             stats["partial"] = 1.0
@@ -53,9 +53,9 @@ class Plain(Counted):
     name = "plain"
     encode_with_stats = taskcodec.Codec.encode_with_stats
 
-    def encode(self, image, setting):
+    def encode(self, image, rate_point):
         shape = np.array(image.shape + (1,) * (3 - image.ndim), dtype=np.uint16).tobytes()
-        return shape + zlib.compress(image.tobytes(), setting)
+        return shape + zlib.compress(image.tobytes(), rate_point)
 
 
 class Sizes(taskcodec.Dataset):
@@ -104,7 +104,7 @@ def test_encode_with_stats_is_guarded_like_encode():
     assert isinstance(data, bytes) and stats["payload-len"] == len(data) - 6
     assert all(type(v) is float for v in stats.values())
     with pytest.raises(CodecError, match="'counted'.*level must be"):
-        codec.encode_with_stats(image, 12)  # setting validated
+        codec.encode_with_stats(image, 12)  # rate point validated
     with pytest.raises(CodecError, match="'counted'"):
         codec.encode_with_stats(np.zeros((4, 4), np.float32), 3)  # image checked
     with pytest.raises(CodecError, match="RuntimeError: the library failed"):
@@ -116,7 +116,7 @@ def test_bad_stats_are_codec_errors(bad):
     class Bad(Counted):
         name = "bad-stats"
 
-        def encode_with_stats(self, image, setting):
+        def encode_with_stats(self, image, rate_point):
             return bad
 
     with pytest.raises(CodecError, match="'bad-stats': encode_with_stats"):
@@ -130,7 +130,7 @@ def _config(plugins, codecs):
 
 
 def test_stats_are_stored_and_become_row_columns(plugins, tmp_path):
-    cfg = _config(plugins, [{"name": "counted", "settings": [1, 9]}, {"name": "plain", "settings": [5]}])
+    cfg = _config(plugins, [{"name": "counted", "rate_points": [1, 9]}, {"name": "plain", "rate_points": [5]}])
     collected = Runner(cfg, Store(tmp_path / "store"), plugins, progress=False).run()
     rows, images = pd.DataFrame(collected.rows), pd.DataFrame(collected.images)
 
@@ -143,8 +143,8 @@ def test_stats_are_stored_and_become_row_columns(plugins, tmp_path):
     pixels = counted.image.map({s.id: s.image.size for s in Sizes()})
     np.testing.assert_allclose(counted.estimated_bpp, 0.9 * 8 * (counted.bytes - 6) / pixels)
     np.testing.assert_allclose(counted.stat_payload_len, counted.bytes - 6)
-    for setting, part in counted.groupby("setting"):
-        row = rows[(rows.codec == "counted") & (rows.setting == setting)].iloc[0]
+    for rate_point, part in counted.groupby("rate_point"):
+        row = rows[(rows.codec == "counted") & (rows.rate_point == rate_point)].iloc[0]
         assert row.estimated_bpp == pytest.approx(part.estimated_bpp.mean())  # per image, then the mean
         assert row.stat_payload_len == pytest.approx(part.stat_payload_len.mean())
         assert row.estimated_bpp < row.bpp  # the rate itself still comes from the bytes
@@ -158,7 +158,7 @@ def test_stats_are_stored_and_become_row_columns(plugins, tmp_path):
 
 
 def test_stats_never_become_the_quality_axis(plugins, tmp_path):
-    cfg = _config(plugins, [{"name": "counted", "settings": [1, 9]}])
+    cfg = _config(plugins, [{"name": "counted", "rate_points": [1, 9]}])
     collected = Runner(cfg, Store(tmp_path / "store"), plugins, progress=False).run()
     results = pd.DataFrame(collected.rows)
     assert quality_metric(cfg, results) == ("psnr", True)

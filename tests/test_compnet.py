@@ -203,7 +203,7 @@ def test_decode_in_a_fresh_process_is_bit_exact(stand_in, tmp_path) -> None:
             if entry.arch.in_channels == 1 and len(shape) == 3:
                 continue
             image = natural_image(shape[0], shape[1], color=len(shape) == 3, seed=c)
-            data, _ = codec.encode_with_stats(image, entry.setting)
+            data, _ = codec.encode_with_stats(image, entry.rate_point)
             decoded = codec.decode(data)
             # the encoder's own reconstruction: decoder(encoder(padded image)), cropped, to uint8
             model = mfc._MODELS[(entry.digest, "cpu")]
@@ -253,17 +253,17 @@ def test_rate_is_the_bytes_written(tmp_path) -> None:
     folder = write_images(tmp_path / "images", count=3, size=(40, 56))
     options = {"untrained_seed": 0, "width": 16}
     raw = {"benchmark": "compnet", "dataset": {"name": "image-dir", "root": str(folder)}, "metrics": ["psnr"],
-           "codecs": [{"name": "compnet-png", "settings": [0.25, 2.0], "options": options}],
+           "codecs": [{"name": "compnet-png", "rate_points": [0.25, 2.0], "options": options}],
            "runner": {"workers": 1}}
     cfg = parse_config(raw, "compnet.yaml", plugins.registry)
     rows = pd.DataFrame(Runner(cfg, Store(tmp_path / "store"), plugins, progress=False).run().rows)
-    rows = rows[rows.codec == "compnet-png"].sort_values("setting")
+    rows = rows[rows.codec == "compnet-png"].sort_values("rate_point")
     codec = CompNetPngCodec(**options)
     from PIL import Image
 
     images = [np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))]
-    for setting, row in zip((0.25, 2.0), rows.itertuples()):
-        streams = [codec.encode(image, setting) for image in images]
+    for rate_point, row in zip((0.25, 2.0), rows.itertuples()):
+        streams = [codec.encode(image, rate_point) for image in images]
         assert row.bpp == pytest.approx(np.mean([8 * len(s) / (40 * 56) for s in streams]), rel=1e-12)
         assert row.payload_bpp == pytest.approx(np.mean([8 * codec.payload_bytes(s) / (40 * 56) for s in streams]))
         assert row.estimated_bpp > 0 and row.payload_bpp < row.bpp
@@ -275,14 +275,14 @@ def test_estimated_bits_are_the_models_proxy(stand_in) -> None:
 
     image = natural_image(48, 64, color=True, seed=9)
     for entry in stand_in.entries():
-        data, stats = stand_in.encode_with_stats(image, entry.setting)
-        assert data == stand_in.encode(image, entry.setting) and set(stats) == {"estimated_bits"}
+        data, stats = stand_in.encode_with_stats(image, entry.rate_point)
+        assert data == stand_in.encode(image, entry.rate_point) and set(stats) == {"estimated_bits"}
         model = mfc._MODELS[(entry.digest, "cpu")]
         symbols = torch.from_numpy(model.encode_symbols(_tensor(image))).float()
         assert stats["estimated_bits"] == pytest.approx(float(model.rate_bits(symbols)[0]), rel=1e-6)
 
 
-def test_rate_grows_with_the_setting(stand_in) -> None:
+def test_rate_grows_with_the_rate_point(stand_in) -> None:
     image = natural_image(96, 112, color=True, seed=3)
     sizes = [len(stand_in.encode(image, s)) for s in stand_in.default_rate_points]
     assert sizes == sorted(sizes) and sizes[-1] > 2 * sizes[0], sizes
@@ -345,7 +345,7 @@ def test_checkpoint_save_load_and_digest(tmp_path) -> None:
     digest = cm.save_checkpoint(tmp_path / "m.pt", model, mode="rd", seed=3, lmbda=0.01, data={"images": 10})
     document = cm.load_checkpoint(tmp_path / "m.pt")
     assert document["digest"] == digest == cm.model_digest(model) and len(digest) == 64
-    assert document["setting"] == 1.0 and document["lmbda"] == 0.01 and document["data"] == {"images": 10}
+    assert document["rate_point"] == 1.0 and document["lmbda"] == 0.01 and document["data"] == {"images": 10}
     assert cm.checkpoint_arch(document) == arch and document["format"] == "taskcodec-compnet"
     loaded = cm.model_from_checkpoint(document)
     x = smooth_images(2, size=32)
@@ -355,7 +355,7 @@ def test_checkpoint_save_load_and_digest(tmp_path) -> None:
     assert cm.save_checkpoint(tmp_path / "updated.pt", model, mode="rd", seed=3) == digest
     assert cm.model_from_checkpoint(cm.load_checkpoint(tmp_path / "updated.pt")) is not None
     with pytest.raises(ValueError, match="reserved"):
-        cm.save_checkpoint(tmp_path / "x.pt", model, mode="rd", seed=3, setting=2.0)
+        cm.save_checkpoint(tmp_path / "x.pt", model, mode="rd", seed=3, rate_point=2.0)
     with pytest.raises(cm.CheckpointError, match="mode"):
         cm.save_checkpoint(tmp_path / "x.pt", model, mode="best", seed=3)
     assert not (tmp_path / "x.pt").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "updated.pt"]
@@ -374,9 +374,9 @@ def test_bad_checkpoints_raise(tmp_path) -> None:
     torch.save({**document, "digest": None}, tmp_path / "nodigest.pt")
     with pytest.raises(cm.CheckpointError, match="do not match the digest"):
         cm.load_checkpoint(tmp_path / "nodigest.pt")
-    torch.save({**document, "setting": 2.0}, tmp_path / "setting.pt")
+    torch.save({**document, "setting": 2.0}, tmp_path / "rate_point.pt")
     with pytest.raises(cm.CheckpointError, match="not the architecture's nominal bpp 1"):
-        cm.load_checkpoint(tmp_path / "setting.pt")
+        cm.load_checkpoint(tmp_path / "rate_point.pt")
     torch.save({**document, "format_version": 2}, tmp_path / "v2.pt")
     with pytest.raises(cm.CheckpointError, match="format version 2"):
         cm.load_checkpoint(tmp_path / "v2.pt")
@@ -395,14 +395,14 @@ def test_checkpoint_folders(tmp_path) -> None:
     for c, l in ((2, 4), (4, 16)):
         save_stand_in(tmp_path / "a" / f"c{c}-l{l}.pt", cm.CompNetArch(c, l, 4, 3, 16))
     codec = CompNetPngCodec(models=str(tmp_path / "a"))
-    assert codec.default_rate_points == (0.25, 1.0) and codec.validate_setting(1) == 1.0
+    assert codec.default_rate_points == (0.25, 1.0) and codec.validate_rate_point(1) == 1.0
     with pytest.raises(CodecError, match=r"nominal_bpp must be one of the available rate points \[0.25, 1\]"):
-        codec.validate_setting(2.0)
+        codec.validate_rate_point(2.0)
     identity = codec.identity()
     assert identity["untrained"] is True and "models" not in identity["options"]
     assert [(m["nominal_bpp"], m["channels"], m["levels"]) for m in identity["models"]] == [(0.25, 2, 4), (1.0, 4, 16)]
     # the same weights as the stand-ins: the same bytes
-    stand_in = CompNetPngCodec(untrained_seed=1, width=16, untrained_settings=[[2, 4], [4, 16]])
+    stand_in = CompNetPngCodec(untrained_seed=1, width=16, untrained_rate_points=[[2, 4], [4, 16]])
     image = natural_image(37, 53, color=True, seed=1)
     assert codec.encode(image, 1.0) == stand_in.encode(image, 1.0)
     shutil.copytree(tmp_path / "a", tmp_path / "moved")
@@ -442,16 +442,16 @@ def test_options_are_validated() -> None:
         CompNetPngCodec(models="x", untrained_seed=0)
     with pytest.raises(CodecError, match="unknown option"):
         CompNetPngCodec(untrained_seed=0, levels=4)
-    with pytest.raises(CodecError, match="untrained_settings goes with untrained_seed"):
-        CompNetPngCodec(models="x", untrained_settings=[[2, 4]])
+    with pytest.raises(CodecError, match="untrained_rate_points goes with untrained_seed"):
+        CompNetPngCodec(models="x", untrained_rate_points=[[2, 4]])
     for bad in ([[2, 1]], [[0, 4]], [2, 4], [], [[2, 4, 1]]):
-        with pytest.raises(CodecError, match="option untrained_settings="):
-            CompNetPngCodec(untrained_seed=0, untrained_settings=bad)
-    with pytest.raises(CodecError, match="two models for nominal bpp 1 in untrained_settings"):
-        CompNetPngCodec(untrained_seed=0, untrained_settings=[[4, 16], [16, 2]])
+        with pytest.raises(CodecError, match="option untrained_rate_points="):
+            CompNetPngCodec(untrained_seed=0, untrained_rate_points=bad)
+    with pytest.raises(CodecError, match="two models for nominal bpp 1 in untrained_rate_points"):
+        CompNetPngCodec(untrained_seed=0, untrained_rate_points=[[4, 16], [16, 2]])
     with pytest.raises(CodecError, match="option downsampling="):
         CompNetPngCodec(untrained_seed=0, downsampling=3)
-    codec = CompNetPngCodec(untrained_seed=0, untrained_settings=[(8, 16), [2, 4]], downsampling=8)
+    codec = CompNetPngCodec(untrained_seed=0, untrained_rate_points=[(8, 16), [2, 4]], downsampling=8)
     assert codec.default_rate_points == (0.0625, 0.5)
     assert CompNetPngCodec(**codec.options()).options() == codec.options()
     assert codec.identity()["untrained"] is True and "untrained" in CompNetPngCodec.description
@@ -540,6 +540,6 @@ test_contract_metadata = contract.test_metadata
 test_contract_round_trip_every_rate_point = contract.test_round_trip_every_rate_point
 test_contract_deterministic = contract.test_deterministic
 test_contract_more_bytes_at_higher_rate = contract.test_more_bytes_at_higher_rate
-test_contract_bad_settings_raise = contract.test_bad_settings_raise
+test_contract_bad_rate_points_raise = contract.test_bad_rate_points_raise
 test_contract_bad_images_raise = contract.test_bad_images_raise
 test_contract_corrupt_streams = contract.test_corrupt_streams

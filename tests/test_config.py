@@ -11,7 +11,7 @@ from taskcodec.pluginmanager import PluginManager
 BASE = {
     "benchmark": "demo",
     "dataset": {"name": "synthetic-faces", "split": "test"},
-    "codecs": [{"name": "jpeg", "settings": [10, 50]}],
+    "codecs": [{"name": "jpeg", "rate_points": [10, 50]}],
 }
 
 
@@ -34,7 +34,7 @@ def error(raw, registry) -> str:
 
 def test_valid_config_parses(registry):
     cfg = parse_config(with_(), "cfg.yaml", registry)
-    assert cfg.codecs[0].label == "jpeg" and cfg.codecs[0].settings == (10, 50)
+    assert cfg.codecs[0].row == "jpeg" and cfg.codecs[0].rate_points == (10, 50)
     assert cfg.reference and cfg.task is None and cfg.dataset.root is None
 
 
@@ -50,9 +50,9 @@ def test_unknown_codec_names_key_path_and_suggests(registry):
     assert "Did you mean 'jpeg2000'" in message
 
 
-def test_bad_setting_names_its_index(registry):
-    message = error(with_(codecs=[{"name": "jpeg", "settings": [10, 500]}]), registry)
-    assert "codecs[0].settings[1]" in message and "500" in message
+def test_bad_rate_point_names_its_index(registry):
+    message = error(with_(codecs=[{"name": "jpeg", "rate_points": [10, 500]}]), registry)
+    assert "codecs[0].rate_points[1]" in message and "500" in message
 
 
 def test_wrong_type_and_missing_key(registry):
@@ -69,7 +69,7 @@ def test_bad_split_lists_splits(registry):
 
 def test_duplicate_rows_and_reserved_label(registry):
     assert "duplicate row name 'jpeg'" in error(with_(codecs=["jpeg", "jpeg"]), registry)
-    assert "reserved" in error(with_(codecs=[{"name": "jpeg", "label": "none"}]), registry)
+    assert "reserved" in error(with_(codecs=[{"name": "jpeg", "row": "none"}]), registry)
 
 
 def test_relative_root_resolves_against_taskcodec_data(monkeypatch, tmp_path, registry):
@@ -113,9 +113,9 @@ def test_shipped_training_and_published_configs_are_valid(registry, monkeypatch)
         load_training_config(path)
 
 
-def test_null_or_absent_settings_mean_the_codec_defaults(registry):
-    cfg = parse_config(with_(codecs=[{"name": "jpeg", "settings": None}, {"name": "png"}]), "cfg.yaml", registry)
-    assert cfg.codecs[0].settings == () and cfg.codecs[1].settings == ()
+def test_null_or_absent_rate_points_mean_the_codec_defaults(registry):
+    cfg = parse_config(with_(codecs=[{"name": "jpeg", "rate_points": None}, {"name": "png"}]), "cfg.yaml", registry)
+    assert cfg.codecs[0].rate_points == () and cfg.codecs[1].rate_points == ()
 
 
 def test_omitted_anchor_still_defaults_to_jpeg(registry):
@@ -177,3 +177,19 @@ def test_declared_options_are_accepted(registry):
                              codecs=[{"name": "jpeg", "options": {"subsampling": "444"}},
                                      {"name": "webp", "task_options": {"workers": 1}}]), "cfg.yaml", registry)
     assert cfg.task.options["weights"] == "w.ckpt" and cfg.codecs[1].task_options == {"workers": 1}
+
+
+@pytest.mark.parametrize("old, new", [("settings", "rate_points"), ("label", "row")])
+def test_old_codec_key_names_say_the_new_one(registry, old, new):
+    message = error(with_(codecs=[{"name": "jpeg", old: [10] if old == "settings" else "q"}]), registry)
+    assert message == f"cfg.yaml: codecs[0].{old}: key {old!r} is now called {new!r}"
+
+
+def test_benchmark_key_is_the_same_as_under_the_old_key_names(registry):
+    """Stores key their recorded runs by this hash; it must not move with the rename."""
+    cfg = parse_config(with_(codecs=[{"name": "jpeg", "row": "q", "rate_points": [10, 50]}]), "cfg.yaml", registry)
+    old_raw = with_(codecs=[{"name": "jpeg", "label": "q", "settings": [10, 50]}])
+    old_raw = {k: v for k, v in old_raw.items() if k not in ("runner", "leaderboard", "title")}
+    import hashlib
+    from taskcodec.api import stable_json
+    assert cfg.key() == hashlib.sha256(stable_json(old_raw).encode()).hexdigest()[:16]

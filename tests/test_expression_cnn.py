@@ -199,7 +199,7 @@ def test_registered_as_plugin():
 
     entry = PluginManager().get("task", "expression-cnn")
     assert entry.target is ExpressionCNN
-    assert ExpressionCNN.kind == "classification"
+    assert ExpressionCNN.task_type == "classification"
     assert ExpressionCNN.default_metrics == ("accuracy", "balanced-accuracy", "macro-f1")
 
 

@@ -29,7 +29,7 @@ class ExternalClassifier(taskcodec.Task):
     """The documented pattern: load your own weights, apply your own preprocessing, return class indices."""
 
     name = "external-fer"
-    kind = "classification"
+    task_type = "classification"
     default_metrics = ("accuracy", "balanced-accuracy", "macro-f1")
 
     def prepare(self, dataset, context):
@@ -70,7 +70,7 @@ def config(root, task):
         "dataset": {"name": "ferplus", "root": str(root), "split": "test", "options": {"mode": "majority"}},
         "task": task,
         "metrics": ["accuracy", "balanced-accuracy", "macro-f1", "psnr"],
-        "codecs": [{"name": "jpeg", "settings": [5, 50]}, {"name": "webp", "settings": [10]}],
+        "codecs": [{"name": "jpeg", "rate_points": [5, 50]}, {"name": "webp", "rate_points": [10]}],
         "runner": {"workers": 1, "device": "cpu"},
     }
 
@@ -109,10 +109,10 @@ def test_checkpoint_then_external_model_on_the_same_store(fer_root, tmp_path, mo
     samples = pd.read_csv(gzip.open(folder / "samples.csv.gz"))
     assert len(samples) == len(results) * 16
     images = pd.read_csv(gzip.open(folder / "images.csv.gz"))
-    twins = images[images["image"].isin(["fer0000002", "fer0000003"])].groupby(["codec", "setting"])["bytes"].nunique()
+    twins = images[images["image"].isin(["fer0000002", "fer0000003"])].groupby(["codec", "rate_point"])["bytes"].nunique()
     assert (twins == 1).all()
     for _, row in results.iterrows():
-        same = samples["setting"].isna() if pd.isna(row["setting"]) else samples["setting"] == row["setting"]
+        same = samples["rate_point"].isna() if pd.isna(row["rate_point"]) else samples["rate_point"] == row["rate_point"]
         mine = samples[(samples["codec"] == row["codec"]) & same]
         assert row["accuracy"] == pytest.approx((mine["label"] == mine["pred"]).mean(), abs=1e-6)
 

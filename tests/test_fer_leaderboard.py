@@ -25,9 +25,9 @@ def board():
 
 def test_rows_and_columns(board):
     results, samples = board
-    for column in ("codec", "setting", "bpp", "payload_bpp", "psnr", "accuracy", "balanced_accuracy", "macro_f1"):
+    for column in ("codec", "rate_point", "bpp", "payload_bpp", "psnr", "accuracy", "balanced_accuracy", "macro_f1"):
         assert column in results.columns
-    assert list(samples.columns) == ["codec", "setting", "image", "label", "pred"]
+    assert list(samples.columns) == ["codec", "rate_point", "image", "label", "pred"]
     assert (results["codec"] == "none").sum() == 1
     for codec in CODECS:
         assert (results["codec"] == codec).sum() >= 5, codec
@@ -37,7 +37,7 @@ def test_rows_and_columns(board):
 def test_every_metric_recomputes_from_samples(board):
     results, samples = board
     for _, row in results.iterrows():
-        same = samples["setting"].isna() if pd.isna(row["setting"]) else samples["setting"] == row["setting"]
+        same = samples["rate_point"].isna() if pd.isna(row["rate_point"]) else samples["rate_point"] == row["rate_point"]
         mine = samples[(samples["codec"] == row["codec"]) & same]
         assert len(mine) == 3137
         labels, preds = mine["label"].tolist(), mine["pred"].tolist()

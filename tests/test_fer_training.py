@@ -35,7 +35,7 @@ def write_config(folder: Path, checkpoint: Path) -> Path:
           options: {{{options}}}
         metrics: [accuracy]
         codecs:
-          - {{name: jpeg, settings: [50]}}
+          - {{name: jpeg, rate_points: [50]}}
         runner: {{device: cpu}}
         """)
     path = folder / "tiny.yaml"
@@ -217,7 +217,7 @@ def test_tasks_without_training_refuse_and_configs_need_a_task(tmp_path):
     with pytest.raises(TaskcodecError, match="task 'fixed' has no training command"):
         Fixed().train(TaskContext(None, tmp_path))
     config = tmp_path / "notask.yaml"
-    config.write_text("benchmark: x\ndataset: {name: synthetic-faces}\ncodecs: [{name: jpeg, settings: [50]}]\n")
+    config.write_text("benchmark: x\ndataset: {name: synthetic-faces}\ncodecs: [{name: jpeg, rate_points: [50]}]\n")
     out = subprocess.run([sys.executable, "-m", "taskcodec.cli", "train", str(config), "--store", str(tmp_path / "s")],
                          capture_output=True, text=True, env=env(), timeout=120)
     assert out.returncode == 2 and "has no task to train" in out.stderr

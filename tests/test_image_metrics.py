@@ -15,7 +15,7 @@ from taskcodec_plugins.metrics.image import MsSsim, Psnr
 def one_torch_thread():
     """MS-SSIM's convolutions on 2 busy cores: OpenMP threads spin and one call takes ~1.5 s
     instead of ~20 ms (measured here; OMP_WAIT_POLICY=PASSIVE fixes it too). One thread keeps
-    this module fast; the previous setting is restored afterwards."""
+    this module fast; the previous rate point is restored afterwards."""
     torch = pytest.importorskip("torch")
     previous = torch.get_num_threads()
     torch.set_num_threads(1)

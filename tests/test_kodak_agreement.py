@@ -34,7 +34,7 @@ def test_kodak_jpeg_matches_direct_libjpeg_turbo(datasets_dir, tmp_path):
         "benchmark": "kodak-check",
         "dataset": {"name": "kodak", "root": str(datasets_dir / "kodak")},
         "metrics": ["psnr"],
-        "codecs": [{"name": "jpeg", "settings": QUALITIES}],
+        "codecs": [{"name": "jpeg", "rate_points": QUALITIES}],
         "runner": {"workers": 1},
     }
     cfg = parse_config(raw, "kodak-check", pm.registry)
@@ -43,7 +43,7 @@ def test_kodak_jpeg_matches_direct_libjpeg_turbo(datasets_dir, tmp_path):
     assert len(files) == 24
     for quality in QUALITIES:
         measured = np.array([direct_jpeg(f, quality) for f in files])
-        row = next(r for r in rows if r["codec"] == "jpeg" and r["setting"] == quality)
+        row = next(r for r in rows if r["codec"] == "jpeg" and r["rate_point"] == quality)
         assert row["images"] == 24
         assert row["bpp"] == pytest.approx(measured[:, 0].mean(), rel=1e-3)
         assert row["psnr"] == pytest.approx(measured[:, 1].mean(), rel=1e-3)

@@ -29,11 +29,11 @@ PROVENANCE = {
 
 
 def _results() -> pd.DataFrame:
-    rows = [dict(codec="none", setting="-", bpp=24.0, payload_bpp=math.nan, psnr=math.inf, accuracy=0.80,
+    rows = [dict(codec="none", rate_point="-", bpp=24.0, payload_bpp=math.nan, psnr=math.inf, accuracy=0.80,
                  macro_f1=0.70)]
     for codec, (bpp, acc) in CURVES.items():
         for i, (b, a) in enumerate(zip(bpp, acc)):
-            rows.append(dict(codec=codec, setting=i + 1, bpp=b, payload_bpp=b - 0.1 if codec == "jpeg" else math.nan,
+            rows.append(dict(codec=codec, rate_point=i + 1, bpp=b, payload_bpp=b - 0.1 if codec == "jpeg" else math.nan,
                              psnr=25.0 + 3 * i, accuracy=a, macro_f1=a - 0.1))
     return pd.DataFrame(rows)
 
@@ -42,7 +42,7 @@ def _per_sample() -> pd.DataFrame:
     image = np.arange(N_IMAGES)
     spread = np.where(image % 2 == 0, 0.9, 1.1)  # per-image bpp varies, its mean is the nominal rate
     difficulty = (image + 0.5) / N_IMAGES       # image i is correct when accuracy > its difficulty
-    parts = [pd.DataFrame({"codec": codec, "setting": i + 1, "image": image, "bpp": b * spread,
+    parts = [pd.DataFrame({"codec": codec, "rate_point": i + 1, "image": image, "bpp": b * spread,
                            "correct": (difficulty < a).astype(int)})
              for codec, (bpp, acc) in CURVES.items() for i, (b, a) in enumerate(zip(bpp, acc))]
     return pd.concat(parts, ignore_index=True)
@@ -75,7 +75,7 @@ def test_task_leaderboard_with_bootstrap(tmp_path):
 
     # leaderboard rows: bpp 3 decimals, accuracy in % with 2 decimals, reference first
     rows = _rows(readme)
-    assert rows[0] == ["codec", "setting", "bpp", "payload bpp", "accuracy (%)", "macro_f1 (%)", "PSNR (dB)"]
+    assert rows[0] == ["codec", "rate_point", "bpp", "payload bpp", "accuracy (%)", "macro_f1 (%)", "PSNR (dB)"]
     assert ["none", "-", "24.000", "-", "80.00", "70.00", "inf"] in rows
     assert ["jpeg", "1", "0.500", "0.400", "50.00", "40.00", "25.00"] in rows
     assert ["late", "4", "8.000", "-", "95.00", "85.00", "34.00"] in rows
@@ -141,7 +141,7 @@ def test_single_point_rows_are_named_not_tabled_as_bd(tmp_path):
     """A row with one rate point (e.g. a lossless reference) has no curve: it is left out of the BD
     table and named in a note, and the curves beside it keep their BD-rates."""
     results = _results()
-    lossless = dict(codec="png", setting="-", bpp=12.0, payload_bpp=math.nan, psnr=math.inf, accuracy=0.80,
+    lossless = dict(codec="png", rate_point="-", bpp=12.0, payload_bpp=math.nan, psnr=math.inf, accuracy=0.80,
                     macro_f1=0.70)
     summary = _render(tmp_path, pd.concat([results, pd.DataFrame([lossless])], ignore_index=True), anchor="jpeg")
     assert "png" not in {r["codec"] for r in summary["bd"]} and {"half", "late"} <= {r["codec"] for r in summary["bd"]}

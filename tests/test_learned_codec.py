@@ -36,7 +36,7 @@ TRAINED_ENV = "TASKCODEC_LEARNED_MODELS"
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
     """Tiny models on shared, busy cores: one torch thread is 10-100x faster than two spinning ones.
-    (The codec itself leaves the process's thread settings alone; the fresh-process test decodes
+    (The codec itself leaves the process's thread rate points alone; the fresh-process test decodes
     with another thread count.)"""
     import torch
 
@@ -234,8 +234,8 @@ def test_decode_in_a_fresh_process_is_bit_exact(tiny, tmp_path) -> None:
             if codec.entries()[0].in_channels == 1 and len(shape) == 3:
                 continue
             image = natural_image(shape[0], shape[1], color=len(shape) == 3, seed=c)
-            setting = codec.default_rate_points[-1]
-            data, _ = codec.encode_with_stats(image, setting)
+            rate_point = codec.default_rate_points[-1]
+            data, _ = codec.encode_with_stats(image, rate_point)
             path = tmp_path / f"{len(jobs)}.bin"
             path.write_bytes(data)
             jobs.append((codec.options(), str(path)))
@@ -268,13 +268,13 @@ def test_pickled_codec_decodes_without_weights_in_the_pickle(tiny, monkeypatch) 
 def test_estimated_rate_is_reported_beside_the_actual(tiny, arch: str) -> None:
     codec = tiny[arch]
     image = natural_image(64, 80, color=True, seed=9)
-    for setting in codec.default_rate_points:
-        data, stats = codec.encode_with_stats(image, setting)
-        assert data == codec.encode(image, setting)  # the estimate does not touch the stream
+    for rate_point in codec.default_rate_points:
+        data, stats = codec.encode_with_stats(image, rate_point)
+        assert data == codec.encode(image, rate_point)  # the estimate does not touch the stream
         assert set(stats) == {"estimated_bits"}
         actual = 8 * codec.payload_bytes(data)
         # untrained models: only a sane relationship (trained: see the test below)
-        assert actual > 0 and 0.5 < stats["estimated_bits"] / actual < 2, (setting, stats, actual)
+        assert actual > 0 and 0.5 < stats["estimated_bits"] / actual < 2, (rate_point, stats, actual)
         assert len(data) - codec.payload_bytes(data) <= 26  # the header
 
 
@@ -326,9 +326,9 @@ def test_checkpoint_folder_rate_points_and_identity(tiny, tmp_path) -> None:
     _save_family(tmp_path / "a")
     codec = LearnedCodec(models=str(tmp_path / "a"))
     assert codec.default_rate_points == (0.0018, 0.0035, 0.0067)
-    assert codec.validate_setting(0.0035) == 0.0035 and codec.validate_setting(3.5e-3 * (1 + 1e-9)) == 0.0035
+    assert codec.validate_rate_point(0.0035) == 0.0035 and codec.validate_rate_point(3.5e-3 * (1 + 1e-9)) == 0.0035
     with pytest.raises(CodecError, match=r"\[0.0018, 0.0035, 0.0067\]"):
-        codec.validate_setting(0.013)
+        codec.validate_rate_point(0.013)
     identity = codec.identity()
     assert "models" not in identity["options"] and identity["untrained"] is True  # mode "untrained" checkpoints
     assert [m["lambda"] for m in identity["models"]] == [0.0018, 0.0035, 0.0067]
@@ -426,7 +426,7 @@ def test_runner_records_estimated_rate(tmp_path) -> None:
     plugins = PluginManager()
     images = write_images(tmp_path / "images", count=3, size=(40, 56))
     raw = {"benchmark": "learned", "dataset": {"name": "image-dir", "root": str(images)}, "metrics": ["psnr"],
-           "codecs": [{"name": "learned", "settings": [0.0018, 0.013],
+           "codecs": [{"name": "learned", "rate_points": [0.0018, 0.013],
                        "options": {"untrained_seed": 0, "arch": "bmshj2018-factorized", **TINY}}],
            "runner": {"workers": 1}}
     cfg = parse_config(raw, "learned.yaml", plugins.registry)
@@ -449,7 +449,7 @@ test_contract_metadata = contract.test_metadata
 test_contract_round_trip_every_rate_point = contract.test_round_trip_every_rate_point
 test_contract_deterministic = contract.test_deterministic
 test_contract_more_bytes_at_higher_rate = contract.test_more_bytes_at_higher_rate
-test_contract_bad_settings_raise = contract.test_bad_settings_raise
+test_contract_bad_rate_points_raise = contract.test_bad_rate_points_raise
 test_contract_bad_images_raise = contract.test_bad_images_raise
 test_contract_corrupt_streams = contract.test_corrupt_streams
 

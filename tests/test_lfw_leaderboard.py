@@ -24,21 +24,21 @@ def _key(value) -> str:
 
 
 def check_board(folder: Path) -> list[tuple[str, str, str, float, float]]:
-    """(codec, setting, column, published, recomputed) for every task column of results.csv."""
+    """(codec, rate point, column, published, recomputed) for every task column of results.csv."""
     from taskcodec_plugins.metrics import verification as vm
 
     results = pd.read_csv(folder / "results.csv")
     samples = pd.read_csv(folder / "samples.csv.gz")
-    samples["_key"] = samples.setting.map(_key)
+    samples["_key"] = samples.rate_point.map(_key)
     groups = {k: g for k, g in samples.groupby(["codec", "_key"])}
     out = []
     for _, row in results.iterrows():
-        rows = groups[(row.codec, _key(row.setting))].drop(columns=["codec", "setting", "_key"])
+        rows = groups[(row.codec, _key(row.rate_point))].drop(columns=["codec", "rate_point", "_key"])
         rows = rows.to_dict(orient="records")
         values = vm.Verification().compute(rows) | vm.FixedThresholdVerification().compute(rows)
         for column in COLUMNS:
             if column in results.columns:
-                out.append((row.codec, _key(row.setting), column, float(row[column]), float(values[column])))
+                out.append((row.codec, _key(row.rate_point), column, float(row[column]), float(values[column])))
     return out
 
 
@@ -51,10 +51,10 @@ def test_published_numbers_recompute_from_the_samples(folder):
     assert len(checked) >= len(results) * 6
     samples = pd.read_csv(folder / "samples.csv.gz", usecols=["codec"])
     assert len(samples) == 6000 * len(results)  # one row per pair and rate point
-    for codec, setting, column, published, recomputed in checked:
+    for codec, rate_point, column, published, recomputed in checked:
         same = (math.isnan(published) and math.isnan(recomputed)) or abs(published - recomputed) <= 1e-6 * max(
             1.0, abs(published))
-        assert same, (codec, setting, column, published, recomputed)
+        assert same, (codec, rate_point, column, published, recomputed)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def config(root, weights, **extra):
         "dataset": {"name": "lfw", "root": str(root), "options": {"align": "none"}},
         "task": {"name": "mobilefacenet", "options": {"weights": str(weights), "precision": "fp32"}},
         "metrics": ["verification", "verification-fixed-threshold", "psnr"],
-        "codecs": [{"name": "jpeg", "settings": [5, 90]}],
+        "codecs": [{"name": "jpeg", "rate_points": [5, 90]}],
         "runner": {"workers": 1},
         "leaderboard": {"quality_metric": "accuracy"},
     }
@@ -32,8 +32,8 @@ def config(root, weights, **extra):
     return parse_config(raw, "lfw-mini.yaml", PluginManager().registry)
 
 
-def recompute(samples: pd.DataFrame, codec: str, setting) -> dict[str, float]:
-    mine = samples[(samples.codec == codec) & (samples.setting.isna() if setting is None else samples.setting == setting)]
+def recompute(samples: pd.DataFrame, codec: str, rate_point) -> dict[str, float]:
+    mine = samples[(samples.codec == codec) & (samples.rate_point.isna() if rate_point is None else samples.rate_point == rate_point)]
     rows = mine.to_dict(orient="records")
     return vm.Verification().compute(rows) | vm.FixedThresholdVerification().compute(rows)
 
@@ -52,7 +52,7 @@ def test_run_publish_and_recompute(tmp_path):
     assert (rows.detection_failures == 0).all()
     samples = pd.DataFrame(collected.samples)
     assert len(samples) == 3 * 8
-    assert {"codec", "setting", "fold", "same", "score", "clean_score", "image1", "image2"} <= set(samples.columns)
+    assert {"codec", "rate_point", "fold", "same", "score", "clean_score", "image1", "image2"} <= set(samples.columns)
     ref = samples[samples.codec == "none"]
     assert np.allclose(ref.score, ref.clean_score)
 
@@ -62,10 +62,10 @@ def test_run_publish_and_recompute(tmp_path):
         published = pd.read_csv(fh)
     results = pd.read_csv(folder / "results.csv")
     for _, row in results.iterrows():
-        setting = None if isinstance(row.setting, float) and math.isnan(row.setting) else row.setting
-        again = recompute(published, row.codec, setting)
+        rate_point = None if isinstance(row.rate_point, float) and math.isnan(row.rate_point) else row.rate_point
+        again = recompute(published, row.codec, rate_point)
         for column, value in again.items():
-            assert value == pytest.approx(row[column], abs=1e-6), (row.codec, setting, column)
+            assert value == pytest.approx(row[column], abs=1e-6), (row.codec, rate_point, column)
 
     # re-rendering from the store (no prepare) gives the same numbers, deployment columns included
     again = Runner(cfg, Store(tmp_path / "store"), PluginManager(), progress=False).run(compute=False)

@@ -17,7 +17,7 @@ class DummyCodec(Codec):
     rate_parameter = None
     default_rate_points = (None,)
 
-    def encode(self, image, setting):
+    def encode(self, image, rate_point):
         return image.tobytes()
 
     def decode(self, data):  # pragma: no cover - never called here

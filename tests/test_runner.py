@@ -27,7 +27,7 @@ class Brightness(taskcodec.Task):
     """A real (if simple) classifier: is the image brighter than the dataset's training threshold?"""
 
     name = "brightness"
-    kind = "classification"
+    task_type = "classification"
     default_metrics = ("accuracy",)
 
     def prepare(self, dataset, context):
@@ -74,7 +74,7 @@ class UntrainedStandIn(taskcodec.Codec):
     def identity(self):
         return {**super().identity(), "untrained": True}
 
-    def encode(self, image, setting):
+    def encode(self, image, rate_point):
         return np.ascontiguousarray(image).tobytes() + bytes(image.shape[:2])
 
     def decode(self, data):
@@ -110,14 +110,14 @@ def task_config(**extra):
         "dataset": {"name": "patches"},
         "task": {"name": "brightness"},
         "metrics": ["accuracy", "psnr"],
-        "codecs": [{"name": "quant-zlib", "settings": [2, 8, 64]}, {"name": "png"}],
+        "codecs": [{"name": "quant-zlib", "rate_points": [2, 8, 64]}, {"name": "png"}],
         "runner": {"workers": 1},
     }
     raw.update(extra)
     return raw
 
 
-def _setting_key(value) -> str:
+def _rate_point_key(value) -> str:
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
@@ -139,8 +139,8 @@ def test_run_collects_rows_samples_and_rates(plugins, tmp_path):
     # accuracy recomputes from the per-sample rows
     samples = pd.DataFrame(collected.samples)
     for _, row in rows.iterrows():
-        same_setting = samples.setting.map(_setting_key) == _setting_key(row.setting)
-        mine = samples[(samples.codec == row.codec) & same_setting]
+        same_rate_point = samples.rate_point.map(_rate_point_key) == _rate_point_key(row.rate_point)
+        mine = samples[(samples.codec == row.codec) & same_rate_point]
         assert len(mine) == 24
         assert row["accuracy"] == pytest.approx((mine.label == mine.pred).mean())
     assert collected.provenance["dataset"]["fingerprint"] == Patches().fingerprint()
@@ -190,9 +190,9 @@ def test_publish_writes_the_leaderboard_folder(plugins, tmp_path):
     for name in ("results.csv", "results.json", "images.csv.gz", "samples.csv.gz", "README.md", "rd.png", "config.yaml"):
         assert (out / name).is_file(), name
     results = pd.read_csv(out / "results.csv")
-    assert {"codec", "setting", "bpp", "payload_bpp", "psnr", "accuracy"} <= set(results.columns)
+    assert {"codec", "rate_point", "bpp", "payload_bpp", "psnr", "accuracy"} <= set(results.columns)
     samples = pd.read_csv(out / "samples.csv.gz")
-    assert list(samples.columns[:5]) == ["codec", "setting", "image", "label", "pred"]
+    assert list(samples.columns[:5]) == ["codec", "rate_point", "image", "label", "pred"]
     with gzip.open(out / "samples.csv.gz") as fh:
         assert fh.read()  # a valid gzip member
     before = (out / "samples.csv.gz").read_bytes()
@@ -207,7 +207,7 @@ KODAK_LIKE = textconfig(
     dataset: {{name: image-dir, root: {root}}}
     metrics: [psnr]
     codecs:
-      - {{name: quant-zlib, settings: [4, 16, 64]}}
+      - {{name: quant-zlib, rate_points: [4, 16, 64]}}
       - {{name: png}}
     runner: {{workers: {workers}}}
     """
@@ -272,7 +272,7 @@ def test_damaged_stream_is_encoded_again(plugins, tmp_path):
 
 
 def test_leaderboard_warns_about_untrained_rows(plugins, tmp_path):
-    cfg = parse_config(task_config(codecs=[{"name": "quant-zlib", "settings": [4, 16]}, {"name": "untrained-stand-in"}]),
+    cfg = parse_config(task_config(codecs=[{"name": "quant-zlib", "rate_points": [4, 16]}, {"name": "untrained-stand-in"}]),
                        "patches.yaml", plugins.registry)
     publish(Runner(cfg, Store(tmp_path / "store"), plugins, progress=False).run(), cfg, tmp_path / "board")
     assert "WARNING: rows `untrained-stand-in` use UNTRAINED models" in (tmp_path / "board" / "README.md").read_text()

@@ -36,20 +36,39 @@ def test_each_encoding_records_the_sha256_of_its_stream(plugins, tmp_path):
         assert sha == hashlib.sha256(store.stream_path(key).read_bytes()).hexdigest()
 
 
-def _downgrade_to_version_1(path) -> None:
-    """What a store written by schema version 1 looks like: no stream_sha256 column."""
+def _downgrade(path, version: int) -> None:
+    """What a store written by schema version 1 or 2 looks like: the rate point column named
+    ``setting``; in version 1, no stream_sha256 column."""
     db = sqlite3.connect(path / "results.sqlite")
-    db.execute("ALTER TABLE encodings DROP COLUMN stream_sha256")
-    db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    db.execute("ALTER TABLE encodings RENAME COLUMN rate_point TO setting")
+    if version == 1:
+        db.execute("ALTER TABLE encodings DROP COLUMN stream_sha256")
+    db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
     db.commit()
     db.close()
+
+
+def test_version_2_store_is_migrated_and_reused_as_it_is(plugins, tmp_path):
+    cfg = config(plugins, [{"name": "raw-test"}, {"name": "jpeg", "rate_points": [30]}])
+    first, _ = run(plugins, cfg, tmp_path / "s")
+    Store(tmp_path / "s").close()
+    _downgrade(tmp_path / "s", 2)
+    store = Store(tmp_path / "s")
+    columns = {r[1] for r in store.db.execute("PRAGMA table_info(encodings)")}
+    assert "rate_point" in columns and "setting" not in columns
+    assert store.db.execute("SELECT COUNT(*) FROM encodings WHERE stream_sha256 IS NULL").fetchone()[0] == 0
+    streams = {p: p.stat().st_mtime_ns for p in store.streams_dir.rglob("*") if p.is_file()}
+    store.close()
+    second, _ = run(plugins, cfg, tmp_path / "s")
+    assert pd.DataFrame(first.rows).equals(pd.DataFrame(second.rows))
+    assert streams and {p: p.stat().st_mtime_ns for p in streams} == streams  # reused, none written again
 
 
 def test_version_1_store_is_migrated_and_its_streams_verified_on_reuse(plugins, tmp_path):
     cfg = config(plugins, [{"name": "raw-test"}, {"name": "png"}])
     first, _ = run(plugins, cfg, tmp_path / "s")
     Store(tmp_path / "s").close()
-    _downgrade_to_version_1(tmp_path / "s")
+    _downgrade(tmp_path / "s", 1)
     store = Store(tmp_path / "s")
     assert store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     assert store.db.execute("SELECT COUNT(*) FROM encodings WHERE stream_sha256 IS NULL").fetchone()[0] == 24
@@ -86,14 +105,14 @@ def test_ms_ssim_on_tiny_images_stays_undefined_and_counted(plugins, tmp_path):
 
 
 def test_check_determinism_passes_for_deterministic_codecs(plugins, tmp_path):
-    cfg = config(plugins, [{"name": "raw-test"}, {"name": "png"}, {"name": "jpeg", "settings": [20, 80]}])
+    cfg = config(plugins, [{"name": "raw-test"}, {"name": "png"}, {"name": "jpeg", "rate_points": [20, 80]}])
     checked, _ = run(plugins, cfg, tmp_path / "a", check_determinism=True)
     plain, _ = run(plugins, cfg, tmp_path / "b")
     assert pd.DataFrame(checked.rows).equals(pd.DataFrame(plain.rows))
 
 
 def test_well_behaved_codecs_pass_the_cross_process_check(plugins, tmp_path):
-    cfg = config(plugins, [{"name": "raw-test"}, {"name": "jpeg", "settings": [30]}], task=None,
+    cfg = config(plugins, [{"name": "raw-test"}, {"name": "jpeg", "rate_points": [30]}], task=None,
                  metrics=("psnr",), count=80, workers=2)
     collected, _ = run(plugins, cfg, tmp_path / "s")
     assert len(collected.images) == 160
@@ -106,8 +125,8 @@ FACES = textconfig(
     dataset: {name: synthetic-faces, split: test, options: {size: [64, 64], count: 200}}
     metrics: [psnr]
     codecs:
-      - {name: jpeg, settings: [10, 30, 50, 70, 90]}
-      - {name: webp, settings: [10, 40, 70, 95]}
+      - {name: jpeg, rate_points: [10, 30, 50, 70, 90]}
+      - {name: webp, rate_points: [10, 40, 70, 95]}
     runner: {workers: 2}
     """
 )

@@ -21,7 +21,7 @@ class Threshold(taskcodec.Task):
     prediction on the clean image (``clean_pred``), as verification tasks carry ``clean_score``."""
 
     name = "threshold"
-    kind = "classification"
+    task_type = "classification"
     default_metrics = ("accuracy",)
 
     def prepare(self, dataset, context):
@@ -63,9 +63,9 @@ def plugins(third_party_plugin):
 
 
 def config(plugins, *, threshold: float = 128.0, override: bool = True, codecs=None):
-    rows = codecs or [{"name": "quant-zlib", "settings": [2, 8]}, {"name": "png"}]
+    rows = codecs or [{"name": "quant-zlib", "rate_points": [2, 8]}, {"name": "png"}]
     if override:
-        rows = [*rows, {"name": "quant-zlib", "label": "quant-zlib/strict", "settings": [2, 8],
+        rows = [*rows, {"name": "quant-zlib", "row": "quant-zlib/strict", "rate_points": [2, 8],
                         "task_options": {"threshold": STRICT}}]
     raw = {"benchmark": "patches", "dataset": {"name": "patches"},
            "task": {"name": "threshold", "options": {"threshold": threshold}},
@@ -94,8 +94,8 @@ BASE = {"benchmark": "demo", "dataset": {"name": "synthetic-faces"},
 
 def test_task_options_parse_per_codec():
     cfg = parse_config({**BASE, "codecs": [
-        {"name": "jpeg", "settings": [10, 50]},
-        {"name": "jpeg", "label": "jpeg/joint-classifier", "settings": [10, 50],
+        {"name": "jpeg", "rate_points": [10, 50]},
+        {"name": "jpeg", "row": "jpeg/joint-classifier", "rate_points": [10, 50],
          "task_options": {"checkpoint": "joint.pt"}},
     ]}, "cfg.yaml")
     assert cfg.codecs[0].task_options == {}

@@ -40,7 +40,7 @@ def test_an_edited_accuracy_is_named_with_its_row(tmp_path):
     folder = board(tmp_path)
     for name in ("results.csv",):
         frame = pd.read_csv(folder / name)
-        frame.loc[(frame.codec == "webp") & (frame.setting == 40), "accuracy"] = 0.99
+        frame.loc[(frame.codec == "webp") & (frame.rate_point == 40), "accuracy"] = 0.99
         frame.to_csv(folder / name, index=False)
     found = problems(folder)
     assert any("results.csv" in p for p in found["files (manifest.json)"])
@@ -58,11 +58,11 @@ def test_an_edit_made_consistent_everywhere_but_the_samples_is_still_caught(tmp_
 
     folder = board(tmp_path)
     frame = pd.read_csv(folder / "results.csv")
-    frame.loc[(frame.codec == "jpeg") & (frame.setting == 10), "accuracy"] = 0.95
+    frame.loc[(frame.codec == "jpeg") & (frame.rate_point == 10), "accuracy"] = 0.95
     frame.to_csv(folder / "results.csv", index=False, float_format="%.6g")
     document = json.loads((folder / "results.json").read_text())
     for row in document["rows"]:
-        if row["codec"] == "jpeg" and row["setting"] == 10:
+        if row["codec"] == "jpeg" and row["rate_point"] == 10:
             row["accuracy"] = 0.95
     (folder / "results.json").write_text(json.dumps(document))
     (folder / "manifest.json").unlink()
@@ -74,10 +74,10 @@ def test_an_edit_made_consistent_everywhere_but_the_samples_is_still_caught(tmp_
 
 def test_a_swapped_samples_file_is_caught(tmp_path):
     folder = board(tmp_path)
-    other = board(tmp_path, "other", labels=("jpeg", "webp"), shift=7)  # same numbers, other samples
+    other = board(tmp_path, "other", row_names=("jpeg", "webp"), shift=7)  # same numbers, other samples
     shutil.copy(other / "samples.csv.gz", folder / "samples.csv.gz")
     assert "samples.csv.gz" in " ".join(problems(folder)["files (manifest.json)"])
-    third = board(tmp_path, "third", labels=("jpeg", "avif"))  # another row's samples
+    third = board(tmp_path, "third", row_names=("jpeg", "avif"))  # another row's samples
     shutil.copy(third / "samples.csv.gz", folder / "samples.csv.gz")
     found = problems(folder)
     assert any("no per-sample rows" in p for p in found["row webp 10"])

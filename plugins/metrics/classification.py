@@ -86,7 +86,7 @@ def macro_f1(labels: Sequence[Any], preds: Sequence[Any]) -> float:
 
 class Accuracy(TaskMetric):
     name = "accuracy"
-    task_kinds = ("classification",)
+    task_types = ("classification",)
     description = "fraction of samples whose predicted class is the label"
 
     def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
@@ -95,7 +95,7 @@ class Accuracy(TaskMetric):
 
 class BalancedAccuracy(TaskMetric):
     name = "balanced-accuracy"
-    task_kinds = ("classification",)
+    task_types = ("classification",)
     description = "mean per-class recall over the classes present in the labels"
 
     def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
@@ -104,7 +104,7 @@ class BalancedAccuracy(TaskMetric):
 
 class MacroF1(TaskMetric):
     name = "macro-f1"
-    task_kinds = ("classification",)
+    task_types = ("classification",)
     description = "unweighted mean F1 over the classes present in labels or predictions"
 
     def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:

@@ -187,7 +187,7 @@ def failed_images(rows: Sequence[dict[str, Any]]) -> int:
 # ---------------------------------------------------------------------------- plugins
 class Verification(TaskMetric):
     name = "verification"
-    task_kinds = ("verification",)
+    task_types = ("verification",)
     description = ("10-fold verification accuracy (threshold from the other folds) +- std, TAR at FAR=1e-3, "
                    "ROC AUC, EER, detection failures")
 
@@ -210,7 +210,7 @@ class Verification(TaskMetric):
 
 class FixedThresholdVerification(TaskMetric):
     name = "verification-fixed-threshold"
-    task_kinds = ("verification",)
+    task_types = ("verification",)
     description = ("deployment: thresholds fixed on the clean images (other folds) applied to decoded ones: "
                    "accuracy, TAR and FAR at the clean FAR=1e-3 threshold")
     COLUMNS = ("fixed_accuracy", "fixed_accuracy_std", "fixed_tar_at_far_1e-3", "fixed_far_at_far_1e-3")

@@ -74,11 +74,11 @@ def _boolean(value: Any) -> bool:
 
 
 class _ImagecodecsCodec(Codec):
-    """Shared option handling, setting validation, error wrapping and output checks."""
+    """Shared option handling, rate point validation, error wrapping and output checks."""
 
     # option name -> (default, validator returning the normalised value or raising ValueError)
     option_specs: ClassVar[dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
-    integer_settings: ClassVar[bool] = True
+    integer_rate_points: ClassVar[bool] = True
     # The largest image the library codes (and decodes back), checked in encode() before calling it:
     # pixels per side, and in all (None: no limit of its own below the side limit's square).
     max_side: ClassVar[int] = 2**31 - 1
@@ -105,11 +105,11 @@ class _ImagecodecsCodec(Codec):
     def options(self) -> dict[str, Any]:
         return dict(self._options)
 
-    # taskcodec.Codec wraps these two: it checks the image, validates the setting against
-    # setting_range/integer_settings, and turns library exceptions into CodecError.
-    def encode(self, image: np.ndarray, setting: Any) -> bytes:
+    # taskcodec.Codec wraps these two: it checks the image, validates the rate point against
+    # rate_point_range/integer_rate_points, and turns library exceptions into CodecError.
+    def encode(self, image: np.ndarray, rate_point: Any) -> bytes:
         self._check_size(image)
-        return bytes(self._encode(np.ascontiguousarray(image), setting))
+        return bytes(self._encode(np.ascontiguousarray(image), rate_point))
 
     def _check_size(self, image: np.ndarray) -> None:
         """Refuse an image larger than the library's limits, naming them (its own error would not)."""
@@ -142,7 +142,7 @@ class _ImagecodecsCodec(Codec):
             raise CodecError(f"codec {self.name!r}: {exc}") from None
 
     # subclasses implement these
-    def _encode(self, image: np.ndarray, setting: Any) -> bytes:
+    def _encode(self, image: np.ndarray, rate_point: Any) -> bytes:
         raise NotImplementedError
 
     def _decode(self, data: bytes) -> np.ndarray:
@@ -166,7 +166,7 @@ class JpegCodec(_ImagecodecsCodec):
         "JPEG (libjpeg-turbo via imagecodecs), quality 1..100; defaults = Pillow/CompressAI "
         "(baseline, 4:2:0, standard Huffman tables); options: subsampling, optimize"
     )
-    setting_range = (1, 100)
+    rate_point_range = (1, 100)
     max_side = 65500
     limit_source = ("libjpeg-turbo's JPEG_MAX_DIMENSION; the format's 16-bit fields allow 65535 and some builds "
                     "accept that, so the portable limit is used")
@@ -196,9 +196,9 @@ class JpegCodec(_ImagecodecsCodec):
 class Jpeg2000Codec(_ImagecodecsCodec):
     """OpenJPEG, irreversible 9/7 wavelet, raw J2K codestream (no JP2 boxes: ~85 bytes less).
 
-    mode "psnr": the setting is OpenJPEG's fixed-quality target PSNR in dB (``level=``); the
+    mode "psnr": the rate point is OpenJPEG's fixed-quality target PSNR in dB (``level=``); the
     encoder stops adding layers' data once it reaches it, so the actual PSNR lands near it.
-    mode "bpp": the setting is a target rate in bits per pixel of the whole stream. OpenJPEG
+    mode "bpp": the rate point is a target rate in bits per pixel of the whole stream. OpenJPEG
     has no rate mode in imagecodecs, so the PSNR target is bisected (15 encodes) and the
     stream returned is the largest one found whose size is <= the target (file size grows with
     the PSNR target). If even the lowest target (1 dB) overshoots, that smallest stream is
@@ -211,10 +211,10 @@ class Jpeg2000Codec(_ImagecodecsCodec):
     default_rate_points = (24, 28, 32, 36, 40, 44)
     description = (
         "JPEG 2000 (OpenJPEG via imagecodecs, 9/7 wavelet, raw .j2k); option mode: 'psnr' "
-        "(setting = target PSNR dB, 1..100) or 'bpp' (setting = target bits/pixel, found by bisection)"
+        "(rate_point = target PSNR dB, 1..100) or 'bpp' (rate_point = target bits/pixel, found by bisection)"
     )
-    integer_settings = False
-    setting_range = (1, 100)
+    integer_rate_points = False
+    rate_point_range = (1, 100)
     option_specs = {"mode": ("psnr", _choice("psnr", "bpp"))}
     max_side = 2**32 - 1
     limit_source = "the 32-bit image size fields of the J2K SIZ marker"
@@ -227,17 +227,17 @@ class Jpeg2000Codec(_ImagecodecsCodec):
         if self._options["mode"] == "bpp":
             self.rate_parameter = "bpp"
             self.default_rate_points = self.BPP_POINTS
-            self.setting_range = (0.01, 24)
+            self.rate_point_range = (0.01, 24)
 
     def _encode_level(self, image: np.ndarray, level: float) -> bytes:
         import imagecodecs
 
         return imagecodecs.jpeg2k_encode(image, level=level, codecformat="j2k", reversible=False, numthreads=1)
 
-    def _encode(self, image: np.ndarray, setting: float) -> bytes:
+    def _encode(self, image: np.ndarray, rate_point: float) -> bytes:
         if self._options["mode"] == "psnr":
-            return self._encode_level(image, setting)
-        budget = setting * image.shape[0] * image.shape[1] / 8.0  # bytes
+            return self._encode_level(image, rate_point)
+        budget = rate_point * image.shape[0] * image.shape[1] / 8.0  # bytes
         lo, hi = 1.0, 100.0
         best = self._encode_level(image, lo)
         if len(best) > budget:
@@ -282,7 +282,7 @@ class WebpCodec(_ImagecodecsCodec):
         "WebP lossy (libwebp via imagecodecs), quality 0..100, option method 0..6 (default 4 = Pillow); "
         "grayscale streams carry a 1-byte marker"
     )
-    setting_range = (0, 100)
+    rate_point_range = (0, 100)
     option_specs = {"method": (4, _integer(0, 6))}
     max_side = 16382
     limit_source = ("libwebp's WEBP_MAX_DIMENSION is 16383, but imagecodecs' webp_encode refuses 16383 too "
@@ -333,7 +333,7 @@ class AvifCodec(_ImagecodecsCodec):
         "AVIF (libavif/libaom via imagecodecs), quality 0..99, options speed 0..10 (default 8), "
         "pixelformat for RGB '444' (default)/'422'/'420'; gray coded as AV1 monochrome"
     )
-    setting_range = (0, 99)
+    rate_point_range = (0, 99)
     option_specs = {"speed": (8, _integer(0, 10)), "pixelformat": ("444", _choice("444", "422", "420"))}
     max_side = 32768
     max_pixels = 16384 * 16384
@@ -360,7 +360,7 @@ class AvifCodec(_ImagecodecsCodec):
 
 # --------------------------------------------------------------------------- JPEG XL
 class JpegxlCodec(_ImagecodecsCodec):
-    """JPEG XL (libjxl), raw codestream. The setting is libjxl's quality (as ``cjxl -q``):
+    """JPEG XL (libjxl), raw codestream. The rate point is libjxl's quality (as ``cjxl -q``):
     distance = 0.1 + (100 - q) * 0.09 for q >= 30 (q 90 = distance 1.0, "visually lossless"),
     a quadratic below 30 up to distance 25 at q 0. Grayscale is coded natively. Effort defaults
     to 7, libjxl's and cjxl's default (imagecodecs' own default is 5).
@@ -374,8 +374,8 @@ class JpegxlCodec(_ImagecodecsCodec):
         "JPEG XL (libjxl via imagecodecs), quality 0..100 as cjxl -q (90 = distance 1.0), "
         "option effort 1..10 (default 7)"
     )
-    integer_settings = False
-    setting_range = (0, 100)
+    integer_rate_points = False
+    rate_point_range = (0, 100)
     option_specs = {"effort": (7, _integer(1, 10))}
     max_side = 2**30
     max_pixels = 2**40
@@ -402,11 +402,11 @@ class PngCodec(_ImagecodecsCodec):
     rate_parameter = None
     default_rate_points = (None,)
     description = "PNG (libpng via imagecodecs, zlib level 6), lossless reference"
-    setting_range = None
+    rate_point_range = None
     max_side = 1_000_000
     limit_source = "libpng's default user limit PNG_USER_WIDTH_MAX / PNG_USER_HEIGHT_MAX, applied on writing too"
 
-    def _encode(self, image: np.ndarray, setting: None) -> bytes:
+    def _encode(self, image: np.ndarray, rate_point: None) -> bytes:
         import imagecodecs
 
         return imagecodecs.png_encode(image)

@@ -11,7 +11,7 @@ written, usually far less)::
     codecs:
       - name: compnet-png
         options: {models: models/lfw/compnet-joint}
-        settings: [0.25, 0.75, 2.0]   # default: every nominal bpp in the folder
+        rate_points: [0.25, 0.75, 2.0]   # default: every nominal bpp in the folder
 
 Options:
   models              folder of checkpoints (``*.pt``, format in
@@ -19,7 +19,7 @@ Options:
                       error. Its path is not part of the cache key; the weights' digests are.
   untrained_seed      instead of ``models``: deterministic UNTRAINED stand-ins for tests and
                       pipeline checks, never leaderboards (the identity says ``"untrained": true``).
-  untrained_settings  the stand-ins' (channels, levels) pairs (default [[2, 4], [4, 8], [8, 16],
+  untrained_rate_points  the stand-ins' (channels, levels) pairs (default [[2, 4], [4, 8], [8, 16],
                       [16, 16]]: nominal bpp 0.25, 0.75, 2 and 4 at downsampling 4).
   downsampling, width, in_channels
                       the architecture (2/4/8/16, feature maps, 1 or 3 input channels). Stand-ins
@@ -72,7 +72,7 @@ from taskcodec_plugins.codecs.classical.headers import MalformedStream as Malfor
 from taskcodec_plugins.codecs.classical.headers import png_layout
 
 FORMAT_REVISION = "1"  # bump when this plugin's bytes change for the same model and library versions
-UNTRAINED_SETTINGS = ((2, 4), (4, 8), (8, 16), (16, 16))  # (channels, levels)
+UNTRAINED_RATE_POINTS = ((2, 4), (4, 8), (8, 16), (16, 16))  # (channels, levels)
 UNTRAINED_DEFAULTS = {"downsampling": 4, "width": cm.DEFAULT_WIDTH, "in_channels": 3}
 PNG_LEVEL = 9  # zlib's highest
 
@@ -180,7 +180,7 @@ def _optional_pairs(value: Any) -> list[list[int]] | None:
 OPTION_SPECS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "models": (None, mfc.optional_path),
     "untrained_seed": (None, mfc.optional_int(0, 2**63 - 1)),
-    "untrained_settings": (None, _optional_pairs),
+    "untrained_rate_points": (None, _optional_pairs),
     "downsampling": (None, mfc.choice(*cm.DOWNSAMPLINGS, optional=True)),
     "width": (None, mfc.optional_int(1, 4096)),
     "in_channels": (None, mfc.choice(1, 3, optional=True)),
@@ -206,12 +206,12 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
     accepted_options = tuple(OPTION_SPECS)
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(mfc.checked_options(self.name, options, OPTION_SPECS, "untrained_settings"))
+        super().__init__(mfc.checked_options(self.name, options, OPTION_SPECS, "untrained_rate_points"))
         if self._entries is not None:
-            settings = [e.setting for e in self._entries]
+            rate_points = [e.rate_point for e in self._entries]
         else:
-            settings = self._check_distinct([a.nominal_bpp for a in self._untrained_archs()], "untrained_settings")
-        self.default_rate_points = tuple(sorted(settings))  # type: ignore[misc]
+            rate_points = self._check_distinct([a.nominal_bpp for a in self._untrained_archs()], "untrained_rate_points")
+        self.default_rate_points = tuple(sorted(rate_points))  # type: ignore[misc]
 
     @classmethod
     def train(cls, request: taskcodec.CodecTrainingRequest) -> dict[str, Any]:
@@ -226,12 +226,12 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
         return UNTRAINED_DEFAULTS[key] if value is None else value
 
     def _untrained_archs(self) -> list[cm.CompNetArch]:
-        pairs = self._options["untrained_settings"] or UNTRAINED_SETTINGS
+        pairs = self._options["untrained_rate_points"] or UNTRAINED_RATE_POINTS
         arch = {k: self._arch_option(k) for k in ARCH_OPTIONS}
         return [cm.CompNetArch(c, l, **arch) for c, l in pairs]
 
-    def _check_distinct(self, settings: list[float], where: str) -> list[float]:
-        ordered = sorted(settings)
+    def _check_distinct(self, rate_points: list[float], where: str) -> list[float]:
+        ordered = sorted(rate_points)
         for a, b in zip(ordered, ordered[1:]):
             if math.isclose(a, b, rel_tol=1e-6):
                 raise CodecError(f"codec {self.name!r}: two models for nominal bpp {a:g} in {where}")
@@ -274,14 +274,14 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
         x = x[None].contiguous().to(self._options["device"])
         return F.pad(x, (0, -width % d, 0, -height % d), mode="replicate")[0]
 
-    def _encode(self, image: np.ndarray, setting: float, estimate: bool) -> tuple[bytes, dict[str, float]]:
+    def _encode(self, image: np.ndarray, rate_point: float, estimate: bool) -> tuple[bytes, dict[str, float]]:
         import imagecodecs
         import torch
 
-        entry = self._entry(setting)
+        entry = self._entry(rate_point)
         rgb = image.ndim == 3
         if rgb and entry.arch.in_channels == 1:
-            raise CodecError(f"codec {self.name!r}: the model for nominal bpp {setting:g} takes 1-channel (gray) "
+            raise CodecError(f"codec {self.name!r}: the model for nominal bpp {rate_point:g} takes 1-channel (gray) "
                              f"images, got an RGB image {image.shape}")
         model = self._model(entry)
         with torch.inference_mode():

@@ -114,7 +114,7 @@ class ModelEntry:
     path: str | None = None  # the checkpoint; None for an untrained stand-in
 
     @property
-    def setting(self) -> float:
+    def rate_point(self) -> float:
         return self.arch.nominal_bpp
 
     @property
@@ -124,7 +124,7 @@ class ModelEntry:
 
     def describe(self) -> dict[str, Any]:
         """For the codec identity (the cache key): everything but the path."""
-        return {"nominal_bpp": self.setting, "digest": self.digest, **self.arch._asdict(), "mode": self.mode,
+        return {"nominal_bpp": self.rate_point, "digest": self.digest, **self.arch._asdict(), "mode": self.mode,
                 "seed": self.seed}
 
 
@@ -313,10 +313,10 @@ def model_digest(model) -> str:
 def _check_document(document: dict[str, Any], where: str) -> CompNetArch:
     arch = CompNetArch(*(document.get(k) for k in CompNetArch._fields))
     problems = arch.problems()
-    setting = document.get("setting")
-    if not problems and (isinstance(setting, bool) or not isinstance(setting, (int, float))
-                         or not math.isclose(setting, arch.nominal_bpp, rel_tol=1e-9)):
-        problems.append(f"setting={setting!r} is not the architecture's nominal bpp {arch.nominal_bpp:g}")
+    rate_point = document.get("setting")
+    if not problems and (isinstance(rate_point, bool) or not isinstance(rate_point, (int, float))
+                         or not math.isclose(rate_point, arch.nominal_bpp, rel_tol=1e-9)):
+        problems.append(f"setting={rate_point!r} is not the architecture's nominal bpp {arch.nominal_bpp:g}")
     if document.get("mode") not in MODES:
         problems.append(f"mode {document.get('mode')!r} is not one of {list(MODES)}")
     if isinstance(document.get("seed"), bool) or not isinstance(document.get("seed"), int):

@@ -2,13 +2,13 @@
 
 Each rate point is one trained model, named by the ``lambda`` it was trained for. The option
 ``models`` names a folder of checkpoints (``*.pt``, format in
-:mod:`taskcodec_plugins.codecs.learned.models`); a setting selects the checkpoint with that lambda::
+:mod:`taskcodec_plugins.codecs.learned.models`); a rate_point selects the checkpoint with that lambda::
 
     codecs:
       - name: learned
         label: learned-mse
         options: {models: models/ferplus/learned-mse}
-        settings: [0.0018, 0.0035, 0.0067, 0.013]   # default: every lambda in the folder
+        rate_points: [0.0018, 0.0035, 0.0067, 0.013]   # default: every lambda in the folder
 
 Options:
   models            folder of checkpoints (relative paths: against the current directory). Its
@@ -41,7 +41,7 @@ adds ``estimated_bits``, ``sum(-log2 likelihoods)`` of the entropy models on the
 (:func:`taskcodec_plugins.codecs.learned.models.likelihoods`: the forward pass without the synthesis)
 (the framework's ``estimated_bpp``). Gray images on a 3-channel model are coded as their RGB
 replication and decoded to the channel mean; an RGB image for a 1-channel model is an error.
-Torch's thread settings are left as the process has them. Models live in a per-process cache
+Torch's thread rate_points are left as the process has them. Models live in a per-process cache
 (workers get the codec pickled, without weights, and rebuild them once, checking their digests).
 """
 from __future__ import annotations

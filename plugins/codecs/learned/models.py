@@ -73,8 +73,8 @@ class ModelEntry:
     path: str | None = None  # the checkpoint; None for an untrained stand-in
 
     @property
-    def setting(self) -> float:
-        """The rate point (the codec's setting): the lambda."""
+    def rate_point(self) -> float:
+        """The rate point (the codec's rate point): the lambda."""
         return self.lmbda
 
     @property

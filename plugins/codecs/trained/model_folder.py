@@ -4,7 +4,7 @@ Each such codec has one trained model per rate point, read from a folder of chec
 (``models=FOLDER``) or built as deterministic untrained stand-ins (``untrained_seed=N``, for tests
 only). This module holds the parts that do not depend on the model family: option checking
 against a spec table, the folder scan and its consistency checks, the identity (the cache key:
-the weights' digests, never the folder path), the setting check, and a per-process model cache
+the weights' digests, never the folder path), the rate point check, and a per-process model cache
 (codecs reach workers pickled, without weights; each worker loads a model once and re-verifies
 its digest). A subclass supplies its models module and the family-specific hooks below.
 """
@@ -92,7 +92,7 @@ class ModelFolderCodec(Codec):
     ``model_from_checkpoint``), ``arch_options`` (options that must match every checkpoint) and
     ``rate_parameter``; they implement :meth:`entries` for stand-ins (via :meth:`_stand_ins_ready`),
     :meth:`_entry_from`, :meth:`_rebuild_stand_in` and :meth:`_stream_layout`. Entries have
-    ``setting``, ``digest``, ``model_id``, ``mode``, ``path`` and ``describe()``.
+    ``rate_point``, ``digest``, ``model_id``, ``mode``, ``path`` and ``describe()``.
     """
 
     models_module: Any = None
@@ -134,16 +134,16 @@ class ModelFolderCodec(Codec):
         return {"name": self.name, "version": self.version, "options": options, "untrained": self.untrained,
                 "models": [e.describe() for e in self.entries()]}
 
-    def validate_setting(self, setting: Any) -> float:
+    def validate_rate_point(self, rate_point: Any) -> float:
         available = ", ".join(f"{v:g}" for v in self.default_rate_points)
         source = "untrained stand-ins" if self.untrained else f"checkpoints in {self._options['models']}"
-        number = isinstance(setting, (int, float, np.integer, np.floating)) and not isinstance(setting, bool)
-        if number and math.isfinite(setting):
+        number = isinstance(rate_point, (int, float, np.integer, np.floating)) and not isinstance(rate_point, bool)
+        if number and math.isfinite(rate_point):
             for value in self.default_rate_points:
-                if math.isclose(float(setting), value, rel_tol=1e-6):
+                if math.isclose(float(rate_point), value, rel_tol=1e-6):
                     return value
         raise CodecError(f"codec {self.name!r}: {self.rate_parameter} must be one of the available rate points "
-                         f"[{available}] ({source}), got {setting!r}")
+                         f"[{available}] ({source}), got {rate_point!r}")
 
     # models --------------------------------------------------------------------------
     def _scan_folder(self, folder: Path) -> list[Any]:
@@ -167,12 +167,12 @@ class ModelFolderCodec(Codec):
         return self._checked(entries, str(folder))
 
     def _checked(self, entries: list[Any], where: str) -> list[Any]:
-        """Sorted by setting; no two models for one rate point, no two models behind one stream id."""
-        entries = sorted(entries, key=lambda e: e.setting)
+        """Sorted by rate point; no two models for one rate point, no two models behind one stream id."""
+        entries = sorted(entries, key=lambda e: e.rate_point)
         for a, b in zip(entries, entries[1:]):
-            if math.isclose(a.setting, b.setting, rel_tol=1e-6):
+            if math.isclose(a.rate_point, b.rate_point, rel_tol=1e-6):
                 raise CodecError(f"codec {self.name!r}: two models for {self.rate_parameter.replace('_', ' ')} "
-                                 f"{a.setting:g} in {where}: {self._describe_entry(a)} and {self._describe_entry(b)}")
+                                 f"{a.rate_point:g} in {where}: {self._describe_entry(a)} and {self._describe_entry(b)}")
         ids: dict[bytes, str] = {}
         for e in entries:
             if ids.setdefault(e.model_id, e.digest) != e.digest:
@@ -180,11 +180,11 @@ class ModelFolderCodec(Codec):
         return entries
 
     def entries(self) -> list[Any]:
-        """The rate points' models, lowest setting first."""
+        """The rate points' models, lowest rate point first."""
         raise NotImplementedError
 
-    def _entry(self, setting: float) -> Any:
-        return next(e for e in self.entries() if e.setting == setting)  # setting: validated, canonical
+    def _entry(self, rate_point: float) -> Any:
+        return next(e for e in self.entries() if e.rate_point == rate_point)  # rate_point: validated, canonical
 
     def _entry_for_stream(self, model_id: bytes) -> Any:
         entry = next((e for e in self.entries() if e.model_id == model_id), None)
@@ -212,20 +212,20 @@ class ModelFolderCodec(Codec):
                 model, digest = self._rebuild_stand_in(entry)
                 if digest != entry.digest:
                     raise CodecError(f"codec {self.name!r}: the untrained stand-in for {self.rate_parameter} "
-                                     f"{entry.setting:g} is not reproducible in this process (another torch?)")
+                                     f"{entry.rate_point:g} is not reproducible in this process (another torch?)")
                 model = mm.prepare_for_coding(model, device)
             cache_model(key, model)
         _MODELS.move_to_end(key)
         return _MODELS[key]
 
     # coding --------------------------------------------------------------------------
-    def encode(self, image: np.ndarray, setting: Any) -> bytes:
-        return self._encode(image, setting, estimate=False)[0]
+    def encode(self, image: np.ndarray, rate_point: Any) -> bytes:
+        return self._encode(image, rate_point, estimate=False)[0]
 
-    def encode_with_stats(self, image: np.ndarray, setting: Any) -> tuple[bytes, dict[str, float]]:
-        return self._encode(image, setting, estimate=True)
+    def encode_with_stats(self, image: np.ndarray, rate_point: Any) -> tuple[bytes, dict[str, float]]:
+        return self._encode(image, rate_point, estimate=True)
 
-    def _encode(self, image: np.ndarray, setting: float, estimate: bool) -> tuple[bytes, dict[str, float]]:
+    def _encode(self, image: np.ndarray, rate_point: float, estimate: bool) -> tuple[bytes, dict[str, float]]:
         raise NotImplementedError
 
     def payload_bytes(self, data: bytes) -> int | None:

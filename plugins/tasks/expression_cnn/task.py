@@ -151,7 +151,7 @@ class ExpressionCNN(Task):
     """A CNN expression classifier trained on the benchmark's train split (see module doc)."""
 
     name = "expression-cnn"
-    kind = "classification"
+    task_type = "classification"
     default_metrics = ("accuracy", "balanced-accuracy", "macro-f1")
     description = ("CNN expression classifier (compact or VGG-style): trained on the fly (cached), "
                    "by `taskcodec train`, or loaded from a checkpoint")

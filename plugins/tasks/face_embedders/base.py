@@ -64,7 +64,7 @@ def decode_embedding(text: str) -> np.ndarray:
 class FaceEmbedderTask(Task):
     """Base class: a face embedder evaluated on pairs (see the module doc)."""
 
-    kind = "verification"
+    task_type = "verification"
     default_metrics = ("verification", "verification-fixed-threshold")
     input_size: ClassVar[tuple[int, int]] = (112, 96)  # (height, width)
     template: ClassVar[str] = "sphereface"
