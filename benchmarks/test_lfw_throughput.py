@@ -1,6 +1,6 @@
 """LFW throughput: the MobileFaceNet embedder alone, and one full LFW rate point through the runner.
 
-Run (needs ../shared and the landmarks cached by a first `taskcodec run configs/lfw.yaml`):
+Run (needs ../shared and the landmarks cached by a first `taskcodec run configs/lfw/board.yaml`):
 
     TASKCODEC_MOBILEFACENET=../shared/models/mobilefacenet_casia_068.ckpt \
       pytest benchmarks/test_lfw_throughput.py --benchmark-only
@@ -40,7 +40,7 @@ def crops():
     if not WEIGHTS.is_file():
         pytest.skip(f"needs the MobileFaceNet weights at {WEIGHTS} (TASKCODEC_MOBILEFACENET)")
     if not LANDMARKS.is_dir():
-        pytest.skip(f"needs the LFW landmarks cached in {LANDMARKS}: run `taskcodec run configs/lfw.yaml` first")
+        pytest.skip(f"needs the LFW landmarks cached in {LANDMARKS}: run `taskcodec run configs/lfw/board.yaml` first")
     from taskcodec_plugins.datasets.lfw.dataset import LFW
 
     dataset = LFW(DATASETS / "lfw", cache_dir=STORE / "datasets" / "lfw", progress=False)

@@ -11,7 +11,7 @@ import click
 
 from . import __version__
 from .api import ImageMetric
-from .errors import TaskcodecError
+from .errors import PublishError, TaskcodecError
 
 KIND_NAMES = {"codecs": "codec", "tasks": "task", "datasets": "dataset", "metrics": "metric"}
 RUNS_DIR = "runs"  # a user's runs: ignored by git
@@ -48,7 +48,7 @@ def main() -> None:
 
     \b
     Start here:
-      taskcodec run configs/quickstart.yaml     run a benchmark, write runs/quickstart/
+      taskcodec run configs/quickstart/board.yaml     run a benchmark, write runs/quickstart/
       taskcodec list codecs                     what can be benchmarked
       taskcodec plugins                         installed plugins, and any that failed to load
     A config names a dataset, a task, metrics and codecs with rate points (see README.md).
@@ -167,7 +167,7 @@ def train_codec(config: Path, store: Path | None, no_progress: bool, only: str |
 
     The config names the codec, the mode (rd, task or joint), the rate points, the output
     folder, the training data and the task model of the task-aware losses (see
-    taskcodec/training.py and configs/train/). Training state is saved as it goes: run the
+    taskcodec/training.py and configs/<board>/train/). Training state is saved as it goes: run the
     same command again after an interruption to resume; finished models are not retrained.
     """
     import json
@@ -221,6 +221,20 @@ def leaderboard(target: Path, out: Path | None, store: Path | None) -> None:
     click.echo(f"taskcodec: re-rendered {folder}/ from the store")
 
 
+def _board_folders(folders: tuple[Path, ...]) -> list[Path]:
+    """Each folder that is a board (holds results.json), or the boards directly inside one that is not."""
+    boards: list[Path] = []
+    for folder in folders:
+        if (folder / "results.json").is_file():
+            boards.append(folder)
+            continue
+        inside = sorted(p for p in folder.iterdir() if (p / "results.json").is_file())
+        if not inside:
+            _fail(PublishError(f"{folder}: not a leaderboard folder (no results.json) and holds none"))
+        boards += inside
+    return boards
+
+
 @main.command()
 @click.argument("boards", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--data", "check_data", is_flag=True,
@@ -230,6 +244,9 @@ def leaderboard(target: Path, out: Path | None, store: Path | None) -> None:
 def verify(boards: tuple[Path, ...], check_data: bool, write_manifest: bool) -> None:
     """Recompute every headline number of the published BOARDS from their own files.
 
+    A folder that is not a board itself (no results.json), such as ``leaderboard/``, stands for the
+    boards directly inside it.
+
     Checks each board's files against its manifest (sha256), results.csv against results.json, each
     row's bpp and image metrics against images.csv.gz, its task metrics against samples.csv.gz, and the
     BD-rates, their 95% intervals and BD-quality. Prints a verdict per row; exits 1 on any mismatch.
@@ -238,7 +255,7 @@ def verify(boards: tuple[Path, ...], check_data: bool, write_manifest: bool) -> 
     from .verify import verify_board
 
     failed = 0
-    for board in boards:
+    for board in _board_folders(boards):
         try:
             verdicts = verify_board(board, _plugins().registry, check_data=check_data)
         except TaskcodecError as exc:

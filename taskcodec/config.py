@@ -59,7 +59,8 @@ class LeaderboardConfig:
     anchor: str = "jpeg"
     extra_anchors: tuple[str, ...] = ()
     quality_metric: str | None = None  # None: the task's first metric column, else psnr
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # those of notes_file, then those of notes
+    notes_file: str | None = None  # a file name in the config's folder
 
 
 @dataclass(frozen=True)
@@ -355,8 +356,8 @@ def _same_point(a: Any, b: Any) -> bool:
 
 def parse_leaderboard(r: _Reader, value: Any, row_names: list[str]) -> LeaderboardConfig:
     """``leaderboard:``; the anchors, where given, must be row names of the config's codecs."""
-    lb = r.optional_mapping(value, "leaderboard",
-                            {"anchor": False, "extra_anchors": False, "quality_metric": False, "notes": False})
+    lb = r.optional_mapping(value, "leaderboard", {"anchor": False, "extra_anchors": False, "quality_metric": False,
+                                                   "notes": False, "notes_file": False})
     rows = ", ".join(row_names)
     anchor = r.typed(lb.get("anchor", "jpeg"), "leaderboard.anchor", str, "a codec row name")
     if "anchor" in lb and anchor not in row_names:
@@ -369,13 +370,44 @@ def parse_leaderboard(r: _Reader, value: Any, row_names: list[str]) -> Leaderboa
                          f"{name!r} is not a row of this config; its codec rows are: {rows}")
         if name == anchor:
             raise r.fail(f"leaderboard.extra_anchors[{i}]", f"{name!r} is already leaderboard.anchor")
+    notes_file, notes_from_file = None, ()
+    if lb.get("notes_file") is not None:
+        notes_file = r.text(lb["notes_file"], "leaderboard.notes_file", "a file name")
+        if (Path(notes_file).name != notes_file or notes_file.startswith(".") or not notes_file.endswith(".md")
+                or notes_file == "README.md"):
+            raise r.fail("leaderboard.notes_file", f"expected the name of a Markdown file (not README.md) in the "
+                                                   f"config's folder, where the published board keeps it beside its "
+                                                   f"config.yaml; got {notes_file!r}")
+        path = Path(r.source).parent / notes_file
+        try:
+            notes_from_file = read_notes_file(path)
+        except OSError as exc:
+            raise r.fail("leaderboard.notes_file", f"cannot read {path}: {exc.strerror or exc}") from None
     return LeaderboardConfig(
         anchor=anchor,
         extra_anchors=extra,
         quality_metric=r.typed(lb["quality_metric"], "leaderboard.quality_metric", str, "a result column")
         if lb.get("quality_metric") is not None else None,
-        notes=r.name_list(lb.get("notes", []), "leaderboard.notes"),
+        notes=(*notes_from_file, *r.name_list(lb.get("notes", []), "leaderboard.notes")),
+        notes_file=notes_file,
     )
+
+def read_notes_file(path: Path) -> tuple[str, ...]:
+    """A board's notes file: Markdown, one note per list item (a line starting with ``- ``); the
+    item's following lines, indented, continue it (joined with one space); blank lines are ignored.
+    Any other line is a ConfigError naming the file and line."""
+    notes: list[str] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        if line.startswith("- "):
+            notes.append(line[2:].strip())
+        elif line.startswith((" ", "\t")) and notes:
+            notes[-1] += " " + line.strip()
+        else:
+            raise ConfigError(f"{path}:{number}: expected a note (a line starting with '- ') or its indented "
+                              f"continuation, got {line[:60]!r}")
+    return tuple(notes)
 
 
 def validate_plugins(config: BenchmarkConfig, registry: Any, r: _Reader | None = None) -> None:

@@ -133,7 +133,8 @@ def bootstrap_samples(samples, images):
 def content_digest(collected: Collected, config) -> str:
     """sha256 of everything a leaderboard folder is rendered from (numbers, provenance, config)."""
     blob = json.dumps(
-        _json_safe([collected.rows, collected.images, collected.samples, collected.provenance, config.raw]),
+        _json_safe([collected.rows, collected.images, collected.samples, collected.provenance, config.raw,
+                    list(config.leaderboard.notes)]),
         sort_keys=True, default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -260,6 +261,9 @@ def _render(collected: Collected, config, out: Path, digest: str) -> dict[str, s
     if samples is not None:
         (out / "samples.csv.gz").write_bytes(_gzip_bytes(_csv_bytes(samples)))
     (out / "config.yaml").write_bytes(yaml.safe_dump(config.raw, sort_keys=False).encode())
+    if config.leaderboard.notes_file:  # beside config.yaml, where that config reads it
+        notes_file = config.leaderboard.notes_file
+        (out / notes_file).write_bytes((Path(config.source).parent / notes_file).read_bytes())
     return {path.name: sha256_file(path) for path in sorted(out.iterdir()) if path.is_file()}
 
 

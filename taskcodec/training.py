@@ -9,11 +9,11 @@ model the task-aware losses use, and the codec's own training options::
       codec: learned
       mode: task                      # rd | task | joint
       rate_points: [0.0035, 0.0067, 0.013, 0.025]
-      out: leaderboard/ferplus/models/learned-task
+      out: leaderboard/models/ferplus/learned-task
       options: {arch: bmshj2018-factorized, N: 64, M: 64, steps: 2000, init: ...}
     dataset: {name: ferplus, root: ferplus, split: train, options: {mode: majority}}
     val_split: val                    # optional
-    task: {name: expression-cnn, options: {checkpoint: leaderboard/ferplus/expression-cnn-ferplus.pt}}
+    task: {name: expression-cnn, options: {checkpoint: leaderboard/models/ferplus/expression-cnn-ferplus.pt}}
     seed: 0
     runner: {device: auto}
 

@@ -163,3 +163,23 @@ def test_kills_at_random_points_of_a_render_leave_a_board_the_next_run_completes
         assert board_digests(folder) == reference, f"trial {trial}"
         assert up_to_date(folder, read_manifest(folder)["content_digest"]) is not None
     assert interrupted >= 6  # most kills landed inside a render
+
+
+def test_notes_file_is_rendered_kept_beside_config_and_an_edit_renders_again(tmp_path):
+    from taskcodec.config import parse_config
+
+    collected, config = make_collected()
+    (tmp_path / "configs").mkdir()
+    notes = tmp_path / "configs" / "notes.md"
+    notes.write_text("- From the notes file,\n  on two lines.\n")
+    raw = {**config.raw, "leaderboard": {**config.raw["leaderboard"], "notes_file": "notes.md"}}
+    source = str(tmp_path / "configs" / "board.yaml")
+    assert publish(collected, parse_config(raw, source), tmp_path / "board")
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert "- From the notes file, on two lines." in readme
+    assert (tmp_path / "board" / "notes.md").read_bytes() == notes.read_bytes()
+    assert "notes.md" in json.loads((tmp_path / "board" / "manifest.json").read_text())["files"]
+    assert not publish(collected, parse_config(raw, source), tmp_path / "board")  # up to date
+    notes.write_text("- Edited.\n")
+    assert publish(collected, parse_config(raw, source), tmp_path / "board")  # the notes are content
+    assert "- Edited." in (tmp_path / "board" / "README.md").read_text()

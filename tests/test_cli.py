@@ -80,7 +80,7 @@ def test_missing_dataset_root_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_help_and_lists():
     cli = CliRunner()
-    assert "taskcodec run configs/quickstart.yaml" in cli.invoke(main, ["--help"]).output
+    assert "taskcodec run configs/quickstart/board.yaml" in cli.invoke(main, ["--help"]).output
     codecs = cli.invoke(main, ["list", "codecs"]).output
     assert "jpeg2000" in codecs and "quality" in codecs
     assert "synthetic-faces" in cli.invoke(main, ["list", "datasets"]).output

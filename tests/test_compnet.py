@@ -345,7 +345,7 @@ def test_checkpoint_save_load_and_digest(tmp_path) -> None:
     digest = cm.save_checkpoint(tmp_path / "m.pt", model, mode="rd", seed=3, lmbda=0.01, data={"images": 10})
     document = cm.load_checkpoint(tmp_path / "m.pt")
     assert document["digest"] == digest == cm.model_digest(model) and len(digest) == 64
-    assert document["rate_point"] == 1.0 and document["lmbda"] == 0.01 and document["data"] == {"images": 10}
+    assert document["setting"] == 1.0 and document["lmbda"] == 0.01 and document["data"] == {"images": 10}
     assert cm.checkpoint_arch(document) == arch and document["format"] == "taskcodec-compnet"
     loaded = cm.model_from_checkpoint(document)
     x = smooth_images(2, size=32)

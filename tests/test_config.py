@@ -96,8 +96,11 @@ def test_yaml_errors_name_the_file(tmp_path):
 def test_shipped_configs_are_valid(registry, monkeypatch):
     repo = Path(__file__).resolve().parent.parent
     monkeypatch.setenv("TASKCODEC_DATA", "/nonexistent")  # validation does not need the data
-    for path in sorted((repo / "configs").glob("*.yaml")):
+    boards = sorted((repo / "configs").glob("*/board.yaml"))
+    assert len(boards) >= 6
+    for path in boards:
         load_config(path, registry)
+    assert not list((repo / "configs").glob("*.yaml")), "configs live in one folder per board"
 
 
 def test_shipped_training_and_published_configs_are_valid(registry, monkeypatch):
@@ -107,7 +110,7 @@ def test_shipped_training_and_published_configs_are_valid(registry, monkeypatch)
     monkeypatch.setenv("TASKCODEC_DATA", "/nonexistent")
     for path in sorted((repo / "leaderboard").glob("*/config.yaml")):  # what `taskcodec leaderboard DIR` reads
         load_config(path, registry)
-    training = sorted((repo / "configs" / "train").glob("*.yaml"))
+    training = sorted((repo / "configs").glob("*/train/*.yaml"))
     assert training
     for path in training:
         load_training_config(path)
@@ -193,3 +196,39 @@ def test_benchmark_key_is_the_same_as_under_the_old_key_names(registry):
     import hashlib
     from taskcodec.api import stable_json
     assert cfg.key() == hashlib.sha256(stable_json(old_raw).encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------ notes files
+def _board_config(tmp_path, notes_text, **leaderboard):
+    (tmp_path / "notes.md").write_text(notes_text)
+    return with_(leaderboard={"notes_file": "notes.md", **leaderboard})
+
+
+def test_notes_file_items_become_the_notes_before_inline_ones(registry, tmp_path):
+    raw = _board_config(tmp_path, "- First note,\n  continued.\n\n- Second `note`.\n", notes=["Inline."])
+    cfg = parse_config(raw, str(tmp_path / "board.yaml"), registry)
+    assert cfg.leaderboard.notes == ("First note, continued.", "Second `note`.", "Inline.")
+    assert cfg.leaderboard.notes_file == "notes.md"
+
+
+def test_notes_file_bad_line_names_file_and_line(registry, tmp_path):
+    raw = _board_config(tmp_path, "- A note.\nNot a list item.\n")
+    message = error_at(raw, tmp_path / "board.yaml", registry)
+    assert f"{tmp_path / 'notes.md'}:2:" in message and "'- '" in message
+
+
+@pytest.mark.parametrize("name", ["../notes.md", "sub/notes.md", "notes.txt", "README.md", ".notes.md"])
+def test_notes_file_must_be_a_markdown_file_beside_the_config(registry, tmp_path, name):
+    message = error_at(with_(leaderboard={"notes_file": name}), tmp_path / "board.yaml", registry)
+    assert "leaderboard.notes_file" in message and repr(name) in message
+
+
+def test_missing_notes_file_names_it(registry, tmp_path):
+    message = error_at(with_(leaderboard={"notes_file": "absent.md"}), tmp_path / "board.yaml", registry)
+    assert "leaderboard.notes_file" in message and str(tmp_path / "absent.md") in message
+
+
+def error_at(raw, source, registry) -> str:
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, str(source), registry)
+    return str(err.value)

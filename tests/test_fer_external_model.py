@@ -1,5 +1,5 @@
 """A FER+ benchmark end to end on generated files: expression-cnn from a checkpoint, then a classifier
-"trained elsewhere" as a small task plugin (the route configs/ferplus.yaml documents) reusing every
+"trained elsewhere" as a small task plugin (the route configs/ferplus/board.yaml documents) reusing every
 stored bitstream; the leaderboard's confusion matrix and accuracies that recompute from samples.csv.gz."""
 from __future__ import annotations
 

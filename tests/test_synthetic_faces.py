@@ -167,7 +167,7 @@ def test_feature_windows_change_no_pixel(size, channels):
 # Whole-split digests pinned on one machine: every CPU, numpy version (1.26, 2.x) and thread
 # count must give these bits. A change here changes every leaderboard built on synthetic-faces:
 # bump GENERATOR_VERSION and republish them.
-QUICKSTART_OPTIONS = {"size": [64, 64], "color": "gray", "seed": 0}  # configs/quickstart.yaml, split test
+QUICKSTART_OPTIONS = {"size": [64, 64], "color": "gray", "seed": 0}  # configs/quickstart/board.yaml, split test
 PINNED = {
     "quickstart-test": (
         "test", QUICKSTART_OPTIONS,

@@ -109,7 +109,7 @@ def train_rate_points(request: CodecTrainingRequest, o: dict[str, Any], points: 
         files = {p: family.file_for(p) for p in group}
         done = {p: _metadata_if_trained(family, f, key) for p, f in files.items()}
         if all(done.values()) and (mode != "joint" or task_out.is_file()):
-            log(f"train-codec: {', '.join(str(f) for f in files.values())}: already trained with these rate_points")
+            log(f"train-codec: {', '.join(str(f) for f in files.values())}: already trained with these settings")
             summary["skipped"] += [str(f) for f in files.values()]
             records.update({f"{p:g}": done[p] for p in group})
             continue
