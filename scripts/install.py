@@ -12,7 +12,7 @@ packages. This script pins torch and torchvision in a (temporary) constraints fi
     too, so pip can never fall back to a CUDA wheel;
   * no torch, an NVIDIA GPU (nvidia-smi on PATH or /proc/driver/nvidia): torch 2.13.0 as
     pip resolves it by default (on PyPI, the CUDA build) with torchvision 0.28.*.
-What it runs is :func:`plan` of those facts, a pure function (see tests/test_install_script.py).
+What it runs is :func:`plan` of those facts, a pure function (see tests/core/test_install_script.py).
 Usage: python scripts/install.py [--dev] [--no-editable] [--dry-run] [extra pip args...]
 """
 from __future__ import annotations

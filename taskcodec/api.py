@@ -91,9 +91,9 @@ class Codec(abc.ABC):
       integer_rate_points: whether the default :meth:`validate_rate_point` demands integers.
       description: one line for ``taskcodec list codecs``.
       needs_options: True when the codec cannot work with its default options (e.g. it
-        needs a folder of trained models). ``tests/test_codec_contract.py`` then skips it,
+        needs a folder of trained models). ``tests/contract/test_codec_contract.py`` then skips it,
         and the plugin runs the contract itself on an instance with working options
-        (see ``tests/test_learned_codec.py``). A codec may set ``default_rate_points``
+        (see ``tests/plugins/codecs/test_learned_codec.py``). A codec may set ``default_rate_points``
         per instance when its rate points depend on its options.
     Constructor keyword arguments are the codec's options (from the config's
     ``options:``); :meth:`options` must return them so that they enter cache keys.
