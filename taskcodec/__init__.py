@@ -29,7 +29,8 @@ from .errors import (
     TaskcodecError,
     UnknownPluginError,
 )
-from .download import fetch_file, sha256_file
+from .download import fetch_file
+from .files import sha256_file, write_atomic
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -59,4 +60,5 @@ __all__ = [
     "sha256_file",
     "hookimpl",
     "image_digest",
+    "write_atomic",
 ]

@@ -23,7 +23,8 @@ import numpy as np
 
 from .api import Codec, ImageMetric, check_image, image_digest
 from .errors import CodecError, PluginError
-from .store import STAT_PREFIX, EncodingRecord, encoding_key, stream_sha256, write_atomic
+from .files import write_atomic
+from .store import STAT_PREFIX, EncodingRecord, encoding_key, stream_sha256
 
 
 @dataclass

@@ -23,11 +23,10 @@ from typing import Any
 import yaml
 
 from .api import stable_json
-from .download import sha256_file
 from .errors import PublishError
+from .files import sha256_file, write_atomic
 from .markdown import md_code
 from .runner import REFERENCE, Collected
-from .store import write_atomic
 
 RESULT_COLUMNS = ("codec", "setting", "parameter", "images", "bpp", "payload_bpp")
 

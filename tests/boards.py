@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from taskcodec.config import parse_config
-from taskcodec.download import sha256_file
+from taskcodec.files import sha256_file
 from taskcodec.runner import Collected
 
 CLASSES = ["neutral", "happy", "sad"]

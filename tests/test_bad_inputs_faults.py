@@ -40,7 +40,7 @@ def test_full_disk_while_writing_a_checkpoint_names_the_file_and_keeps_the_old_o
     path = tmp_path / "model.pt"
     torch_utils.save_atomic({"w": torch.ones(3)}, path)
     before = path.read_bytes()
-    monkeypatch.setattr(torch_utils, "open", lambda p, mode: _FullDisk(open(p, mode)), raising=False)
+    monkeypatch.setattr(taskcodec.files, "open", lambda p, mode: _FullDisk(open(p, mode)), raising=False)
     with pytest.raises(taskcodec.StoreError, match=r"cannot write .*model\.pt.*No space left"):
         torch_utils.save_atomic({"w": torch.zeros(1000)}, path)
     assert path.read_bytes() == before

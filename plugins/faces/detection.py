@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from taskcodec_plugins.torch_utils import write_text_atomic
+import taskcodec
 
 DEFAULT_THRESHOLDS = (0.6, 0.7, 0.7)  # MTCNN's P-, R-, O-net thresholds (facenet-pytorch defaults)
 RELAXED_THRESHOLDS = (0.4, 0.5, 0.5)  # second pass for images where the defaults find no face
@@ -39,11 +39,6 @@ def load_rgb(path: str | Path) -> np.ndarray:
     from taskcodec_plugins.datasets.image_files import read_image_file
 
     return read_image_file(path, "rgb")
-
-
-def file_sha256(path: str | Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
 
 
 def pick_central(boxes: np.ndarray, shape: tuple[int, ...]) -> int:
@@ -180,7 +175,7 @@ def _available_cpus() -> int:
 
 
 def _write_json_atomic(path: Path, value: Any) -> None:
-    write_text_atomic(path, json.dumps(value, separators=(",", ":"), sort_keys=True))
+    taskcodec.write_atomic(path, json.dumps(value, separators=(",", ":"), sort_keys=True))
 
 
 class LandmarkCache:

@@ -51,7 +51,7 @@ from taskcodec_plugins.datasets import options as opt
 
 from taskcodec_plugins.faces.alignment import ALIGN_MODES, TEMPLATES, align
 from taskcodec_plugins.faces.detection import (CentralFaceDetector, LandmarkCache, ParallelDetector, detect_files,
-                                              file_sha256, load_rgb)
+                                              load_rgb)
 
 BASE_URL = "http://vis-www.cs.umass.edu/lfw/"
 PAIR_FILES = {"test": "pairs.txt", "dev-train": "pairsDevTrain.txt", "dev-test": "pairsDevTest.txt"}
@@ -279,7 +279,7 @@ class LFW(Dataset):
             detector = ParallelDetector(CentralFaceDetector(device=self.device), self.detect_workers)
             self._detector_id = detector.identity()
             cache = LandmarkCache(self.cache_dir / "landmarks", self._detector_id)
-            keys = [file_sha256(p) for p in self.paths]
+            keys = [sha256_file(p) for p in self.paths]
             log = (lambda m: print(m, flush=True)) if self.progress else None
             try:
                 self._records = detect_files(self.paths, keys, cache, detector, progress=self.progress, log=log)

@@ -398,7 +398,7 @@ class ExpressionCNN(Task):
         if self.cache_path is not None:
             checkpoint = self.cache_path.name  # a file in the store: its folder is machine-specific
             if source == "checkpoint" and self.cache_path.is_file():
-                checkpoint = {"path": str(self._resolved["checkpoint"]), "file_sha256": _file_sha256(self.cache_path),
+                checkpoint = {"path": str(self._resolved["checkpoint"]), "file_sha256": taskcodec.sha256_file(self.cache_path),
                               "bytes": self.cache_path.stat().st_size}
         return {
             "fingerprint": self.fingerprint(),
@@ -411,14 +411,6 @@ class ExpressionCNN(Task):
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             **{k: m[k] for k in keep if k in m},
         }
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _summary(meta: dict[str, Any], path: Path, done: bool) -> dict[str, Any]:
