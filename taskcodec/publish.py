@@ -22,9 +22,9 @@ from typing import Any
 
 import yaml
 
-from .api import stable_json
 from .errors import PublishError
 from .files import sha256_file, write_atomic
+from .hashing import stable_json
 from .markdown import md_code
 from .runner import REFERENCE, Collected
 

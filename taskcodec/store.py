@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .api import stable_json
 from .errors import StoreError
+from .hashing import stable_json
 
 STORE_ENV = "TASKCODEC_STORE"
 SCHEMA_VERSION = 2  # 2: encodings.stream_sha256 (version 1 stores are migrated in place, see _migrate)

@@ -135,7 +135,7 @@ def test_yaml_merge_keys_may_be_overridden(tmp_path):
 
 
 def test_option_names_come_from_the_declaration_else_the_signature():
-    from taskcodec.api import option_names
+    from taskcodec.options import option_names
 
     class Plain:
         def __init__(self, root=None, split="test", *, size=3, cache_dir=None):
@@ -155,7 +155,7 @@ def test_option_names_come_from_the_declaration_else_the_signature():
 
 
 def test_every_builtin_plugin_says_which_options_it_takes():
-    from taskcodec.api import option_names
+    from taskcodec.options import option_names
     from taskcodec_plugins.tasks.face_embedders.base import BASE_DEFAULTS, FaceEmbedderTask
 
     pm = PluginManager()

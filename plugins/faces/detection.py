@@ -13,7 +13,7 @@ bytes, as JSON chunk files written atomically (temporary name, then rename): a d
 pass killed at any point resumes where it stopped, and the same file under another root
 is not detected again.
 
-torch and facenet-pytorch are imported inside functions (``taskcodec.torch_compat`` first,
+torch and facenet-pytorch are imported inside functions (``taskcodec.ensure_torchvision`` first,
 so that torchvision imports next to a CPU torch).
 """
 from __future__ import annotations
@@ -73,7 +73,7 @@ class CentralFaceDetector:
 
     def _net(self, thresholds: tuple[float, ...]) -> Any:
         if thresholds not in self._nets:
-            from taskcodec.torch_compat import ensure_torchvision
+            from taskcodec import ensure_torchvision
 
             ensure_torchvision()
             from facenet_pytorch import MTCNN

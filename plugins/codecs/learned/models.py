@@ -92,7 +92,7 @@ class CheckpointError(ValueError):
 
 
 def _compressai():
-    from taskcodec.torch_compat import ensure_torchvision
+    from taskcodec import ensure_torchvision
 
     ensure_torchvision()  # before compressai imports torchvision
     import compressai

@@ -61,8 +61,7 @@ from typing import Any, Sequence
 import numpy as np
 
 import taskcodec
-from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError
-from taskcodec.api import stable_json
+from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError, stable_json
 from taskcodec_plugins.tasks.expression_cnn.model import TaskInputError  # noqa: F401 (part of this task's API)
 from taskcodec_plugins.tasks.expression_cnn.model import (ARCHS, build_model, is_class_index, load_checkpoint, run_model,
                                                    save_checkpoint, to_array, train_model)

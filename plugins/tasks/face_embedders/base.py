@@ -38,8 +38,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError
-from taskcodec.api import stable_json
+from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError, stable_json
 
 from taskcodec_plugins.faces.alignment import TEMPLATES, align
 from taskcodec_plugins.torch_utils import resolve_precision, state_digest

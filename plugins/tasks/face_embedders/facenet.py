@@ -66,7 +66,7 @@ def weights_path(pretrained: str, path: Any = None, download: bool = True) -> Pa
 def load_inception_resnet(path: Path) -> Any:
     import torch
 
-    from taskcodec.torch_compat import ensure_torchvision
+    from taskcodec import ensure_torchvision
 
     ensure_torchvision()
     from facenet_pytorch import InceptionResnetV1

@@ -1,0 +1,140 @@
+"""The codec interface: ``encode(image, setting) -> bytes`` and ``decode(bytes) -> image``.
+
+Images are ``numpy.uint8`` arrays, ``H x W`` (grayscale) or ``H x W x 3`` (RGB). Keep module-level
+imports light in a codec plugin: import torch or codec libraries inside methods so that
+``taskcodec plugins`` stays fast.
+"""
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from .codec_guards import guard_methods
+from .errors import CodecError
+
+if TYPE_CHECKING:
+    from .codec_training import CodecTrainingRequest
+
+Setting = Any  # a rate point: a number, or None for codecs without a rate parameter
+
+
+class Codec(abc.ABC):
+    """An image codec: ``encode(image, setting) -> bytes`` and ``decode(bytes) -> image``.
+
+    The framework, never the codec, computes the rate from the returned bytes:
+    ``8 * len(data) / (H * W)`` of the original image. Everything the decoder needs
+    must be inside ``data``.
+
+    Class attributes:
+      name: registry key, lowercase-hyphen (``"jpeg"``).
+      version: bump when the bytes the codec writes change; part of every cache key.
+      rate_parameter: what a rate point means (``"quality"``), or None for a lossless codec.
+      default_rate_points: rate points used when a config gives none.
+      setting_range: ``(low, high)`` accepted by the default :meth:`validate_setting`.
+      integer_settings: whether the default :meth:`validate_setting` demands integers.
+      description: one line for ``taskcodec list codecs``.
+      needs_options: True when the codec cannot work with its default options (e.g. it
+        needs a folder of trained models). ``tests/test_codec_contract.py`` then skips it,
+        and the plugin runs the contract itself on an instance with working options
+        (see ``tests/test_learned_codec.py``). A codec may set ``default_rate_points``
+        per instance when its rate points depend on its options.
+    Constructor keyword arguments are the codec's options (from the config's
+    ``options:``); :meth:`options` must return them so that they enter cache keys.
+    A config's option names are checked at load time against the keyword parameters of
+    ``__init__``; a codec whose ``__init__`` takes ``**options`` lists its names in the class
+    attribute ``accepted_options`` (see :func:`option_names`).
+
+    Subclasses' ``encode``, ``encode_with_stats`` and ``decode`` are wrapped (see
+    ``__init_subclass__``): the image is checked, the setting validated, and any
+    exception other than CodecError from the underlying library is re-raised as a
+    CodecError naming the codec, so a plugin needs no error handling of its own.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    rate_parameter: ClassVar[str | None] = "quality"
+    default_rate_points: ClassVar[tuple[Setting, ...]] = ()
+    setting_range: ClassVar[tuple[float, float] | None] = None
+    integer_settings: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+    needs_options: ClassVar[bool] = False
+    accepted_options: ClassVar[tuple[str, ...] | None] = None  # None: the keyword parameters of __init__
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        guard_methods(cls)
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise CodecError(f"codec {self.name!r} takes no options, got {sorted(options)}")
+
+    def options(self) -> dict[str, Any]:
+        """The options this instance was built with (JSON-serialisable)."""
+        return {}
+
+    def identity(self) -> dict[str, Any]:
+        """What makes this codec's output what it is: name, version, library versions, options."""
+        return {"name": self.name, "version": self.version, "options": self.options()}
+
+    def validate_setting(self, setting: Setting) -> Setting:
+        """Return the (canonical) setting if this codec accepts it, else raise CodecError naming it.
+
+        The default accepts None when ``rate_parameter`` is None, else a finite number
+        (an integer if ``integer_settings``) inside ``setting_range``.
+        """
+        if self.rate_parameter is None:
+            if setting is not None:
+                raise CodecError(f"codec {self.name!r} has no rate parameter; its only setting is null, got {setting!r}")
+            return None
+        expected = "an integer" if self.integer_settings else "a finite number"
+        if self.setting_range is not None:
+            expected += f" in {self.setting_range[0]:g}..{self.setting_range[1]:g}"
+        problem = CodecError(f"codec {self.name!r}: {self.rate_parameter} must be {expected}, got {setting!r}")
+        number = isinstance(setting, (int, float, np.integer, np.floating)) and not isinstance(setting, bool)
+        if not number or not np.isfinite(setting):
+            raise problem
+        if self.integer_settings and float(setting) != int(setting):
+            raise problem
+        setting = int(setting) if float(setting) == int(setting) else float(setting)
+        if self.setting_range is not None and not self.setting_range[0] <= setting <= self.setting_range[1]:
+            raise problem
+        return setting
+
+    @abc.abstractmethod
+    def encode(self, image: np.ndarray, setting: Setting) -> bytes:
+        """Compress one image at one rate point into a self-contained bitstream."""
+
+    @abc.abstractmethod
+    def decode(self, data: bytes) -> np.ndarray:
+        """Reconstruct an image of the original shape and dtype uint8 from ``encode``'s bytes."""
+
+    def encode_with_stats(self, image: np.ndarray, setting: Setting) -> tuple[bytes, dict[str, float]]:
+        """``encode``, plus numbers the codec measured while encoding this image: ``(data, stats)``.
+
+        The framework calls this (not ``encode``) when it runs a benchmark, stores each stat as
+        the image metric ``stat:<name>`` (store table ``image_metrics``) and adds to each
+        result row the mean over images of every stat that all of the row's images have
+        (column ``stat_<name>``). A stat named ``estimated_bits`` (the rate a codec's own
+        model predicts, e.g. a learned codec's ``-log2`` likelihoods) becomes the column
+        ``estimated_bpp`` instead: bits / pixels of the original image, per image, then the
+        mean. Stats never replace the rate: ``bpp`` always comes from the bytes written.
+        Values must be finite numbers. Default: ``(self.encode(image, setting), {})``.
+        """
+        return self.encode(image, setting), {}
+
+    def payload_bytes(self, data: bytes) -> int | None:
+        """Bytes of ``data`` that are not fixed headers/tables, where separable; else None."""
+        return None
+
+    @classmethod
+    def train(cls, request: "CodecTrainingRequest") -> dict[str, Any]:
+        """Optional: train this codec's models (``taskcodec train-codec CONFIG``).
+
+        ``request`` carries the training data, the task model (for task-aware losses), the
+        mode, the rate points and the codec's training options; write one model per rate point
+        into ``request.out``, resumably (state under ``request.state_dir``). Returns facts to
+        report (JSON types). Codecs that cannot be trained keep this default, which raises.
+        """
+        raise CodecError(f"codec {cls.name!r} has no training command (it does not implement Codec.train)")
