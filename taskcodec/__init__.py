@@ -15,6 +15,7 @@ from .errors import CodecError, ConfigError, DatasetError, TaskcodecError
 from .files import sha256_file, write_atomic
 from .hashing import stable_json
 from .hookspecs import hookimpl
+from .lazy_version import LazyVersion
 from .metric import ImageMetric, TaskMetric
 from .task import Task, TaskContext
 from .torch_compat import ensure_torchvision
@@ -29,6 +30,7 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "ImageMetric",
+    "LazyVersion",
     "Sample",
     "Task",
     "TaskContext",

@@ -27,26 +27,16 @@ from taskcodec_plugins.codecs.classical import headers as bh
 FORMAT_REVISION = "1"  # bump when taskcodec's own framing of any stream below changes
 
 
-class _LibraryVersion:
-    """Lazy ``version`` class attribute: format revision, imagecodecs and codec library versions.
+def _library_version(version_function: str) -> taskcodec.LazyVersion:
+    """``version``: format revision, imagecodecs and codec library versions (read on first use, so that
+    listing plugins does not load the codec extensions; a missing library: encode() will say so)."""
 
-    Computed on first access so that listing plugins does not load the codec extensions.
-    """
+    def compute() -> str:
+        import imagecodecs
 
-    def __init__(self, version_function: str) -> None:
-        self.version_function = version_function
-        self.value: str | None = None
+        return f"{FORMAT_REVISION}; imagecodecs {imagecodecs.__version__}; {getattr(imagecodecs, version_function)()}"
 
-    def __get__(self, obj: Any, objtype: Any = None) -> str:
-        if self.value is None:
-            try:
-                import imagecodecs
-
-                library = getattr(imagecodecs, self.version_function)()
-                self.value = f"{FORMAT_REVISION}; imagecodecs {imagecodecs.__version__}; {library}"
-            except Exception as exc:  # library missing: encode() will say so
-                return f"{FORMAT_REVISION}; unavailable ({type(exc).__name__})"
-        return self.value
+    return taskcodec.LazyVersion(compute, lambda exc: f"{FORMAT_REVISION}; unavailable ({type(exc).__name__})")
 
 
 def _choice(*allowed: Any) -> Callable[[Any], Any]:
@@ -159,7 +149,7 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- JPEG
 class JpegCodec(_ImagecodecsCodec):
     name = "jpeg"
-    version = _LibraryVersion("jpeg8_version")
+    version = _library_version("jpeg8_version")
     rate_parameter = "quality"
     default_rate_points = (5, 10, 20, 30, 50, 75, 90)
     description = (
@@ -206,7 +196,7 @@ class Jpeg2000Codec(_ImagecodecsCodec):
     """
 
     name = "jpeg2000"
-    version = _LibraryVersion("jpeg2k_version")
+    version = _library_version("jpeg2k_version")
     rate_parameter = "psnr"
     default_rate_points = (24, 28, 32, 36, 40, 44)
     description = (
@@ -275,7 +265,7 @@ class WebpCodec(_ImagecodecsCodec):
     """
 
     name = "webp"
-    version = _LibraryVersion("webp_version")
+    version = _library_version("webp_version")
     rate_parameter = "quality"
     default_rate_points = (5, 20, 40, 60, 80, 95)
     description = (
@@ -326,7 +316,7 @@ class AvifCodec(_ImagecodecsCodec):
     """
 
     name = "avif"
-    version = _LibraryVersion("avif_version")
+    version = _library_version("avif_version")
     rate_parameter = "quality"
     default_rate_points = (10, 25, 40, 55, 70, 85)
     description = (
@@ -367,7 +357,7 @@ class JpegxlCodec(_ImagecodecsCodec):
     """
 
     name = "jpegxl"
-    version = _LibraryVersion("jpegxl_version")
+    version = _library_version("jpegxl_version")
     rate_parameter = "quality"
     default_rate_points = (10, 30, 50, 70, 85, 95)
     description = (
@@ -398,7 +388,7 @@ class JpegxlCodec(_ImagecodecsCodec):
 # --------------------------------------------------------------------------- PNG
 class PngCodec(_ImagecodecsCodec):
     name = "png"
-    version = _LibraryVersion("png_version")
+    version = _library_version("png_version")
     rate_parameter = None
     default_rate_points = (None,)
     description = "PNG (libpng via imagecodecs, zlib level 6), lossless reference"

@@ -57,7 +57,6 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -150,17 +149,10 @@ def unpack_stream(data: bytes) -> tuple[StreamHeader, bytes]:
 
 
 # ---------------------------------------------------------------------------------------------- options
-class _Version:
-    """Lazy ``version``: format revision and the versions of what makes the bytes, read without importing."""
-
-    def __get__(self, obj: Any, objtype: Any = None) -> str:
-        parts = [FORMAT_REVISION, f"stream v{FORMAT_VERSION}", f"png level {PNG_LEVEL}"]
-        for package in ("imagecodecs", "torch"):
-            try:
-                parts.append(f"{package} {metadata.version(package)}")
-            except metadata.PackageNotFoundError:
-                parts.append(f"{package} missing")
-        return "; ".join(parts)
+def _version() -> str:
+    """``version``: format revision and the versions of what makes the bytes, read without importing them."""
+    libraries = [taskcodec.LazyVersion.installed(package) for package in ("imagecodecs", "torch")]
+    return "; ".join([FORMAT_REVISION, f"stream v{FORMAT_VERSION}", f"png level {PNG_LEVEL}", *libraries])
 
 
 def _pair_ok(pair: Any) -> bool:
@@ -192,7 +184,7 @@ ARCH_OPTIONS = ("downsampling", "width", "in_channels")
 # ---------------------------------------------------------------------------------------------- codec
 class CompNetPngCodec(mfc.ModelFolderCodec):
     name = "compnet-png"
-    version = _Version()  # type: ignore[assignment]
+    version = taskcodec.LazyVersion(_version)  # type: ignore[assignment]
     rate_parameter = "nominal_bpp"
     default_rate_points = ()  # per instance: the nominal bpp of its models
     needs_options = True

@@ -47,7 +47,6 @@ Torch's thread settings are left as the process has them. Models live in a per-p
 from __future__ import annotations
 
 import math
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -64,17 +63,10 @@ UNTRAINED_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013)
 UNTRAINED_DEFAULTS = {"arch": "mbt2018-mean", "N": 128, "M": 192, "in_channels": 3}
 
 
-class _Version:
-    """Lazy ``version``: format revision and library versions, read without importing them."""
-
-    def __get__(self, obj: Any, objtype: Any = None) -> str:
-        parts = [FORMAT_REVISION, f"stream v{lb.FORMAT_VERSION}"]
-        for package in ("compressai", "torch"):
-            try:
-                parts.append(f"{package} {metadata.version(package)}")
-            except metadata.PackageNotFoundError:
-                parts.append(f"{package} missing")
-        return "; ".join(parts) + f"; entropy coder {lm.ENTROPY_CODER}"
+def _version() -> str:
+    """``version``: format revision and library versions, read without importing them."""
+    libraries = [taskcodec.LazyVersion.installed(package) for package in ("compressai", "torch")]
+    return "; ".join([FORMAT_REVISION, f"stream v{lb.FORMAT_VERSION}", *libraries, f"entropy coder {lm.ENTROPY_CODER}"])
 
 
 def _optional_lambdas(value: Any) -> list[float] | None:
@@ -110,7 +102,7 @@ OPTION_SPECS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
 
 class LearnedCodec(mfc.ModelFolderCodec):
     name = "learned"
-    version = _Version()  # type: ignore[assignment]
+    version = taskcodec.LazyVersion(_version)  # type: ignore[assignment]
     rate_parameter = "lambda"
     default_rate_points = ()  # per instance: the lambdas of its models
     needs_options = True
