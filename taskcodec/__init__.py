@@ -10,6 +10,7 @@ from __future__ import annotations
 from .codec import Codec
 from .codec_training import CodecTrainingRequest
 from .dataset import Dataset, Sample
+from .differentiable_task import DifferentiableTask
 from .download import fetch_file
 from .errors import CodecError, ConfigError, DatasetError, TaskcodecError
 from .files import sha256_file, write_atomic
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigError",
     "Dataset",
     "DatasetError",
+    "DifferentiableTask",
     "ImageMetric",
     "LazyVersion",
     "Sample",

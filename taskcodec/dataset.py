@@ -43,10 +43,12 @@ class Dataset(abc.ABC):
     classes: tuple[str, ...] = ()
 
     @abc.abstractmethod
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """The number of samples."""
 
     @abc.abstractmethod
-    def __getitem__(self, index: int) -> Sample: ...
+    def __getitem__(self, index: int) -> Sample:
+        """The sample at ``index`` (0 <= index < len), the same one every time."""
 
     def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from .dataset import Dataset
+from .differentiable_task import DifferentiableTask
 from .errors import TaskcodecError
 
 
@@ -59,6 +60,7 @@ class Task(abc.ABC):
         self._options = options
 
     def options(self) -> dict[str, Any]:
+        """The options this instance was built with (JSON-serialisable; published with the results)."""
         return dict(self._options)
 
     @abc.abstractmethod
@@ -99,20 +101,11 @@ class Task(abc.ABC):
         """
         raise TaskcodecError(f"task {self.name!r} has no training command (it does not implement Task.train)")
 
-    def differentiable(self, context: TaskContext) -> Any:
+    def differentiable(self, context: TaskContext) -> DifferentiableTask:
         """Optional: the task model as torch code, for task-aware codec training.
 
-        Returns an object with
-          ``module``: the ``torch.nn.Module`` whose parameters joint training updates;
-          ``features(x)``: the feature extractor f of the papers' feature loss, for a float
-            batch ``x`` (N x C x H x W, values in [0, 1], channels as the dataset's images);
-          ``target_features(x)``: the same with the model as loaded, frozen (the feature loss's
-            target: in joint training a target that moves with the model could collapse);
-          ``loss(x_hat, x, labels)``: the task loss on reconstructions ``x_hat`` of ``x``
-            (``labels``: the samples' labels, a list), a scalar tensor;
-          ``accuracy(x_hat, x, labels)``: a task score in [0, 1] for reports (higher = better);
-          ``save(path, metadata)``: write the (jointly trained) model as a file that this task
-            loads through its option named ``checkpoint_option``.
+        Returns a :class:`taskcodec.DifferentiableTask` (``module``, ``features``,
+        ``target_features``, ``loss``, ``accuracy``, ``save``) built for ``context.device``.
         Tasks that cannot be differentiated keep this default, which raises.
         """
         raise TaskcodecError(f"task {self.name!r} cannot be used for task-aware codec training "

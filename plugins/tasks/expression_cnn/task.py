@@ -369,7 +369,7 @@ class ExpressionCNN(Task):
     def sample_rows(self, dataset: Dataset, outputs: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"image": s.id, "label": s.label, "pred": outputs[s.id]} for s in dataset]
 
-    def differentiable(self, context: TaskContext) -> Any:
+    def differentiable(self, context: TaskContext) -> taskcodec.DifferentiableTask:
         """The classifier for task-aware codec training: features = the pooled activations before the
         linear layer, loss = cross-entropy on the reconstructions (fp32, batch norms in eval mode)."""
         path = self._resolved["checkpoint"]
