@@ -18,12 +18,14 @@ from .hashing import stable_json
 from .hookspecs import hookimpl
 from .lazy_version import LazyVersion
 from .metric import ImageMetric, TaskMetric
+from .options import Accept, invalid_option, read_option, read_options, unknown_options
 from .task import Task, TaskContext
 from .torch_compat import ensure_torchvision
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Accept",
     "Codec",
     "CodecError",
     "CodecTrainingRequest",
@@ -41,7 +43,11 @@ __all__ = [
     "ensure_torchvision",
     "fetch_file",
     "hookimpl",
+    "invalid_option",
+    "read_option",
+    "read_options",
     "sha256_file",
     "stable_json",
+    "unknown_options",
     "write_atomic",
 ]

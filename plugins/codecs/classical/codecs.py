@@ -15,7 +15,6 @@ Only the public taskcodec API is used; imagecodecs is imported inside methods.
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -39,34 +38,10 @@ def _library_version(version_function: str) -> taskcodec.LazyVersion:
     return taskcodec.LazyVersion(compute, lambda exc: f"{FORMAT_REVISION}; unavailable ({type(exc).__name__})")
 
 
-def _choice(*allowed: Any) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if isinstance(value, bool) or value not in allowed:
-            raise ValueError(f"expected one of {list(allowed)}")
-        return value
-
-    return check
-
-
-def _integer(lo: int, hi: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
-            raise ValueError(f"expected an integer in {lo}..{hi}")
-        return int(value)
-
-    return check
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("expected true or false")
-    return value
-
-
 class _ImagecodecsCodec(Codec):
     """Shared option handling, setting validation, error wrapping and output checks."""
 
-    # option name -> (default, validator returning the normalised value or raising ValueError)
+    # option name -> (default, check returning the value to use or raising ValueError), see taskcodec.read_options
     option_specs: ClassVar[dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
     integer_settings: ClassVar[bool] = True
     # The largest image the library codes (and decodes back), checked in encode() before calling it:
@@ -80,17 +55,7 @@ class _ImagecodecsCodec(Codec):
         cls.accepted_options = tuple(cls.option_specs)  # what a config's options are checked against
 
     def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(self.option_specs))
-        if unknown:
-            allowed = ", ".join(sorted(self.option_specs)) or "(none)"
-            raise CodecError(f"codec {self.name!r}: unknown option(s) {unknown}; allowed options: {allowed}")
-        self._options: dict[str, Any] = {}
-        for key, (default, validate) in self.option_specs.items():
-            value = options.get(key, default)
-            try:
-                self._options[key] = validate(value)
-            except ValueError as exc:
-                raise CodecError(f"codec {self.name!r}: option {key}={value!r} is invalid: {exc}") from None
+        self._options: dict[str, Any] = taskcodec.read_options(self, options, self.option_specs)
 
     def options(self) -> dict[str, Any]:
         return dict(self._options)
@@ -161,8 +126,8 @@ class JpegCodec(_ImagecodecsCodec):
     limit_source = ("libjpeg-turbo's JPEG_MAX_DIMENSION; the format's 16-bit fields allow 65535 and some builds "
                     "accept that, so the portable limit is used")
     option_specs = {
-        "subsampling": ("420", _choice("444", "422", "420", "440", "411")),
-        "optimize": (False, _boolean),
+        "subsampling": ("420", taskcodec.Accept.one_of("444", "422", "420", "440", "411")),
+        "optimize": (False, taskcodec.Accept.boolean),
     }
 
     def _encode(self, image: np.ndarray, quality: int) -> bytes:
@@ -205,7 +170,7 @@ class Jpeg2000Codec(_ImagecodecsCodec):
     )
     integer_settings = False
     setting_range = (1, 100)
-    option_specs = {"mode": ("psnr", _choice("psnr", "bpp"))}
+    option_specs = {"mode": ("psnr", taskcodec.Accept.one_of("psnr", "bpp"))}
     max_side = 2**32 - 1
     limit_source = "the 32-bit image size fields of the J2K SIZ marker"
     PSNR_POINTS = (24, 28, 32, 36, 40, 44)
@@ -273,7 +238,7 @@ class WebpCodec(_ImagecodecsCodec):
         "grayscale streams carry a 1-byte marker"
     )
     setting_range = (0, 100)
-    option_specs = {"method": (4, _integer(0, 6))}
+    option_specs = {"method": (4, taskcodec.Accept.integer(0, 6))}
     max_side = 16382
     limit_source = ("libwebp's WEBP_MAX_DIMENSION is 16383, but imagecodecs' webp_encode refuses 16383 too "
                     "(measured with imagecodecs 2026.1.14)")
@@ -324,7 +289,10 @@ class AvifCodec(_ImagecodecsCodec):
         "pixelformat for RGB '444' (default)/'422'/'420'; gray coded as AV1 monochrome"
     )
     setting_range = (0, 99)
-    option_specs = {"speed": (8, _integer(0, 10)), "pixelformat": ("444", _choice("444", "422", "420"))}
+    option_specs = {
+        "speed": (8, taskcodec.Accept.integer(0, 10)),
+        "pixelformat": ("444", taskcodec.Accept.one_of("444", "422", "420")),
+    }
     max_side = 32768
     max_pixels = 16384 * 16384
     limit_source = ("libavif's default decoder limits, 32768 per side and 16384 x 16384 pixels: libaom encodes up "
@@ -366,7 +334,7 @@ class JpegxlCodec(_ImagecodecsCodec):
     )
     integer_settings = False
     setting_range = (0, 100)
-    option_specs = {"effort": (7, _integer(1, 10))}
+    option_specs = {"effort": (7, taskcodec.Accept.integer(1, 10))}
     max_side = 2**30
     max_pixels = 2**40
     limit_source = "JPEG XL codestream level 10, which libjxl selects when level 5's 2**18 per side is exceeded"

@@ -164,19 +164,19 @@ def _optional_pairs(value: Any) -> list[list[int]] | None:
     if value is None:
         return None
     if not isinstance(value, (list, tuple)) or not value or not all(_pair_ok(p) for p in value):
-        raise ValueError(f"expected a non-empty list of [channels, levels] pairs (channels 1..{cm.MAX_CHANNELS}, "
-                         f"levels 2..{cm.MAX_LEVELS})")
+        raise ValueError(f"a non-empty list of [channels, levels] pairs (channels 1..{cm.MAX_CHANNELS}, "
+                         f"levels 2..{cm.MAX_LEVELS}) or null")
     return [[int(c), int(l)] for c, l in value]
 
 
 OPTION_SPECS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "models": (None, mfc.optional_path),
-    "untrained_seed": (None, mfc.optional_int(0, 2**63 - 1)),
+    "untrained_seed": (None, taskcodec.Accept.integer(0, 2**63 - 1, optional=True)),
     "untrained_settings": (None, _optional_pairs),
-    "downsampling": (None, mfc.choice(*cm.DOWNSAMPLINGS, optional=True)),
-    "width": (None, mfc.optional_int(1, 4096)),
-    "in_channels": (None, mfc.choice(1, 3, optional=True)),
-    "device": ("cpu", mfc.choice("cpu", "cuda")),
+    "downsampling": (None, taskcodec.Accept.one_of(*cm.DOWNSAMPLINGS, optional=True)),
+    "width": (None, taskcodec.Accept.integer(1, 4096, optional=True)),
+    "in_channels": (None, taskcodec.Accept.one_of(1, 3, optional=True)),
+    "device": ("cpu", taskcodec.Accept.one_of("cpu", "cuda")),
 }
 ARCH_OPTIONS = ("downsampling", "width", "in_channels")
 
@@ -198,7 +198,7 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
     accepted_options = tuple(OPTION_SPECS)
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(mfc.checked_options(self.name, options, OPTION_SPECS, "untrained_settings"))
+        super().__init__(mfc.checked_options(self, options, OPTION_SPECS, "untrained_settings"))
         if self._entries is not None:
             settings = [e.setting for e in self._entries]
         else:

@@ -104,11 +104,11 @@ TRAINING_KEYS = ("train_split", "epochs", "batch_size", "lr", "weight_decay", "l
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
-        raise ConfigError(f"task 'expression-cnn': unknown option(s) {unknown}; allowed: {sorted(DEFAULTS)}")
+        raise taskcodec.unknown_options(ExpressionCNN, unknown, DEFAULTS)
     o = {**DEFAULTS, **options}
 
     def bad(key: str, expected: str) -> ConfigError:
-        return ConfigError(f"task 'expression-cnn': option {key!r} = {o[key]!r} is invalid; expected {expected}")
+        return taskcodec.invalid_option(ExpressionCNN, key, o[key], expected)
 
     def is_int(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
