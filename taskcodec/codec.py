@@ -29,7 +29,8 @@ class Codec(abc.ABC):
 
     Class attributes:
       name: registry key, lowercase-hyphen (``"jpeg"``).
-      version: bump when the bytes the codec writes change; part of every cache key.
+      version: bump when the bytes the codec writes change; part of every cache key (a
+        :class:`taskcodec.LazyVersion` computes one from library versions on first read).
       rate_parameter: what a rate point means (``"quality"``), or None for a lossless codec.
       default_rate_points: rate points used when a config gives none.
       setting_range: ``(low, high)`` accepted by the default :meth:`validate_setting`.
@@ -44,7 +45,8 @@ class Codec(abc.ABC):
     ``options:``); :meth:`options` must return them so that they enter cache keys.
     A config's option names are checked at load time against the keyword parameters of
     ``__init__``; a codec whose ``__init__`` takes ``**options`` lists its names in the class
-    attribute ``accepted_options`` (see :func:`option_names`).
+    attribute ``accepted_options`` (see :func:`taskcodec.options.option_names`). Check the values
+    with :func:`taskcodec.read_options`, so that a bad one is the same error as everywhere.
 
     Subclasses' ``encode``, ``encode_with_stats`` and ``decode`` are wrapped (see
     ``__init_subclass__``): the image is checked, the setting validated, and any

@@ -33,4 +33,4 @@ class TaskMetric(abc.ABC):
 
     @abc.abstractmethod
     def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-        """Named columns (e.g. ``{"accuracy": 0.71}``) from the per-sample rows of :meth:`taskcodec.Task.sample_rows`."""
+        """Named columns (e.g. ``{"accuracy": 0.71}``) from a task's per-sample rows (see ``Task.sample_rows``)."""

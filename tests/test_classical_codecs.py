@@ -90,7 +90,8 @@ def test_options_are_validated() -> None:
     unknown = r"^codec 'jpeg': unknown option\(s\) \['quality'\]; its options are optimize, subsampling$"
     with pytest.raises(CodecError, match=unknown):
         JpegCodec(quality=5)
-    invalid = r"^codec 'jpeg': option 'subsampling' = '421' is invalid; expected one of \['444', '422', '420', '440', '411'\]$"
+    invalid = (r"^codec 'jpeg': option 'subsampling' = '421' is invalid; "
+               r"expected one of \['444', '422', '420', '440', '411'\]$")
     with pytest.raises(OptionError, match=invalid):
         JpegCodec(subsampling="421")
     with pytest.raises(CodecError, match="'jpeg2000'.*option 'mode' = 'rate'"):

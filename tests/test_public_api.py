@@ -97,7 +97,8 @@ def test_the_built_in_training_views_have_the_protocols_methods():
     from taskcodec_plugins.tasks.face_embedders.base import EmbedderTrainingView
 
     for view in (ClassifierTrainingView, EmbedderTrainingView):
-        missing = [m for m in ("features", "target_features", "loss", "accuracy", "save") if not callable(getattr(view, m, None))]
+        methods = ("features", "target_features", "loss", "accuracy", "save")
+        missing = [m for m in methods if not callable(getattr(view, m, None))]
         assert missing == [], f"{view.__name__} lacks {missing}"
 
 

@@ -42,7 +42,8 @@ def text(plugin: taskcodec.Dataset, option: str, value: Any, *, optional: bool =
 
 
 def text_list(plugin: taskcodec.Dataset, option: str, value: Any, *,
-              what: str = "a non-empty list of distinct, non-empty strings", optional: bool = False) -> list[str] | None:
+              what: str = "a non-empty list of distinct, non-empty strings",
+              optional: bool = False) -> list[str] | None:
     def check(value: Any) -> list[str] | None:
         if value is None and optional:
             return None
