@@ -1,13 +1,11 @@
-"""Small helpers shared by the built-in model plugins: torch (imported inside each) and atomic file writes."""
+"""Small torch helpers shared by the built-in model plugins (torch is imported inside each)."""
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
-from taskcodec import StoreError
+import taskcodec
 
 
 def resolve_precision(precision: str, device: str) -> str:
@@ -46,37 +44,8 @@ def state_digest(state_dict: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def write_atomic(path: Path, write: Any) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it and rename it into place: a
-    process killed mid-write leaves the previous file, never a truncated one. The temporary name is
-    unique per call, so processes writing the same file at once (e.g. parallel ``--rate-points``
-    trainings) never share one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as RuntimeError
-        if isinstance(exc, RuntimeError) and "enforce fail" not in str(exc) and not isinstance(exc.__cause__, OSError):
-            raise
-        raise StoreError(f"cannot write {path}: {type(exc).__name__}: {str(exc).splitlines()[0]} (disk full or "
-                         f"folder not writable?); any previous {path.name} is unchanged") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save ``obj`` to ``path`` atomically (see :func:`write_atomic`)."""
+    """torch.save ``obj`` to ``path`` atomically (see :func:`taskcodec.write_atomic`)."""
     import torch
 
-    write_atomic(path, lambda f: torch.save(obj, f))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`write_atomic`)."""
-    data = text.encode()
-    write_atomic(path, lambda f: f.write(data))
+    taskcodec.write_atomic(path, lambda f: torch.save(obj, f))

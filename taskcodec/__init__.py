@@ -1,62 +1,53 @@
 """taskcodec: a plugin-based benchmark for task-aware image codecs.
 
-The public API for plugin authors is what this module exports; everything else is
-internal and may change. Heavy libraries (torch, compressai) are never imported here.
+The public API for plugin authors is exactly ``__all__``: plugins import these names from
+``taskcodec`` itself, never from its submodules, which are internal and may change
+(``tests/test_public_api.py`` enforces both, and that every name here is used by a plugin).
+Heavy libraries (torch, compressai) are never imported here.
 """
 from __future__ import annotations
 
-from .api import (
-    Codec,
-    CodecTrainingRequest,
-    Dataset,
-    ImageMetric,
-    Sample,
-    RatePoint,
-    Task,
-    TaskContext,
-    TaskMetric,
-    check_image,
-    image_digest,
-)
-from .errors import (
-    CodecError,
-    ConfigError,
-    DatasetError,
-    DuplicatePluginError,
-    PluginError,
-    PublishError,
-    StoreError,
-    TaskcodecError,
-    UnknownPluginError,
-)
-from .download import fetch_file, sha256_file
+from .codec import Codec
+from .codec_training import CodecTrainingRequest
+from .dataset import Dataset, Sample
+from .differentiable_task import DifferentiableTask
+from .download import fetch_file
+from .errors import CodecError, ConfigError, DatasetError, TaskcodecError
+from .files import sha256_file, write_atomic
+from .hashing import stable_json
 from .hookspecs import hookimpl
+from .lazy_version import LazyVersion
+from .metric import ImageMetric, TaskMetric
+from .options import Accept, invalid_option, read_option, read_options, unknown_options
+from .task import Task, TaskContext
+from .torch_compat import ensure_torchvision
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Accept",
     "Codec",
     "CodecError",
     "CodecTrainingRequest",
     "ConfigError",
     "Dataset",
     "DatasetError",
-    "DuplicatePluginError",
+    "DifferentiableTask",
     "ImageMetric",
-    "PluginError",
-    "PublishError",
+    "LazyVersion",
     "Sample",
-    "RatePoint",
-    "StoreError",
     "Task",
     "TaskContext",
     "TaskMetric",
     "TaskcodecError",
-    "UnknownPluginError",
-    "__version__",
-    "check_image",
+    "ensure_torchvision",
     "fetch_file",
-    "sha256_file",
     "hookimpl",
-    "image_digest",
+    "invalid_option",
+    "read_option",
+    "read_options",
+    "sha256_file",
+    "stable_json",
+    "unknown_options",
+    "write_atomic",
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .api import ImageMetric
+from .metric import ImageMetric
 from .errors import PublishError, TaskcodecError
 
 KIND_NAMES = {"codecs": "codec", "tasks": "task", "datasets": "dataset", "metrics": "metric"}

@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from .api import option_names, stable_json
 from .errors import ConfigError, DuplicatePluginError, TaskcodecError, UnknownPluginError
+from .hashing import stable_json
+from .options import option_names
 
 DATA_ENV = "TASKCODEC_DATA"
 
@@ -461,7 +462,7 @@ def build_codec(r: _Reader, cls: type, c: CodecConfig, where: str) -> Any:
 
 
 def check_option_names(r: _Reader, entry: Any, options: dict[str, Any], path: str) -> None:
-    """Every key of ``options`` must be an option the plugin class accepts (see api.option_names)."""
+    """Every key of ``options`` must be an option the plugin class accepts (see options.option_names)."""
     accepted = option_names(entry.target, entry.kind)
     if accepted is None:
         return  # the plugin does not declare its options: only its constructor can judge them

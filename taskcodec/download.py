@@ -15,14 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import DatasetError
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+from .files import sha256_file
 
 
 def fetch_file(url: str, dest: str | Path, sha256: str | None, *, timeout: float = 60.0) -> Path:

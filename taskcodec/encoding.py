@@ -21,9 +21,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .api import Codec, ImageMetric, check_image, image_digest
+from .codec import Codec
 from .errors import CodecError, PluginError
-from .store import STAT_PREFIX, EncodingRecord, encoding_key, stream_sha256, write_atomic
+from .files import write_atomic
+from .hashing import image_digest
+from .images import check_image
+from .metric import ImageMetric
+from .store import STAT_PREFIX, EncodingRecord, encoding_key, stream_sha256
 
 
 @dataclass

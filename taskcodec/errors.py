@@ -39,3 +39,12 @@ class StoreError(TaskcodecError):
 
 class PublishError(TaskcodecError):
     """A leaderboard folder cannot be written, or its files do not match what was published."""
+
+
+class OptionError(ConfigError, CodecError, DatasetError):
+    """A plugin option that a config gives is unknown or has a value the plugin does not accept.
+
+    One type and one message format for every plugin (see :mod:`taskcodec.options`). It is a
+    ConfigError (the config is wrong), and also a CodecError and a DatasetError, so that code that
+    catches a codec's or a dataset's own error type around building one still catches it.
+    """

@@ -27,19 +27,19 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def register_codecs(register: Callable[[type], None]) -> None:
-    """Register :class:`taskcodec.api.Codec` subclasses: call ``register(CodecClass)`` for each."""
+    """Register :class:`taskcodec.Codec` subclasses: call ``register(CodecClass)`` for each."""
 
 
 @hookspec
 def register_datasets(register: Callable[[type], None]) -> None:
-    """Register :class:`taskcodec.api.Dataset` subclasses: call ``register(DatasetClass)`` for each."""
+    """Register :class:`taskcodec.Dataset` subclasses: call ``register(DatasetClass)`` for each."""
 
 
 @hookspec
 def register_tasks(register: Callable[[type], None]) -> None:
-    """Register :class:`taskcodec.api.Task` subclasses: call ``register(TaskClass)`` for each."""
+    """Register :class:`taskcodec.Task` subclasses: call ``register(TaskClass)`` for each."""
 
 
 @hookspec
 def register_metrics(register: Callable[[type], None]) -> None:
-    """Register :class:`taskcodec.api.ImageMetric` or :class:`taskcodec.api.TaskMetric` subclasses."""
+    """Register :class:`taskcodec.ImageMetric` or :class:`taskcodec.TaskMetric` subclasses."""

@@ -22,12 +22,11 @@ from typing import Any
 
 import yaml
 
-from .api import stable_json
-from .download import sha256_file
 from .errors import PublishError
+from .files import sha256_file, write_atomic
+from .hashing import stable_json
 from .markdown import md_code
 from .runner import REFERENCE, Collected
-from .store import write_atomic
 
 RESULT_COLUMNS = ("codec", "rate_point", "parameter", "images", "bpp", "payload_bpp")
 

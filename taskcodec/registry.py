@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 from typing import Iterable
 
-from .api import Codec, Dataset, ImageMetric, RegisteredPlugin, Task, TaskMetric
+from .codec import Codec
+from .dataset import Dataset
 from .errors import DuplicatePluginError, PluginError, UnknownPluginError
+from .metric import ImageMetric, TaskMetric
+from .task import Task
 
 KINDS: dict[str, tuple[type, ...]] = {
     "codec": (Codec,),
@@ -21,6 +25,18 @@ KINDS: dict[str, tuple[type, ...]] = {
     "metric": (ImageMetric, TaskMetric),
 }
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
+
+
+@dataclass(frozen=True)
+class RegisteredPlugin:
+    """A registry entry: the class, and the plugin (entry point) that registered it."""
+
+    kind: str
+    name: str
+    target: type
+    plugin: str
+    source: str
+    version: str = ""
 
 
 class Registry:
@@ -37,7 +53,7 @@ class Registry:
             raise PluginError(f"unknown plugin kind {kind!r}; expected one of {sorted(KINDS)}")
         bases = KINDS[kind]
         if not (isinstance(cls, type) and issubclass(cls, bases)):
-            expected = " or ".join(f"taskcodec.api.{b.__name__}" for b in bases)
+            expected = " or ".join(f"taskcodec.{b.__name__}" for b in bases)
             raise PluginError(f"plugin {plugin!r} registered {cls!r} as a {kind}; expected a subclass of {expected}")
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not NAME_PATTERN.match(name):

@@ -26,7 +26,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .api import Codec, Dataset, ImageMetric, Task, TaskContext, TaskMetric, image_digest, samples_fingerprint, stable_json
+from .codec import Codec
+from .dataset import Dataset, samples_fingerprint
+from .hashing import image_digest, stable_json
+from .metric import ImageMetric, TaskMetric
+from .task import Task, TaskContext
 from .config import BenchmarkConfig
 from .encoding import ChunkResult, encode_chunk
 from .errors import CodecError, ConfigError, PluginError, StoreError

@@ -17,14 +17,13 @@ import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .api import stable_json
 from .errors import StoreError
+from .hashing import stable_json
 
 STORE_ENV = "TASKCODEC_STORE"
 # 2: encodings.stream_sha256; 3: encodings.setting renamed rate_point (older stores are migrated in place)
@@ -100,38 +99,6 @@ class EncodingRecord:
 
 def stream_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write ``data`` to ``path`` so that readers never see a partial file.
-
-    The rename makes the write atomic for any reader and survives the writer being killed.
-    ``durable`` adds an fsync, which also survives a power cut; it costs ~4 ms here, so the
-    store skips it for bitstreams (it checks their length on reading them back instead).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are for everyone to read
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Store:

@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from .api import CodecTrainingRequest, TaskContext
+from .codec_training import CodecTrainingRequest
 from .config import DatasetConfig, TaskConfig, _Reader, check_option_names, parse_dataset, parse_task, read_yaml
 from .errors import ConfigError, TaskcodecError, UnknownPluginError
+from .task import TaskContext
 
 MODES = ("rd", "task", "joint")
 

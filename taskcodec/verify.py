@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .api import ImageMetric
+from .metric import ImageMetric
 from .errors import PublishError, TaskcodecError
 
 CSV_RTOL = 2e-5
@@ -255,7 +255,8 @@ def _check_bd(folder: Path, raw: dict[str, Any], document: dict[str, Any], image
 
 def _check_data(raw: dict[str, Any], document: dict[str, Any], registry: Any) -> list[Verdict]:
     """The dataset's fingerprint, and the sha256 of every task checkpoint found locally."""
-    from .api import image_digest, samples_fingerprint
+    from .dataset import samples_fingerprint
+    from .hashing import image_digest
     from .config import parse_dataset, _Reader
     from .download import sha256_file
 

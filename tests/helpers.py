@@ -14,7 +14,7 @@ import numpy as np
 
 import taskcodec
 from taskcodec.config import parse_config
-from taskcodec.download import sha256_file
+from taskcodec.files import sha256_file
 from taskcodec.runner import Collected
 
 REPO = Path(__file__).resolve().parent.parent

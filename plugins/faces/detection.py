@@ -13,7 +13,7 @@ bytes, as JSON chunk files written atomically (temporary name, then rename): a d
 pass killed at any point resumes where it stopped, and the same file under another root
 is not detected again.
 
-torch and facenet-pytorch are imported inside functions (``taskcodec.torch_compat`` first,
+torch and facenet-pytorch are imported inside functions (``taskcodec.ensure_torchvision`` first,
 so that torchvision imports next to a CPU torch).
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from taskcodec_plugins.torch_utils import write_text_atomic
+import taskcodec
 
 DEFAULT_THRESHOLDS = (0.6, 0.7, 0.7)  # MTCNN's P-, R-, O-net thresholds (facenet-pytorch defaults)
 RELAXED_THRESHOLDS = (0.4, 0.5, 0.5)  # second pass for images where the defaults find no face
@@ -39,11 +39,6 @@ def load_rgb(path: str | Path) -> np.ndarray:
     from taskcodec_plugins.datasets.image_files import read_image_file
 
     return read_image_file(path, "rgb")
-
-
-def file_sha256(path: str | Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
 
 
 def pick_central(boxes: np.ndarray, shape: tuple[int, ...]) -> int:
@@ -78,7 +73,7 @@ class CentralFaceDetector:
 
     def _net(self, thresholds: tuple[float, ...]) -> Any:
         if thresholds not in self._nets:
-            from taskcodec.torch_compat import ensure_torchvision
+            from taskcodec import ensure_torchvision
 
             ensure_torchvision()
             from facenet_pytorch import MTCNN
@@ -180,7 +175,7 @@ def _available_cpus() -> int:
 
 
 def _write_json_atomic(path: Path, value: Any) -> None:
-    write_text_atomic(path, json.dumps(value, separators=(",", ":"), sort_keys=True))
+    taskcodec.write_atomic(path, json.dumps(value, separators=(",", ":"), sort_keys=True))
 
 
 class LandmarkCache:

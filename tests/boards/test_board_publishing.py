@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from taskcodec import PublishError
-from taskcodec.download import sha256_file
+from taskcodec.errors import PublishError
+from taskcodec.files import sha256_file
 from taskcodec.publish import MANIFEST, publish, read_manifest, up_to_date
 from taskcodec.runner import Collected
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 import taskcodec
+import taskcodec.errors
+import taskcodec.files
 from taskcodec.config import parse_config
 from taskcodec.pluginmanager import PluginManager
 
@@ -40,8 +42,8 @@ def test_full_disk_while_writing_a_checkpoint_names_the_file_and_keeps_the_old_o
     path = tmp_path / "model.pt"
     torch_utils.save_atomic({"w": torch.ones(3)}, path)
     before = path.read_bytes()
-    monkeypatch.setattr(torch_utils, "open", lambda p, mode: _FullDisk(open(p, mode)), raising=False)
-    with pytest.raises(taskcodec.StoreError, match=r"cannot write .*model\.pt.*No space left"):
+    monkeypatch.setattr(taskcodec.files, "open", lambda p, mode: _FullDisk(open(p, mode)), raising=False)
+    with pytest.raises(taskcodec.errors.StoreError, match=r"cannot write .*model\.pt.*No space left"):
         torch_utils.save_atomic({"w": torch.zeros(1000)}, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left
@@ -102,4 +104,4 @@ def test_a_plugin_registering_a_bad_class_keeps_its_other_registrations():
 
     pm = PluginManager(entry_points=[], extra_plugins=[("mixed", Plugin)])
     assert pm.get("codec", "fine-codec").plugin == "mixed"
-    assert "expected a subclass of taskcodec.api.Codec" in pm.plugins[0].error
+    assert "expected a subclass of taskcodec.Codec" in pm.plugins[0].error

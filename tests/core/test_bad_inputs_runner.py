@@ -12,7 +12,8 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from taskcodec import CodecError, PluginError, StoreError
+from taskcodec import CodecError
+from taskcodec.errors import PluginError, StoreError
 from taskcodec.pluginmanager import PluginManager
 from taskcodec.store import Store
 from tests.integrity_plugins import IntegrityPlugin, config, run

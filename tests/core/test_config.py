@@ -139,7 +139,7 @@ def test_yaml_merge_keys_may_be_overridden(tmp_path):
 
 
 def test_option_names_come_from_the_declaration_else_the_signature():
-    from taskcodec.api import option_names
+    from taskcodec.options import option_names
 
     class Plain:
         def __init__(self, root=None, split="test", *, size=3, cache_dir=None):
@@ -159,7 +159,7 @@ def test_option_names_come_from_the_declaration_else_the_signature():
 
 
 def test_every_builtin_plugin_says_which_options_it_takes():
-    from taskcodec.api import option_names
+    from taskcodec.options import option_names
     from taskcodec_plugins.tasks.face_embedders.base import BASE_DEFAULTS, FaceEmbedderTask
 
     pm = PluginManager()
@@ -195,7 +195,7 @@ def test_benchmark_key_is_the_same_as_under_the_old_key_names(registry):
     old_raw = with_(codecs=[{"name": "jpeg", "label": "q", "settings": [10, 50]}])
     old_raw = {k: v for k, v in old_raw.items() if k not in ("runner", "leaderboard", "title")}
     import hashlib
-    from taskcodec.api import stable_json
+    from taskcodec.hashing import stable_json
     assert cfg.key() == hashlib.sha256(stable_json(old_raw).encode()).hexdigest()[:16]
 
 

@@ -7,7 +7,8 @@ from importlib.metadata import EntryPoint
 import pytest
 
 import taskcodec
-from taskcodec import Codec, UnknownPluginError
+from taskcodec import Codec
+from taskcodec.errors import DuplicatePluginError, PluginError, UnknownPluginError
 from taskcodec.pluginmanager import PluginManager
 from taskcodec.registry import Registry
 
@@ -62,7 +63,7 @@ def test_duplicate_name_is_an_error_naming_both_plugins_and_leaves_their_other_n
 
     pm = PluginManager(entry_points=[], extra_plugins=[("first", make_plugin(DummyCodec)),
                                                        ("second", make_plugin(Other, Extra))])
-    with pytest.raises(taskcodec.DuplicatePluginError) as info:
+    with pytest.raises(DuplicatePluginError) as info:
         pm.get("codec", "dummy")  # neither wins: load order must not pick the code behind a result
     assert "'first'" in str(info.value) and "'second'" in str(info.value) and "'dummy'" in str(info.value)
     assert pm.get("codec", "extra").plugin == "second"  # registered after the conflict: still there
@@ -76,7 +77,7 @@ def test_a_third_party_jpeg_does_not_shadow_the_builtin_or_drop_the_other_builti
         name = "jpeg"
 
     pm = PluginManager(extra_plugins=[("shadow", make_plugin(FakeJpeg))])
-    with pytest.raises(taskcodec.DuplicatePluginError, match="'classical-codecs'.*'shadow'"):
+    with pytest.raises(DuplicatePluginError, match="'classical-codecs'.*'shadow'"):
         pm.get("codec", "jpeg")
     for name in ("jpeg2000", "webp", "avif", "jpegxl", "png"):
         assert pm.get("codec", name).plugin == "classical-codecs"
@@ -91,14 +92,14 @@ def test_unknown_name_names_the_plugins_that_failed_to_load():
 
 def test_registering_a_non_codec_is_an_error_naming_the_plugin():
     pm = PluginManager(entry_points=[], extra_plugins=[("bad", make_plugin(dict))])
-    assert "expected a subclass of taskcodec.api.Codec" in pm.plugins[0].error
+    assert "expected a subclass of taskcodec.Codec" in pm.plugins[0].error
 
 
 def test_bad_names_are_rejected():
     class Upper(DummyCodec):
         name = "My Codec"
 
-    with pytest.raises(taskcodec.PluginError, match="lowercase-hyphen"):
+    with pytest.raises(PluginError, match="lowercase-hyphen"):
         Registry().add("codec", Upper, plugin="p", source="s")
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import taskcodec
+import taskcodec.errors
 from taskcodec import runner as runner_module
 from taskcodec.config import parse_config
 from taskcodec.pluginmanager import PluginManager
@@ -145,7 +146,7 @@ def test_warm_rerun_computes_nothing(plugins, tmp_path, monkeypatch):
 
 def test_collect_only_names_what_is_missing(plugins, tmp_path):
     cfg = parse_config(task_config(), "patches.yaml", plugins.registry)
-    with pytest.raises(taskcodec.StoreError, match="run `taskcodec run` first"):
+    with pytest.raises(taskcodec.errors.StoreError, match="run `taskcodec run` first"):
         Runner(cfg, Store(tmp_path / "store"), plugins, progress=False).run(compute=False)
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 import taskcodec
+import taskcodec.errors
 from taskcodec import runner as runner_module
 from taskcodec.config import parse_config
 from taskcodec.errors import ConfigError
@@ -176,7 +177,7 @@ def test_collect_only_without_the_rows_task_id_fails(plugins, tmp_path):
     store = Store(tmp_path / "store")
     info = store.get_run(cfg.key())
     store.put_run(cfg.key(), cfg.benchmark, {k: v for k, v in info.items() if k != "row_task_ids"})
-    with pytest.raises(taskcodec.StoreError, match="run `taskcodec run` first"):
+    with pytest.raises(taskcodec.errors.StoreError, match="run `taskcodec run` first"):
         Runner(cfg, store, plugins, progress=False).run(compute=False)
     store.close()
 

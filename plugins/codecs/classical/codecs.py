@@ -15,7 +15,6 @@ Only the public taskcodec API is used; imagecodecs is imported inside methods.
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -27,56 +26,22 @@ from taskcodec_plugins.codecs.classical import headers as bh
 FORMAT_REVISION = "1"  # bump when taskcodec's own framing of any stream below changes
 
 
-class _LibraryVersion:
-    """Lazy ``version`` class attribute: format revision, imagecodecs and codec library versions.
+def _library_version(version_function: str) -> taskcodec.LazyVersion:
+    """``version``: format revision, imagecodecs and codec library versions (read on first use, so that
+    listing plugins does not load the codec extensions; a missing library: encode() will say so)."""
 
-    Computed on first access so that listing plugins does not load the codec extensions.
-    """
+    def compute() -> str:
+        import imagecodecs
 
-    def __init__(self, version_function: str) -> None:
-        self.version_function = version_function
-        self.value: str | None = None
+        return f"{FORMAT_REVISION}; imagecodecs {imagecodecs.__version__}; {getattr(imagecodecs, version_function)()}"
 
-    def __get__(self, obj: Any, objtype: Any = None) -> str:
-        if self.value is None:
-            try:
-                import imagecodecs
-
-                library = getattr(imagecodecs, self.version_function)()
-                self.value = f"{FORMAT_REVISION}; imagecodecs {imagecodecs.__version__}; {library}"
-            except Exception as exc:  # library missing: encode() will say so
-                return f"{FORMAT_REVISION}; unavailable ({type(exc).__name__})"
-        return self.value
-
-
-def _choice(*allowed: Any) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if isinstance(value, bool) or value not in allowed:
-            raise ValueError(f"expected one of {list(allowed)}")
-        return value
-
-    return check
-
-
-def _integer(lo: int, hi: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
-            raise ValueError(f"expected an integer in {lo}..{hi}")
-        return int(value)
-
-    return check
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("expected true or false")
-    return value
+    return taskcodec.LazyVersion(compute, lambda exc: f"{FORMAT_REVISION}; unavailable ({type(exc).__name__})")
 
 
 class _ImagecodecsCodec(Codec):
     """Shared option handling, rate point validation, error wrapping and output checks."""
 
-    # option name -> (default, validator returning the normalised value or raising ValueError)
+    # option name -> (default, check returning the value to use or raising ValueError), see taskcodec.read_options
     option_specs: ClassVar[dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
     integer_rate_points: ClassVar[bool] = True
     # The largest image the library codes (and decodes back), checked in encode() before calling it:
@@ -90,17 +55,7 @@ class _ImagecodecsCodec(Codec):
         cls.accepted_options = tuple(cls.option_specs)  # what a config's options are checked against
 
     def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(self.option_specs))
-        if unknown:
-            allowed = ", ".join(sorted(self.option_specs)) or "(none)"
-            raise CodecError(f"codec {self.name!r}: unknown option(s) {unknown}; allowed options: {allowed}")
-        self._options: dict[str, Any] = {}
-        for key, (default, validate) in self.option_specs.items():
-            value = options.get(key, default)
-            try:
-                self._options[key] = validate(value)
-            except ValueError as exc:
-                raise CodecError(f"codec {self.name!r}: option {key}={value!r} is invalid: {exc}") from None
+        self._options: dict[str, Any] = taskcodec.read_options(self, options, self.option_specs)
 
     def options(self) -> dict[str, Any]:
         return dict(self._options)
@@ -159,7 +114,7 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- JPEG
 class JpegCodec(_ImagecodecsCodec):
     name = "jpeg"
-    version = _LibraryVersion("jpeg8_version")
+    version = _library_version("jpeg8_version")
     rate_parameter = "quality"
     default_rate_points = (5, 10, 20, 30, 50, 75, 90)
     description = (
@@ -171,8 +126,8 @@ class JpegCodec(_ImagecodecsCodec):
     limit_source = ("libjpeg-turbo's JPEG_MAX_DIMENSION; the format's 16-bit fields allow 65535 and some builds "
                     "accept that, so the portable limit is used")
     option_specs = {
-        "subsampling": ("420", _choice("444", "422", "420", "440", "411")),
-        "optimize": (False, _boolean),
+        "subsampling": ("420", taskcodec.Accept.one_of("444", "422", "420", "440", "411")),
+        "optimize": (False, taskcodec.Accept.boolean),
     }
 
     def _encode(self, image: np.ndarray, quality: int) -> bytes:
@@ -206,7 +161,7 @@ class Jpeg2000Codec(_ImagecodecsCodec):
     """
 
     name = "jpeg2000"
-    version = _LibraryVersion("jpeg2k_version")
+    version = _library_version("jpeg2k_version")
     rate_parameter = "psnr"
     default_rate_points = (24, 28, 32, 36, 40, 44)
     description = (
@@ -215,7 +170,7 @@ class Jpeg2000Codec(_ImagecodecsCodec):
     )
     integer_rate_points = False
     rate_point_range = (1, 100)
-    option_specs = {"mode": ("psnr", _choice("psnr", "bpp"))}
+    option_specs = {"mode": ("psnr", taskcodec.Accept.one_of("psnr", "bpp"))}
     max_side = 2**32 - 1
     limit_source = "the 32-bit image size fields of the J2K SIZ marker"
     PSNR_POINTS = (24, 28, 32, 36, 40, 44)
@@ -275,7 +230,7 @@ class WebpCodec(_ImagecodecsCodec):
     """
 
     name = "webp"
-    version = _LibraryVersion("webp_version")
+    version = _library_version("webp_version")
     rate_parameter = "quality"
     default_rate_points = (5, 20, 40, 60, 80, 95)
     description = (
@@ -283,7 +238,7 @@ class WebpCodec(_ImagecodecsCodec):
         "grayscale streams carry a 1-byte marker"
     )
     rate_point_range = (0, 100)
-    option_specs = {"method": (4, _integer(0, 6))}
+    option_specs = {"method": (4, taskcodec.Accept.integer(0, 6))}
     max_side = 16382
     limit_source = ("libwebp's WEBP_MAX_DIMENSION is 16383, but imagecodecs' webp_encode refuses 16383 too "
                     "(measured with imagecodecs 2026.1.14)")
@@ -326,7 +281,7 @@ class AvifCodec(_ImagecodecsCodec):
     """
 
     name = "avif"
-    version = _LibraryVersion("avif_version")
+    version = _library_version("avif_version")
     rate_parameter = "quality"
     default_rate_points = (10, 25, 40, 55, 70, 85)
     description = (
@@ -334,7 +289,10 @@ class AvifCodec(_ImagecodecsCodec):
         "pixelformat for RGB '444' (default)/'422'/'420'; gray coded as AV1 monochrome"
     )
     rate_point_range = (0, 99)
-    option_specs = {"speed": (8, _integer(0, 10)), "pixelformat": ("444", _choice("444", "422", "420"))}
+    option_specs = {
+        "speed": (8, taskcodec.Accept.integer(0, 10)),
+        "pixelformat": ("444", taskcodec.Accept.one_of("444", "422", "420")),
+    }
     max_side = 32768
     max_pixels = 16384 * 16384
     limit_source = ("libavif's default decoder limits, 32768 per side and 16384 x 16384 pixels: libaom encodes up "
@@ -367,7 +325,7 @@ class JpegxlCodec(_ImagecodecsCodec):
     """
 
     name = "jpegxl"
-    version = _LibraryVersion("jpegxl_version")
+    version = _library_version("jpegxl_version")
     rate_parameter = "quality"
     default_rate_points = (10, 30, 50, 70, 85, 95)
     description = (
@@ -376,7 +334,7 @@ class JpegxlCodec(_ImagecodecsCodec):
     )
     integer_rate_points = False
     rate_point_range = (0, 100)
-    option_specs = {"effort": (7, _integer(1, 10))}
+    option_specs = {"effort": (7, taskcodec.Accept.integer(1, 10))}
     max_side = 2**30
     max_pixels = 2**40
     limit_source = "JPEG XL codestream level 10, which libjxl selects when level 5's 2**18 per side is exceeded"
@@ -398,7 +356,7 @@ class JpegxlCodec(_ImagecodecsCodec):
 # --------------------------------------------------------------------------- PNG
 class PngCodec(_ImagecodecsCodec):
     name = "png"
-    version = _LibraryVersion("png_version")
+    version = _library_version("png_version")
     rate_parameter = None
     default_rate_points = (None,)
     description = "PNG (libpng via imagecodecs, zlib level 6), lossless reference"

@@ -57,7 +57,6 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -150,17 +149,10 @@ def unpack_stream(data: bytes) -> tuple[StreamHeader, bytes]:
 
 
 # ---------------------------------------------------------------------------------------------- options
-class _Version:
-    """Lazy ``version``: format revision and the versions of what makes the bytes, read without importing."""
-
-    def __get__(self, obj: Any, objtype: Any = None) -> str:
-        parts = [FORMAT_REVISION, f"stream v{FORMAT_VERSION}", f"png level {PNG_LEVEL}"]
-        for package in ("imagecodecs", "torch"):
-            try:
-                parts.append(f"{package} {metadata.version(package)}")
-            except metadata.PackageNotFoundError:
-                parts.append(f"{package} missing")
-        return "; ".join(parts)
+def _version() -> str:
+    """``version``: format revision and the versions of what makes the bytes, read without importing them."""
+    libraries = [taskcodec.LazyVersion.installed(package) for package in ("imagecodecs", "torch")]
+    return "; ".join([FORMAT_REVISION, f"stream v{FORMAT_VERSION}", f"png level {PNG_LEVEL}", *libraries])
 
 
 def _pair_ok(pair: Any) -> bool:
@@ -172,19 +164,19 @@ def _optional_pairs(value: Any) -> list[list[int]] | None:
     if value is None:
         return None
     if not isinstance(value, (list, tuple)) or not value or not all(_pair_ok(p) for p in value):
-        raise ValueError(f"expected a non-empty list of [channels, levels] pairs (channels 1..{cm.MAX_CHANNELS}, "
-                         f"levels 2..{cm.MAX_LEVELS})")
+        raise ValueError(f"a non-empty list of [channels, levels] pairs (channels 1..{cm.MAX_CHANNELS}, "
+                         f"levels 2..{cm.MAX_LEVELS}) or null")
     return [[int(c), int(l)] for c, l in value]
 
 
 OPTION_SPECS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "models": (None, mfc.optional_path),
-    "untrained_seed": (None, mfc.optional_int(0, 2**63 - 1)),
+    "untrained_seed": (None, taskcodec.Accept.integer(0, 2**63 - 1, optional=True)),
     "untrained_rate_points": (None, _optional_pairs),
-    "downsampling": (None, mfc.choice(*cm.DOWNSAMPLINGS, optional=True)),
-    "width": (None, mfc.optional_int(1, 4096)),
-    "in_channels": (None, mfc.choice(1, 3, optional=True)),
-    "device": ("cpu", mfc.choice("cpu", "cuda")),
+    "downsampling": (None, taskcodec.Accept.one_of(*cm.DOWNSAMPLINGS, optional=True)),
+    "width": (None, taskcodec.Accept.integer(1, 4096, optional=True)),
+    "in_channels": (None, taskcodec.Accept.one_of(1, 3, optional=True)),
+    "device": ("cpu", taskcodec.Accept.one_of("cpu", "cuda")),
 }
 ARCH_OPTIONS = ("downsampling", "width", "in_channels")
 
@@ -192,7 +184,7 @@ ARCH_OPTIONS = ("downsampling", "width", "in_channels")
 # ---------------------------------------------------------------------------------------------- codec
 class CompNetPngCodec(mfc.ModelFolderCodec):
     name = "compnet-png"
-    version = _Version()  # type: ignore[assignment]
+    version = taskcodec.LazyVersion(_version)  # type: ignore[assignment]
     rate_parameter = "nominal_bpp"
     default_rate_points = ()  # per instance: the nominal bpp of its models
     needs_options = True
@@ -206,7 +198,7 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
     accepted_options = tuple(OPTION_SPECS)
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(mfc.checked_options(self.name, options, OPTION_SPECS, "untrained_rate_points"))
+        super().__init__(mfc.checked_options(self, options, OPTION_SPECS, "untrained_rate_points"))
         if self._entries is not None:
             rate_points = [e.rate_point for e in self._entries]
         else:

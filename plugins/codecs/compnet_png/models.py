@@ -136,7 +136,7 @@ def _classes() -> dict[str, type]:
     """Define the torch classes on first use (torch and compressai stay unimported until then)."""
     if _CLASSES:
         return _CLASSES
-    from taskcodec.torch_compat import ensure_torchvision
+    from taskcodec import ensure_torchvision
 
     ensure_torchvision()  # before compressai imports torchvision
     import torch

@@ -47,7 +47,6 @@ Torch's thread rate_points are left as the process has them. Models live in a pe
 from __future__ import annotations
 
 import math
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -64,17 +63,10 @@ UNTRAINED_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013)
 UNTRAINED_DEFAULTS = {"arch": "mbt2018-mean", "N": 128, "M": 192, "in_channels": 3}
 
 
-class _Version:
-    """Lazy ``version``: format revision and library versions, read without importing them."""
-
-    def __get__(self, obj: Any, objtype: Any = None) -> str:
-        parts = [FORMAT_REVISION, f"stream v{lb.FORMAT_VERSION}"]
-        for package in ("compressai", "torch"):
-            try:
-                parts.append(f"{package} {metadata.version(package)}")
-            except metadata.PackageNotFoundError:
-                parts.append(f"{package} missing")
-        return "; ".join(parts) + f"; entropy coder {lm.ENTROPY_CODER}"
+def _version() -> str:
+    """``version``: format revision and library versions, read without importing them."""
+    libraries = [taskcodec.LazyVersion.installed(package) for package in ("compressai", "torch")]
+    return "; ".join([FORMAT_REVISION, f"stream v{lb.FORMAT_VERSION}", *libraries, f"entropy coder {lm.ENTROPY_CODER}"])
 
 
 def _optional_lambdas(value: Any) -> list[float] | None:
@@ -83,34 +75,34 @@ def _optional_lambdas(value: Any) -> list[float] | None:
     numbers_ok = isinstance(value, (list, tuple)) and value and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value)
     if not numbers_ok or len({float(v) for v in value}) != len(value):
-        raise ValueError("expected a non-empty list of distinct positive numbers")
+        raise ValueError("a non-empty list of distinct positive numbers or null")
     return sorted(float(v) for v in value)
 
 
 def _pad_multiple(value: Any) -> int | None:
-    value = mfc.optional_int(1, 1 << 15)(value)
+    value = taskcodec.Accept.integer(1, 1 << 15, optional=True)(value)
     if value is not None and value & (value - 1):
-        raise ValueError("expected a power of two")
+        raise ValueError("a power of two in 1..32768 or null")
     return value
 
 
 OPTION_SPECS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "models": (None, mfc.optional_path),
-    "untrained_seed": (None, mfc.optional_int(0, 2**63 - 1)),
+    "untrained_seed": (None, taskcodec.Accept.integer(0, 2**63 - 1, optional=True)),
     "untrained_lambdas": (None, _optional_lambdas),
-    "arch": (None, mfc.choice(*lm.ARCHITECTURES, optional=True)),
-    "N": (None, mfc.optional_int(1, 4096)),
-    "M": (None, mfc.optional_int(1, 4096)),
-    "in_channels": (None, mfc.choice(1, 3, optional=True)),
-    "padding": ("replicate", mfc.choice("replicate", "zero")),
+    "arch": (None, taskcodec.Accept.one_of(*lm.ARCHITECTURES, optional=True)),
+    "N": (None, taskcodec.Accept.integer(1, 4096, optional=True)),
+    "M": (None, taskcodec.Accept.integer(1, 4096, optional=True)),
+    "in_channels": (None, taskcodec.Accept.one_of(1, 3, optional=True)),
+    "padding": ("replicate", taskcodec.Accept.one_of("replicate", "zero")),
     "pad_multiple": (None, _pad_multiple),
-    "device": ("cpu", mfc.choice("cpu", "cuda")),
+    "device": ("cpu", taskcodec.Accept.one_of("cpu", "cuda")),
 }
 
 
 class LearnedCodec(mfc.ModelFolderCodec):
     name = "learned"
-    version = _Version()  # type: ignore[assignment]
+    version = taskcodec.LazyVersion(_version)  # type: ignore[assignment]
     rate_parameter = "lambda"
     default_rate_points = ()  # per instance: the lambdas of its models
     needs_options = True
@@ -124,7 +116,7 @@ class LearnedCodec(mfc.ModelFolderCodec):
     accepted_options = tuple(OPTION_SPECS)
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(mfc.checked_options(self.name, options, OPTION_SPECS, "untrained_lambdas"))
+        super().__init__(mfc.checked_options(self, options, OPTION_SPECS, "untrained_lambdas"))
         o = self._options
         if self._entries is not None:
             lambdas = [e.lmbda for e in self._entries]

@@ -28,13 +28,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from taskcodec_plugins.codecs.trained.bitstream import MODEL_ID_BYTES
+from taskcodec_plugins.torch_utils import save_atomic
 
 CHECKPOINT_FORMAT = "taskcodec-learned-codec"
 CHECKPOINT_VERSION = 1
@@ -93,7 +92,7 @@ class CheckpointError(ValueError):
 
 
 def _compressai():
-    from taskcodec.torch_compat import ensure_torchvision
+    from taskcodec import ensure_torchvision
 
     ensure_torchvision()  # before compressai imports torchvision
     import compressai
@@ -159,20 +158,7 @@ def save_checkpoint(path: str | Path, model, *, arch: str, N: int, M: int, in_ch
         "M": int(M), "in_channels": int(in_channels), "lambda": float(lmbda), "mode": mode, "seed": int(seed),
         "digest": digest, "state_dict": state,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(document, fh)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; checkpoints are shared files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    save_atomic(document, Path(path))
     return digest
 
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import taskcodec
 from taskcodec import CodecError, CodecTrainingRequest
 from taskcodec_plugins.codecs.trained.training import CodecModel, Trainer, evaluate, load_data
-from taskcodec_plugins.torch_utils import write_text_atomic
 
 
 def training_key(parts: dict[str, Any]) -> str:
@@ -27,7 +27,7 @@ def training_key(parts: dict[str, Any]) -> str:
 
 
 def write_json(path: Path, value: Any) -> None:
-    write_text_atomic(path, json.dumps(value, indent=1, sort_keys=True, default=str) + "\n")
+    taskcodec.write_atomic(path, json.dumps(value, indent=1, sort_keys=True, default=str) + "\n")
 
 
 def state_path_done(state_dir: Path, key: str) -> None:

@@ -11,64 +11,35 @@ its digest). A subclass supplies its models module and the family-specific hooks
 from __future__ import annotations
 
 import math
-import numbers
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+import taskcodec
 from taskcodec import Codec, CodecError
 from taskcodec_plugins.codecs.trained.bitstream import MalformedStream
 
 MODEL_CACHE_SIZE = 16
 _MODELS: OrderedDict[tuple[str, str], Any] = OrderedDict()  # (digest, device) -> ready model, per process
 
-OptionSpecs = dict[str, tuple[Any, Callable[[Any], Any]]]  # name -> (default, check raising ValueError)
+OptionSpecs = dict[str, tuple[Any, Callable[[Any], Any]]]  # name -> (default, check), see taskcodec.read_options
 
 
 # ---------------------------------------------------------------------------------------------- options
-def optional_int(lo: int, hi: int) -> Callable[[Any], int | None]:
-    def check(value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
-            raise ValueError(f"expected an integer in {lo}..{hi}")
-        return int(value)
-
-    return check
-
-
-def choice(*allowed: Any, optional: bool = False) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) or value not in allowed:
-            raise ValueError(f"expected one of {list(allowed)}")
-        return value
-
-    return check
-
-
 def optional_path(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value):
         return value
-    raise ValueError("expected a folder path")
+    raise ValueError("a folder path or null")
 
 
-def checked_options(codec: str, options: dict[str, Any], specs: OptionSpecs, stand_in_points: str) -> dict[str, Any]:
+def checked_options(plugin: Codec, options: dict[str, Any], specs: OptionSpecs,
+                    stand_in_points: str) -> dict[str, Any]:
     """A trained-models codec's options validated against ``specs``: exactly one of ``models``
     and ``untrained_seed``; ``stand_in_points`` (the stand-ins' rate points) only with the latter."""
-    unknown = sorted(set(options) - set(specs))
-    if unknown:
-        raise CodecError(f"codec {codec!r}: unknown option(s) {unknown}; allowed options: {', '.join(specs)}")
-    checked: dict[str, Any] = {}
-    for key, (default, validate) in specs.items():
-        value = options.get(key, default)
-        try:
-            checked[key] = validate(value)
-        except ValueError as exc:
-            raise CodecError(f"codec {codec!r}: option {key}={value!r} is invalid: {exc}") from None
+    checked = taskcodec.read_options(plugin, options, specs)
+    codec = plugin.name
     if (checked["models"] is None) == (checked["untrained_seed"] is None):
         raise CodecError(f"codec {codec!r} needs exactly one of the options models (a folder of trained checkpoints) "
                          f"and untrained_seed (untrained stand-ins, for tests only)")

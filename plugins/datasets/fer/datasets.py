@@ -81,9 +81,9 @@ class FerPlus(LabelledArrays):
     accepted_options = ("mode",)
 
     def __init__(self, root: Path | None = None, split: str = "test", *, mode: str = "majority", **unknown: Any) -> None:
-        opt.reject_unknown(self.name, unknown, self.accepted_options)
+        opt.reject_unknown(self, unknown, self.accepted_options)
         require_split(self.name, split, self.splits)
-        opt.choice(self.name, "mode", mode, fer_labels.MODES)
+        opt.choice(self, "mode", mode, fer_labels.MODES)
         self.root = require_root(root, self.name)
         self.split, self.mode = split, mode
         self.folder = self.root / FERPLUS_FOLDERS[split]
@@ -160,9 +160,9 @@ class Fer2013(LabelledArrays):
     accepted_options = ("file",)
 
     def __init__(self, root: Path | None = None, split: str = "test", *, file: str = "fer2013.csv", **unknown: Any) -> None:
-        opt.reject_unknown(self.name, unknown, self.accepted_options)
+        opt.reject_unknown(self, unknown, self.accepted_options)
         require_split(self.name, split, self.splits)
-        opt.text(self.name, "file", file, what="a CSV file name (relative to the root folder)")
+        opt.text(self, "file", file, what="a CSV file name (relative to the root folder)")
         root = require_root(root, self.name)
         self.path = root / file if root.is_dir() else root
         if not self.path.is_file():

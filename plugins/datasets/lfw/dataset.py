@@ -46,12 +46,13 @@ from typing import Any
 
 import numpy as np
 
+import taskcodec
 from taskcodec import Dataset, DatasetError, Sample, fetch_file, hookimpl, sha256_file
 from taskcodec_plugins.datasets import options as opt
 
 from taskcodec_plugins.faces.alignment import ALIGN_MODES, TEMPLATES, align
 from taskcodec_plugins.faces.detection import (CentralFaceDetector, LandmarkCache, ParallelDetector, detect_files,
-                                              file_sha256, load_rgb)
+                                              load_rgb)
 
 BASE_URL = "http://vis-www.cs.umass.edu/lfw/"
 PAIR_FILES = {"test": "pairs.txt", "dev-train": "pairsDevTrain.txt", "dev-test": "pairsDevTest.txt"}
@@ -170,8 +171,7 @@ def _check_folds_type(folds: Any) -> None:
     ok = (isinstance(folds, (list, tuple)) and folds and len(set(folds)) == len(folds)
           and all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in folds))
     if not ok:
-        raise DatasetError(f"dataset 'lfw': option 'folds' = {folds!r} is invalid; expected "
-                           f"{FOLDS_ACCEPTED.format(n='<folds in the pair file>')}")
+        raise taskcodec.invalid_option(LFW, "folds", folds, FOLDS_ACCEPTED.format(n="<folds in the pair file>"))
 
 
 def find_image_folder(root: Path, name: str | None) -> Path:
@@ -200,18 +200,18 @@ class LFW(Dataset):
                  images: str | None = None, pairs_file: str | None = None, folds: list[int] | None = None,
                  download: bool = False, progress: bool = True, device: str = "cpu",
                  detect_workers: int | None = None, **unknown: Any):
-        opt.reject_unknown(self.name, unknown, self.accepted_options)
+        opt.reject_unknown(self, unknown, self.accepted_options)
         if root is None:
             raise DatasetError("dataset 'lfw' needs a root folder (holding pairs.txt and lfw-deepfunneled/)")
         if split not in PAIR_FILES and split != VIEW1_ONLY:
             raise DatasetError(f"dataset 'lfw': unknown split {split!r}; splits: {list(PAIR_FILES) + [VIEW1_ONLY]}")
-        opt.choice(self.name, "align", align, ALIGN_MODES)
-        opt.text(self.name, "images", images, optional=True, what="an image folder name under the root")
-        opt.text(self.name, "pairs_file", pairs_file, optional=True, what="a pair file path (relative to the root)")
+        opt.choice(self, "align", align, ALIGN_MODES)
+        opt.text(self, "images", images, optional=True, what="an image folder name under the root")
+        opt.text(self, "pairs_file", pairs_file, optional=True, what="a pair file path (relative to the root)")
         _check_folds_type(folds)
-        download, progress = opt.boolean(self.name, "download", download), opt.boolean(self.name, "progress", progress)
-        opt.text(self.name, "device", device, what="a torch device name such as 'cpu' or 'cuda'")
-        opt.integer(self.name, "detect_workers", detect_workers, 1, optional=True)
+        download, progress = opt.boolean(self, "download", download), opt.boolean(self, "progress", progress)
+        opt.text(self, "device", device, what="a torch device name such as 'cpu' or 'cuda'")
+        opt.integer(self, "detect_workers", detect_workers, 1, optional=True)
         self.root, self.split, self.align_mode = Path(root), split, align
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.progress, self.device, self.detect_workers = bool(progress), device, detect_workers
@@ -225,8 +225,8 @@ class LFW(Dataset):
         pairs, self.n_folds, self.per_fold = parse_pairs(self.pair_path)
         if folds is not None:
             if any(f > self.n_folds for f in folds):
-                raise DatasetError(f"dataset 'lfw': option 'folds' = {folds!r} is invalid; {self.pair_path.name} has "
-                                   f"{self.n_folds} fold(s): expected {FOLDS_ACCEPTED.format(n=self.n_folds)}")
+                raise taskcodec.invalid_option(self, "folds", folds, f"{FOLDS_ACCEPTED.format(n=self.n_folds)} "
+                                                                     f"({self.pair_path.name} has {self.n_folds} fold(s))")
             pairs = [p for p in pairs if p.fold in set(folds)]
         self.pairs: list[tuple[int, bool, str, str]] = [(p.fold, p.same, p.id1, p.id2) for p in pairs]
         self.ids = list(dict.fromkeys(i for p in pairs for i in (p.id1, p.id2)))
@@ -279,7 +279,7 @@ class LFW(Dataset):
             detector = ParallelDetector(CentralFaceDetector(device=self.device), self.detect_workers)
             self._detector_id = detector.identity()
             cache = LandmarkCache(self.cache_dir / "landmarks", self._detector_id)
-            keys = [file_sha256(p) for p in self.paths]
+            keys = [sha256_file(p) for p in self.paths]
             log = (lambda m: print(m, flush=True)) if self.progress else None
             try:
                 self._records = detect_files(self.paths, keys, cache, detector, progress=self.progress, log=log)

@@ -95,7 +95,7 @@ def _split_key(split: str) -> int:
 
 
 def _fail(option: str, value: Any, expected: str) -> DatasetError:
-    return DatasetError(f"synthetic-faces: option {option!r} = {value!r} is invalid; expected {expected}")
+    return taskcodec.invalid_option(SyntheticFaces, option, value, expected)
 
 
 def _is_int(value: Any) -> bool:
@@ -126,8 +126,7 @@ class SyntheticFaces(Dataset):
         **unknown: Any,
     ) -> None:
         if unknown:  # a config typo ("colour") must not silently give the default images
-            raise DatasetError(f"synthetic-faces: unknown option(s) {sorted(unknown)}; expected among "
-                               f"{list(self.accepted_options)}")
+            raise taskcodec.unknown_options(self, unknown, self.accepted_options)
         if split not in self.splits:
             raise _fail("split", split, f"one of {list(self.splits)}")
         if isinstance(size, (int, np.integer)) and not isinstance(size, bool):

@@ -1,6 +1,6 @@
 """The expression classifier as torch code for task-aware codec training
-(:meth:`taskcodec_plugins.tasks.expression_cnn.task.ExpressionCNN.differentiable`, protocol in
-``taskcodec.Task.differentiable``): its own file, because codec training is a job of its own
+(:meth:`taskcodec_plugins.tasks.expression_cnn.task.ExpressionCNN.differentiable`, protocol
+``taskcodec.DifferentiableTask``): its own file, because codec training is a job of its own
 beside the task's inference and checkpoints."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from taskcodec_plugins.tasks.expression_cnn.model import is_class_index, normali
 
 
 class ClassifierTrainingView:
-    """:meth:`ExpressionCNN.differentiable`: the network as torch code (see ``taskcodec.Task.differentiable``).
+    """:meth:`ExpressionCNN.differentiable`: the network as torch code (a ``taskcodec.DifferentiableTask``).
 
     Inputs are float batches in [0, 1] with the classifier's channels; the network's
     Sequential layout ends in ``..., Flatten, Dropout, Linear``."""

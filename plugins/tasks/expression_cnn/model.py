@@ -10,8 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from taskcodec import TaskcodecError
-from taskcodec.api import stable_json
+from taskcodec import TaskcodecError, stable_json
 from taskcodec_plugins.torch_utils import autocast, save_atomic
 
 ARCHS = ("compact", "vgg")

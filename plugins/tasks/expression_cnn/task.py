@@ -61,8 +61,7 @@ from typing import Any, Sequence
 import numpy as np
 
 import taskcodec
-from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError
-from taskcodec.api import stable_json
+from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError, stable_json
 from taskcodec_plugins.tasks.expression_cnn.model import TaskInputError  # noqa: F401 (part of this task's API)
 from taskcodec_plugins.tasks.expression_cnn.model import (ARCHS, build_model, is_class_index, load_checkpoint, run_model,
                                                    save_checkpoint, to_array, train_model)
@@ -105,11 +104,11 @@ TRAINING_KEYS = ("train_split", "epochs", "batch_size", "lr", "weight_decay", "l
 def _check_options(options: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
-        raise ConfigError(f"task 'expression-cnn': unknown option(s) {unknown}; allowed: {sorted(DEFAULTS)}")
+        raise taskcodec.unknown_options(ExpressionCNN, unknown, DEFAULTS)
     o = {**DEFAULTS, **options}
 
     def bad(key: str, expected: str) -> ConfigError:
-        return ConfigError(f"task 'expression-cnn': option {key!r} = {o[key]!r} is invalid; expected {expected}")
+        return taskcodec.invalid_option(ExpressionCNN, key, o[key], expected)
 
     def is_int(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
@@ -370,7 +369,7 @@ class ExpressionCNN(Task):
     def sample_rows(self, dataset: Dataset, outputs: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"image": s.id, "label": s.label, "pred": outputs[s.id]} for s in dataset]
 
-    def differentiable(self, context: TaskContext) -> Any:
+    def differentiable(self, context: TaskContext) -> taskcodec.DifferentiableTask:
         """The classifier for task-aware codec training: features = the pooled activations before the
         linear layer, loss = cross-entropy on the reconstructions (fp32, batch norms in eval mode)."""
         path = self._resolved["checkpoint"]
@@ -398,7 +397,7 @@ class ExpressionCNN(Task):
         if self.cache_path is not None:
             checkpoint = self.cache_path.name  # a file in the store: its folder is machine-specific
             if source == "checkpoint" and self.cache_path.is_file():
-                checkpoint = {"path": str(self._resolved["checkpoint"]), "file_sha256": _file_sha256(self.cache_path),
+                checkpoint = {"path": str(self._resolved["checkpoint"]), "file_sha256": taskcodec.sha256_file(self.cache_path),
                               "bytes": self.cache_path.stat().st_size}
         return {
             "fingerprint": self.fingerprint(),
@@ -411,14 +410,6 @@ class ExpressionCNN(Task):
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             **{k: m[k] for k in keep if k in m},
         }
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _summary(meta: dict[str, Any], path: Path, done: bool) -> dict[str, Any]:

@@ -38,8 +38,8 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError
-from taskcodec.api import stable_json
+import taskcodec
+from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError, stable_json
 
 from taskcodec_plugins.faces.alignment import TEMPLATES, align
 from taskcodec_plugins.torch_utils import resolve_precision, state_digest
@@ -75,23 +75,15 @@ class FaceEmbedderTask(Task):
 
     def __init__(self, **options: Any) -> None:
         allowed = {**BASE_DEFAULTS, **self.extra_defaults}
-        unknown = sorted(set(options) - set(allowed))
+        unknown = set(options) - set(allowed)
         if unknown:
-            raise ConfigError(f"task {self.name!r}: unknown option(s) {unknown}; allowed: {sorted(allowed)}")
+            raise taskcodec.unknown_options(self, unknown, allowed)
         o = {**allowed, **options}
-        if not isinstance(o["flip"], bool):
-            raise ConfigError(f"task {self.name!r}: option 'flip' must be true or false, got {o['flip']!r}")
-        if o["precision"] not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"task {self.name!r}: option 'precision' must be auto, bf16 or fp32, "
-                              f"got {o['precision']!r}")
-        if isinstance(o["batch_size"], bool) or not isinstance(o["batch_size"], int) or o["batch_size"] < 1:
-            raise ConfigError(f"task {self.name!r}: option 'batch_size' must be a positive integer")
-        w = o["workers"]
-        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 1):
-            raise ConfigError(f"task {self.name!r}: option 'workers' must be a positive integer or null")
-        if o["align_on_decoded"] is not None and o["align_on_decoded"] not in TEMPLATES:
-            raise ConfigError(f"task {self.name!r}: option 'align_on_decoded' must be null or one of "
-                              f"{sorted(TEMPLATES)}, got {o['align_on_decoded']!r}")
+        checks = {"flip": taskcodec.Accept.boolean, "precision": taskcodec.Accept.one_of("auto", "bf16", "fp32"),
+                  "batch_size": taskcodec.Accept.integer(1), "workers": taskcodec.Accept.integer(1, optional=True),
+                  "align_on_decoded": taskcodec.Accept.one_of(*sorted(TEMPLATES), optional=True)}
+        for key, check in checks.items():
+            taskcodec.read_option(self, key, o[key], check)
         if o["align_on_decoded"] is not None and TEMPLATES[o["align_on_decoded"]][1] != self.input_size:
             raise ConfigError(f"task {self.name!r}: align_on_decoded template {o['align_on_decoded']!r} makes "
                               f"{TEMPLATES[o['align_on_decoded']][1]} crops, the network takes {self.input_size}")

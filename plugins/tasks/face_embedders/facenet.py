@@ -66,7 +66,7 @@ def weights_path(pretrained: str, path: Any = None, download: bool = True) -> Pa
 def load_inception_resnet(path: Path) -> Any:
     import torch
 
-    from taskcodec.torch_compat import ensure_torchvision
+    from taskcodec import ensure_torchvision
 
     ensure_torchvision()
     from facenet_pytorch import InceptionResnetV1
@@ -96,9 +96,7 @@ class FaceNetTask(FaceEmbedderTask):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        if self._o["pretrained"] not in WEIGHT_FILES:
-            raise taskcodec.ConfigError(f"task 'facenet': option 'pretrained' must be one of {sorted(WEIGHT_FILES)}, "
-                                        f"got {self._o['pretrained']!r}")
+        taskcodec.read_option(self, "pretrained", self._o["pretrained"], taskcodec.Accept.one_of(*sorted(WEIGHT_FILES)))
 
     def load_network(self, options: dict[str, Any], log: Any) -> tuple[Any, dict[str, Any]]:
         path = weights_path(options["pretrained"], options["weights"], bool(options["download"]))

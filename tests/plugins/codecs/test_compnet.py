@@ -445,11 +445,11 @@ def test_options_are_validated() -> None:
     with pytest.raises(CodecError, match="untrained_rate_points goes with untrained_seed"):
         CompNetPngCodec(models="x", untrained_rate_points=[[2, 4]])
     for bad in ([[2, 1]], [[0, 4]], [2, 4], [], [[2, 4, 1]]):
-        with pytest.raises(CodecError, match="option untrained_rate_points="):
+        with pytest.raises(CodecError, match="option 'untrained_rate_points' = "):
             CompNetPngCodec(untrained_seed=0, untrained_rate_points=bad)
     with pytest.raises(CodecError, match="two models for nominal bpp 1 in untrained_rate_points"):
         CompNetPngCodec(untrained_seed=0, untrained_rate_points=[[4, 16], [16, 2]])
-    with pytest.raises(CodecError, match="option downsampling="):
+    with pytest.raises(CodecError, match="option 'downsampling' = "):
         CompNetPngCodec(untrained_seed=0, downsampling=3)
     codec = CompNetPngCodec(untrained_seed=0, untrained_rate_points=[(8, 16), [2, 4]], downsampling=8)
     assert codec.default_rate_points == (0.0625, 0.5)

@@ -397,11 +397,11 @@ def test_options_are_validated() -> None:
         LearnedCodec(models="x", untrained_seed=0)
     with pytest.raises(CodecError, match="unknown option"):
         LearnedCodec(untrained_seed=0, lmbda=1)
-    with pytest.raises(CodecError, match="option arch="):
+    with pytest.raises(CodecError, match="option 'arch' = "):
         LearnedCodec(untrained_seed=0, arch="mbt2018")
     with pytest.raises(CodecError, match="untrained_lambdas goes with untrained_seed"):
         LearnedCodec(models="x", untrained_lambdas=[0.1])
-    with pytest.raises(CodecError, match="option untrained_lambdas="):
+    with pytest.raises(CodecError, match="option 'untrained_lambdas' = "):
         LearnedCodec(untrained_seed=0, untrained_lambdas=[0.1, 0.1])
     codec = LearnedCodec(untrained_seed=0, untrained_lambdas=[0.02, 0.01], **TINY)
     assert codec.default_rate_points == (0.01, 0.02)

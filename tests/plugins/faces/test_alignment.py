@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pytest
 
+import taskcodec
+
 from taskcodec_plugins.faces import alignment as fa
 from taskcodec_plugins.faces import detection as fd
 from tests.helpers import DATASETS
@@ -102,7 +104,7 @@ def test_landmark_cache_detects_each_file_once_and_resumes(tmp_path):
         p = tmp_path / f"img{i}.png"
         Image.fromarray(np.full((8, 8, 3), 0 if i == 3 else 100 + i, np.uint8)).save(p)
         paths.append(p)
-    keys = [fd.file_sha256(p) for p in paths]
+    keys = [taskcodec.sha256_file(p) for p in paths]
     det = CountingDetector()
     cache = fd.LandmarkCache(tmp_path / "cache", "test-detector")
     out = fd.detect_files(paths[:2], keys[:2], cache, det, chunk=1, progress=False)  # an interrupted first pass

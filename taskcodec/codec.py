@@ -1,0 +1,142 @@
+"""The codec interface: ``encode(image, rate point) -> bytes`` and ``decode(bytes) -> image``.
+
+Images are ``numpy.uint8`` arrays, ``H x W`` (grayscale) or ``H x W x 3`` (RGB). Keep module-level
+imports light in a codec plugin: import torch or codec libraries inside methods so that
+``taskcodec plugins`` stays fast.
+"""
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from .codec_guards import guard_methods
+from .errors import CodecError
+
+if TYPE_CHECKING:
+    from .codec_training import CodecTrainingRequest
+
+RatePoint = Any  # a rate point: a number, or None for codecs without a rate parameter
+
+
+class Codec(abc.ABC):
+    """An image codec: ``encode(image, rate_point) -> bytes`` and ``decode(bytes) -> image``.
+
+    The framework, never the codec, computes the rate from the returned bytes:
+    ``8 * len(data) / (H * W)`` of the original image. Everything the decoder needs
+    must be inside ``data``.
+
+    Class attributes:
+      name: registry key, lowercase-hyphen (``"jpeg"``).
+      version: bump when the bytes the codec writes change; part of every cache key (a
+        :class:`taskcodec.LazyVersion` computes one from library versions on first read).
+      rate_parameter: what a rate point means (``"quality"``), or None for a lossless codec.
+      default_rate_points: rate points used when a config gives none.
+      rate_point_range: ``(low, high)`` accepted by the default :meth:`validate_rate_point`.
+      integer_rate_points: whether the default :meth:`validate_rate_point` demands integers.
+      description: one line for ``taskcodec list codecs``.
+      needs_options: True when the codec cannot work with its default options (e.g. it
+        needs a folder of trained models). ``tests/test_codec_contract.py`` then skips it,
+        and the plugin runs the contract itself on an instance with working options
+        (see ``tests/test_learned_codec.py``). A codec may set ``default_rate_points``
+        per instance when its rate points depend on its options.
+    Constructor keyword arguments are the codec's options (from the config's
+    ``options:``); :meth:`options` must return them so that they enter cache keys.
+    A config's option names are checked at load time against the keyword parameters of
+    ``__init__``; a codec whose ``__init__`` takes ``**options`` lists its names in the class
+    attribute ``accepted_options`` (see :func:`taskcodec.options.option_names`). Check the values
+    with :func:`taskcodec.read_options`, so that a bad one is the same error as everywhere.
+
+    Subclasses' ``encode``, ``encode_with_stats`` and ``decode`` are wrapped (see
+    ``__init_subclass__``): the image is checked, the rate_point validated, and any
+    exception other than CodecError from the underlying library is re-raised as a
+    CodecError naming the codec, so a plugin needs no error handling of its own.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    rate_parameter: ClassVar[str | None] = "quality"
+    default_rate_points: ClassVar[tuple[RatePoint, ...]] = ()
+    rate_point_range: ClassVar[tuple[float, float] | None] = None
+    integer_rate_points: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+    needs_options: ClassVar[bool] = False
+    accepted_options: ClassVar[tuple[str, ...] | None] = None  # None: the keyword parameters of __init__
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        guard_methods(cls)
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise CodecError(f"codec {self.name!r} takes no options, got {sorted(options)}")
+
+    def options(self) -> dict[str, Any]:
+        """The options this instance was built with (JSON-serialisable)."""
+        return {}
+
+    def identity(self) -> dict[str, Any]:
+        """What makes this codec's output what it is: name, version, library versions, options."""
+        return {"name": self.name, "version": self.version, "options": self.options()}
+
+    def validate_rate_point(self, rate_point: RatePoint) -> RatePoint:
+        """Return the (canonical) rate point if this codec accepts it, else raise CodecError naming it.
+
+        The default accepts None when ``rate_parameter`` is None, else a finite number
+        (an integer if ``integer_rate_points``) inside ``rate_point_range``.
+        """
+        if self.rate_parameter is None:
+            if rate_point is not None:
+                raise CodecError(f"codec {self.name!r} has no rate parameter; its only rate point is null, got {rate_point!r}")
+            return None
+        expected = "an integer" if self.integer_rate_points else "a finite number"
+        if self.rate_point_range is not None:
+            expected += f" in {self.rate_point_range[0]:g}..{self.rate_point_range[1]:g}"
+        problem = CodecError(f"codec {self.name!r}: {self.rate_parameter} must be {expected}, got {rate_point!r}")
+        number = isinstance(rate_point, (int, float, np.integer, np.floating)) and not isinstance(rate_point, bool)
+        if not number or not np.isfinite(rate_point):
+            raise problem
+        if self.integer_rate_points and float(rate_point) != int(rate_point):
+            raise problem
+        rate_point = int(rate_point) if float(rate_point) == int(rate_point) else float(rate_point)
+        if self.rate_point_range is not None and not self.rate_point_range[0] <= rate_point <= self.rate_point_range[1]:
+            raise problem
+        return rate_point
+
+    @abc.abstractmethod
+    def encode(self, image: np.ndarray, rate_point: RatePoint) -> bytes:
+        """Compress one image at one rate point into a self-contained bitstream."""
+
+    @abc.abstractmethod
+    def decode(self, data: bytes) -> np.ndarray:
+        """Reconstruct an image of the original shape and dtype uint8 from ``encode``'s bytes."""
+
+    def encode_with_stats(self, image: np.ndarray, rate_point: RatePoint) -> tuple[bytes, dict[str, float]]:
+        """``encode``, plus numbers the codec measured while encoding this image: ``(data, stats)``.
+
+        The framework calls this (not ``encode``) when it runs a benchmark, stores each stat as
+        the image metric ``stat:<name>`` (store table ``image_metrics``) and adds to each
+        result row the mean over images of every stat that all of the row's images have
+        (column ``stat_<name>``). A stat named ``estimated_bits`` (the rate a codec's own
+        model predicts, e.g. a learned codec's ``-log2`` likelihoods) becomes the column
+        ``estimated_bpp`` instead: bits / pixels of the original image, per image, then the
+        mean. Stats never replace the rate: ``bpp`` always comes from the bytes written.
+        Values must be finite numbers. Default: ``(self.encode(image, rate point), {})``.
+        """
+        return self.encode(image, rate_point), {}
+
+    def payload_bytes(self, data: bytes) -> int | None:
+        """Bytes of ``data`` that are not fixed headers/tables, where separable; else None."""
+        return None
+
+    @classmethod
+    def train(cls, request: "CodecTrainingRequest") -> dict[str, Any]:
+        """Optional: train this codec's models (``taskcodec train-codec CONFIG``).
+
+        ``request`` carries the training data, the task model (for task-aware losses), the
+        mode, the rate points and the codec's training options; write one model per rate point
+        into ``request.out``, resumably (state under ``request.state_dir``). Returns facts to
+        report (JSON types). Codecs that cannot be trained keep this default, which raises.
+        """
+        raise CodecError(f"codec {cls.name!r} has no training command (it does not implement Codec.train)")
