@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from taskcodec import Dataset, DatasetError, Sample, fetch_file, hookimpl, sha256_file
-from taskcodec_plugins.datasets import options as opt
+from taskcodec_plugins.datasets import options
 
 from taskcodec_plugins.faces.alignment import ALIGN_MODES, TEMPLATES, align
 from taskcodec_plugins.faces.detection import (CentralFaceDetector, LandmarkCache, ParallelDetector, detect_files,
@@ -200,18 +200,18 @@ class LFW(Dataset):
                  images: str | None = None, pairs_file: str | None = None, folds: list[int] | None = None,
                  download: bool = False, progress: bool = True, device: str = "cpu",
                  detect_workers: int | None = None, **unknown: Any):
-        opt.reject_unknown(self.name, unknown, self.accepted_options)
+        options.reject_unknown(self.name, unknown, self.accepted_options)
         if root is None:
             raise DatasetError("dataset 'lfw' needs a root folder (holding pairs.txt and lfw-deepfunneled/)")
         if split not in PAIR_FILES and split != VIEW1_ONLY:
             raise DatasetError(f"dataset 'lfw': unknown split {split!r}; splits: {list(PAIR_FILES) + [VIEW1_ONLY]}")
-        opt.choice(self.name, "align", align, ALIGN_MODES)
-        opt.text(self.name, "images", images, optional=True, what="an image folder name under the root")
-        opt.text(self.name, "pairs_file", pairs_file, optional=True, what="a pair file path (relative to the root)")
+        options.choice(self.name, "align", align, ALIGN_MODES)
+        options.text(self.name, "images", images, optional=True, what="an image folder name under the root")
+        options.text(self.name, "pairs_file", pairs_file, optional=True, what="a pair file path (relative to the root)")
         _check_folds_type(folds)
-        download, progress = opt.boolean(self.name, "download", download), opt.boolean(self.name, "progress", progress)
-        opt.text(self.name, "device", device, what="a torch device name such as 'cpu' or 'cuda'")
-        opt.integer(self.name, "detect_workers", detect_workers, 1, optional=True)
+        download, progress = options.boolean(self.name, "download", download), options.boolean(self.name, "progress", progress)
+        options.text(self.name, "device", device, what="a torch device name such as 'cpu' or 'cuda'")
+        options.integer(self.name, "detect_workers", detect_workers, 1, optional=True)
         self.root, self.split, self.align_mode = Path(root), split, align
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.progress, self.device, self.detect_workers = bool(progress), device, detect_workers
