@@ -4,7 +4,8 @@ central face, and a cache that detects each original image only once.
 :class:`CentralFaceDetector` runs MTCNN with every face kept and returns, per image, the
 face whose box centre is nearest the image centre: on LFW the face of interest is the
 central one, and taking the largest or most confident face instead costs accuracy
-(facenet-pytorch issue #120 reports 96.3% vs 99.3%). Images where MTCNN's default
+(96.3% vs 99.3%, as reported to facenet-pytorch:
+https://github.com/timesler/facenet-pytorch/issues/120). Images where MTCNN's default
 thresholds find nothing get a second pass with relaxed thresholds; a record says which
 pass found the face. No face at all: ``None``.
 

@@ -15,13 +15,13 @@ Only the public taskcodec API is used; imagecodecs is imported inside methods.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import numpy as np
 
 import taskcodec
 from taskcodec import Codec, CodecError
-from taskcodec_plugins.codecs.classical import headers as bh
+from taskcodec_plugins.codecs.classical import headers
 
 FORMAT_REVISION = "1"  # bump when taskcodec's own framing of any stream below changes
 
@@ -38,21 +38,48 @@ def _library_version(version_function: str) -> taskcodec.LazyVersion:
     return taskcodec.LazyVersion(compute, lambda exc: f"{FORMAT_REVISION}; unavailable ({type(exc).__name__})")
 
 
+class RateScale(NamedTuple):
+    """A codec's rate points: the parameter's name (None: no rate parameter), default rate points, accepted
+    range, integers only?"""
+
+    parameter: str | None
+    default_points: tuple[Any, ...]
+    rate_point_range: tuple[float, float] | None
+    integers: bool = True
+
+
+class SizeLimit(NamedTuple):
+    """The largest image the library codes (and decodes back): pixels per side, and in all (None: no limit of
+    its own below the side limit's square); ``source`` says where the numbers come from."""
+
+    max_side: int
+    source: str
+    max_pixels: int | None = None
+
+
 class _ImagecodecsCodec(Codec):
     """Shared option handling, rate point validation, error wrapping and output checks."""
 
     # option name -> (default, check returning the value to use or raising ValueError), see taskcodec.read_options
     option_specs: ClassVar[dict[str, tuple[Any, Callable[[Any], Any]]]] = {}
     integer_rate_points: ClassVar[bool] = True
-    # The largest image the library codes (and decodes back), checked in encode() before calling it:
-    # pixels per side, and in all (None: no limit of its own below the side limit's square).
-    max_side: ClassVar[int] = 2**31 - 1
-    max_pixels: ClassVar[int | None] = None
-    limit_source: ClassVar[str] = ""
+    rate: ClassVar[RateScale]  # sets rate_parameter, default_rate_points, rate_point_range, integer_rate_points
+    # checked in encode() before calling the library; sets max_side, max_pixels, limit_source
+    size_limit: ClassVar[SizeLimit] = SizeLimit(2**31 - 1, "")
+    # Decoding: imagecodecs' ``<library>_decode`` with these keyword arguments, after the stream's headers are parsed
+    # (``stream_layout``, from :mod:`.headers`: it refuses a truncated stream, which some libraries decode
+    # without an error). Without a stream_layout the headers are not separated (``payload_bytes`` None).
+    decoder_options: ClassVar[dict[str, Any]] = {}
+    stream_layout: ClassVar[Callable[[bytes], headers.Layout] | None] = None
+
+    library: ClassVar[str] = ""  # imagecodecs' name for it: <library>_encode, _decode, _version
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.accepted_options = tuple(cls.option_specs)  # what a config's options are checked against
+        cls.version = _library_version(f"{cls.library}_version")
+        cls.rate_parameter, cls.default_rate_points, cls.rate_point_range, cls.integer_rate_points = cls.rate
+        cls.max_side, cls.limit_source, cls.max_pixels = cls.size_limit
 
     def __init__(self, **options: Any) -> None:
         self._options: dict[str, Any] = taskcodec.read_options(self, options, self.option_specs)
@@ -93,17 +120,21 @@ class _ImagecodecsCodec(Codec):
     def payload_bytes(self, data: bytes) -> int | None:
         try:
             return self._layout(bytes(data)).payload
-        except bh.MalformedStream as exc:
+        except headers.MalformedStream as exc:
             raise CodecError(f"codec {self.name!r}: {exc}") from None
 
-    # subclasses implement these
-    def _encode(self, image: np.ndarray, rate_point: Any) -> bytes:
-        raise NotImplementedError
-
     def _decode(self, data: bytes) -> np.ndarray:
-        raise NotImplementedError
+        import imagecodecs
 
-    def _layout(self, data: bytes) -> bh.Layout:
+        if self.stream_layout is not None:
+            self._layout(data)
+        return getattr(imagecodecs, f"{self.library}_decode")(data, **self.decoder_options)
+
+    def _layout(self, data: bytes) -> headers.Layout:
+        return self.stream_layout(data)
+
+    # subclasses implement this
+    def _encode(self, image: np.ndarray, rate_point: Any) -> bytes:
         raise NotImplementedError
 
 
@@ -114,21 +145,19 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- JPEG
 class JpegCodec(_ImagecodecsCodec):
     name = "jpeg"
-    version = _library_version("jpeg8_version")
-    rate_parameter = "quality"
-    default_rate_points = (5, 10, 20, 30, 50, 75, 90)
+    library = "jpeg8"
+    rate = RateScale("quality", (5, 10, 20, 30, 50, 75, 90), (1, 100))
     description = (
         "JPEG (libjpeg-turbo via imagecodecs), quality 1..100; defaults = Pillow/CompressAI "
         "(baseline, 4:2:0, standard Huffman tables); options: subsampling, optimize"
     )
-    rate_point_range = (1, 100)
-    max_side = 65500
-    limit_source = ("libjpeg-turbo's JPEG_MAX_DIMENSION; the format's 16-bit fields allow 65535 and some builds "
-                    "accept that, so the portable limit is used")
+    size_limit = SizeLimit(65500, "libjpeg-turbo's JPEG_MAX_DIMENSION; the format's 16-bit fields allow 65535 and "
+                                  "some builds accept that, so the portable limit is used")
     option_specs = {
         "subsampling": ("420", taskcodec.Accept.one_of("444", "422", "420", "440", "411")),
         "optimize": (False, taskcodec.Accept.boolean),
     }
+    stream_layout = staticmethod(headers.jpeg_layout)  # libjpeg-turbo decodes a stream cut before EOI without an error
 
     def _encode(self, image: np.ndarray, quality: int) -> bytes:
         import imagecodecs
@@ -136,15 +165,6 @@ class JpegCodec(_ImagecodecsCodec):
         return imagecodecs.jpeg8_encode(
             image, level=quality, subsampling=self._options["subsampling"], optimize=self._options["optimize"]
         )
-
-    def _decode(self, data: bytes) -> np.ndarray:
-        import imagecodecs
-
-        self._layout(data)  # libjpeg-turbo decodes a stream cut before EOI without an error
-        return imagecodecs.jpeg8_decode(data)
-
-    def _layout(self, data: bytes) -> bh.Layout:
-        return bh.jpeg_layout(data)
 
 
 # --------------------------------------------------------------------------- JPEG 2000
@@ -161,28 +181,25 @@ class Jpeg2000Codec(_ImagecodecsCodec):
     """
 
     name = "jpeg2000"
-    version = _library_version("jpeg2k_version")
-    rate_parameter = "psnr"
-    default_rate_points = (24, 28, 32, 36, 40, 44)
+    library = "jpeg2k"
+    PSNR_POINTS = (24, 28, 32, 36, 40, 44)
+    BPP_POINTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+    rate = RateScale("psnr", PSNR_POINTS, (1, 100), integers=False)
+    BPP_RATE = RateScale("bpp", BPP_POINTS, (0.01, 24), integers=False)  # mode "bpp"
     description = (
         "JPEG 2000 (OpenJPEG via imagecodecs, 9/7 wavelet, raw .j2k); option mode: 'psnr' "
         "(rate_point = target PSNR dB, 1..100) or 'bpp' (rate_point = target bits/pixel, found by bisection)"
     )
-    integer_rate_points = False
-    rate_point_range = (1, 100)
     option_specs = {"mode": ("psnr", taskcodec.Accept.one_of("psnr", "bpp"))}
-    max_side = 2**32 - 1
-    limit_source = "the 32-bit image size fields of the J2K SIZ marker"
-    PSNR_POINTS = (24, 28, 32, 36, 40, 44)
-    BPP_POINTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+    size_limit = SizeLimit(2**32 - 1, "the 32-bit image size fields of the J2K SIZ marker")
+    decoder_options = {"numthreads": 1}
+    stream_layout = staticmethod(headers.j2k_layout)
     BISECTION_STEPS = 13  # resolution (100 - 1) / 2**13 ~ 0.012 dB
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         if self._options["mode"] == "bpp":
-            self.rate_parameter = "bpp"
-            self.default_rate_points = self.BPP_POINTS
-            self.rate_point_range = (0.01, 24)
+            self.rate_parameter, self.default_rate_points, self.rate_point_range, self.integer_rate_points = self.BPP_RATE
 
     def _encode_level(self, image: np.ndarray, level: float) -> bytes:
         import imagecodecs
@@ -209,15 +226,6 @@ class Jpeg2000Codec(_ImagecodecsCodec):
                 hi = mid
         return best
 
-    def _decode(self, data: bytes) -> np.ndarray:
-        import imagecodecs
-
-        self._layout(data)
-        return imagecodecs.jpeg2k_decode(data, numthreads=1)
-
-    def _layout(self, data: bytes) -> bh.Layout:
-        return bh.j2k_layout(data)
-
 
 # --------------------------------------------------------------------------- WebP
 _GRAY_MARKER = b"G"  # precedes the RIFF file of a grayscale image; RGB streams are plain WebP files
@@ -230,18 +238,15 @@ class WebpCodec(_ImagecodecsCodec):
     """
 
     name = "webp"
-    version = _library_version("webp_version")
-    rate_parameter = "quality"
-    default_rate_points = (5, 20, 40, 60, 80, 95)
+    library = "webp"
+    rate = RateScale("quality", (5, 20, 40, 60, 80, 95), (0, 100))
     description = (
         "WebP lossy (libwebp via imagecodecs), quality 0..100, option method 0..6 (default 4 = Pillow); "
         "grayscale streams carry a 1-byte marker"
     )
-    rate_point_range = (0, 100)
     option_specs = {"method": (4, taskcodec.Accept.integer(0, 6))}
-    max_side = 16382
-    limit_source = ("libwebp's WEBP_MAX_DIMENSION is 16383, but imagecodecs' webp_encode refuses 16383 too "
-                    "(measured with imagecodecs 2026.1.14)")
+    size_limit = SizeLimit(16382, "libwebp's WEBP_MAX_DIMENSION is 16383, but imagecodecs' webp_encode refuses 16383 "
+                                  "too (measured with imagecodecs 2026.1.14)")
 
     def _encode(self, image: np.ndarray, quality: int) -> bytes:
         import imagecodecs
@@ -258,17 +263,17 @@ class WebpCodec(_ImagecodecsCodec):
         import imagecodecs
 
         gray, riff = self._split(data)
-        bh.webp_layout(riff)
+        headers.webp_layout(riff)
         rgb = imagecodecs.webp_decode(riff, hasalpha=False)
         if not gray:
             return rgb
         luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         return np.clip(np.rint(luma), 0, 255).astype(np.uint8)
 
-    def _layout(self, data: bytes) -> bh.Layout:
+    def _layout(self, data: bytes) -> headers.Layout:
         gray, riff = self._split(data)
-        layout = bh.webp_layout(riff)
-        return bh.Layout(layout.header + int(gray), layout.payload)
+        layout = headers.webp_layout(riff)
+        return headers.Layout(layout.header + int(gray), layout.payload)
 
 
 # --------------------------------------------------------------------------- AVIF
@@ -281,22 +286,18 @@ class AvifCodec(_ImagecodecsCodec):
     """
 
     name = "avif"
-    version = _library_version("avif_version")
-    rate_parameter = "quality"
-    default_rate_points = (10, 25, 40, 55, 70, 85)
+    library = "avif"
+    rate = RateScale("quality", (10, 25, 40, 55, 70, 85), (0, 99))
     description = (
         "AVIF (libavif/libaom via imagecodecs), quality 0..99, options speed 0..10 (default 8), "
         "pixelformat for RGB '444' (default)/'422'/'420'; gray coded as AV1 monochrome"
     )
-    rate_point_range = (0, 99)
-    option_specs = {
-        "speed": (8, taskcodec.Accept.integer(0, 10)),
-        "pixelformat": ("444", taskcodec.Accept.one_of("444", "422", "420")),
-    }
-    max_side = 32768
-    max_pixels = 16384 * 16384
-    limit_source = ("libavif's default decoder limits, 32768 per side and 16384 x 16384 pixels: libaom encodes up "
-                    "to 65536 per side, but such streams do not decode")
+    option_specs = {"speed": (8, taskcodec.Accept.integer(0, 10)),
+                    "pixelformat": ("444", taskcodec.Accept.one_of("444", "422", "420"))}
+    size_limit = SizeLimit(32768, "libavif's default decoder limits, 32768 per side and 16384 x 16384 pixels: libaom "
+                                  "encodes up to 65536 per side, but such streams do not decode", 16384 * 16384)
+    decoder_options = {"numthreads": 1}
+    stream_layout = staticmethod(headers.avif_layout)
 
     def _encode(self, image: np.ndarray, quality: int) -> bytes:
         import imagecodecs
@@ -305,15 +306,6 @@ class AvifCodec(_ImagecodecsCodec):
         return imagecodecs.avif_encode(
             _as_rgb(image), level=quality, speed=self._options["speed"], pixelformat=pixelformat, numthreads=1
         )
-
-    def _decode(self, data: bytes) -> np.ndarray:
-        import imagecodecs
-
-        bh.avif_layout(data)
-        return imagecodecs.avif_decode(data, numthreads=1)
-
-    def _layout(self, data: bytes) -> bh.Layout:
-        return bh.avif_layout(data)
 
 
 # --------------------------------------------------------------------------- JPEG XL
@@ -325,29 +317,21 @@ class JpegxlCodec(_ImagecodecsCodec):
     """
 
     name = "jpegxl"
-    version = _library_version("jpegxl_version")
-    rate_parameter = "quality"
-    default_rate_points = (10, 30, 50, 70, 85, 95)
+    library = "jpegxl"
+    rate = RateScale("quality", (10, 30, 50, 70, 85, 95), (0, 100), integers=False)
     description = (
         "JPEG XL (libjxl via imagecodecs), quality 0..100 as cjxl -q (90 = distance 1.0), "
         "option effort 1..10 (default 7)"
     )
-    integer_rate_points = False
-    rate_point_range = (0, 100)
     option_specs = {"effort": (7, taskcodec.Accept.integer(1, 10))}
-    max_side = 2**30
-    max_pixels = 2**40
-    limit_source = "JPEG XL codestream level 10, which libjxl selects when level 5's 2**18 per side is exceeded"
+    size_limit = SizeLimit(2**30, "JPEG XL codestream level 10, which libjxl selects when level 5's 2**18 per side is "
+                                  "exceeded", 2**40)
+    decoder_options = {"numthreads": 1}
 
     def _encode(self, image: np.ndarray, quality: float) -> bytes:
         import imagecodecs
 
         return imagecodecs.jpegxl_encode(image, level=quality, effort=self._options["effort"], numthreads=1)
-
-    def _decode(self, data: bytes) -> np.ndarray:
-        import imagecodecs
-
-        return imagecodecs.jpegxl_decode(data, numthreads=1)
 
     def payload_bytes(self, data: bytes) -> int | None:
         return None  # headers are bit-packed inside the codestream (a few bytes); not separated
@@ -356,27 +340,18 @@ class JpegxlCodec(_ImagecodecsCodec):
 # --------------------------------------------------------------------------- PNG
 class PngCodec(_ImagecodecsCodec):
     name = "png"
-    version = _library_version("png_version")
-    rate_parameter = None
-    default_rate_points = (None,)
+    library = "png"
+    rate = RateScale(None, (None,), None)
     description = "PNG (libpng via imagecodecs, zlib level 6), lossless reference"
-    rate_point_range = None
-    max_side = 1_000_000
-    limit_source = "libpng's default user limit PNG_USER_WIDTH_MAX / PNG_USER_HEIGHT_MAX, applied on writing too"
+    size_limit = SizeLimit(1_000_000, "libpng's default user limit PNG_USER_WIDTH_MAX / PNG_USER_HEIGHT_MAX, applied "
+                                      "on writing too")
+    stream_layout = staticmethod(headers.png_layout)  # libpng decodes a stream cut inside the IEND chunk without an error
 
     def _encode(self, image: np.ndarray, rate_point: None) -> bytes:
         import imagecodecs
 
         return imagecodecs.png_encode(image)
 
-    def _decode(self, data: bytes) -> np.ndarray:
-        import imagecodecs
-
-        self._layout(data)  # libpng decodes a stream cut inside the IEND chunk without an error
-        return imagecodecs.png_decode(data)
-
-    def _layout(self, data: bytes) -> bh.Layout:
-        return bh.png_layout(data)
 
 
 CODECS = (JpegCodec, Jpeg2000Codec, WebpCodec, AvifCodec, JpegxlCodec, PngCodec)

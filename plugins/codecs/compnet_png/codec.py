@@ -58,34 +58,34 @@ import math
 import struct
 import zlib
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 import taskcodec
 from taskcodec import CodecError
-from taskcodec_plugins.codecs.compnet_png import models as cm  # imports neither torch nor compressai at module level
-from taskcodec_plugins.codecs.trained import bitstream as lb
-from taskcodec_plugins.codecs.trained import model_folder as mfc
+from taskcodec_plugins.codecs.compnet_png import models  # imports neither torch nor compressai at module level
+from taskcodec_plugins.codecs.trained import bitstream
+from taskcodec_plugins.codecs.trained import model_folder
 from taskcodec_plugins.codecs.classical.headers import MalformedStream as MalformedPNG
 from taskcodec_plugins.codecs.classical.headers import png_layout
 
 FORMAT_REVISION = "1"  # bump when this plugin's bytes change for the same model and library versions
 UNTRAINED_RATE_POINTS = ((2, 4), (4, 8), (8, 16), (16, 16))  # (channels, levels)
-UNTRAINED_DEFAULTS = {"downsampling": 4, "width": cm.DEFAULT_WIDTH, "in_channels": 3}
+UNTRAINED_DEFAULTS = {"downsampling": 4, "width": models.DEFAULT_WIDTH, "in_channels": 3}
 PNG_LEVEL = 9  # zlib's highest
 
 
 # ---------------------------------------------------------------------------------------------- stream
 MAGIC = b"CNP"
 FORMAT_VERSION = 1
-FIXED_BYTES = len(MAGIC) + 1 + lb.MODEL_ID_BYTES + 1  # magic, version, model id, flags
+FIXED_BYTES = len(MAGIC) + 1 + bitstream.MODEL_ID_BYTES + 1  # magic, version, model id, flags
 CRC_BYTES = 4
 RGB_FLAG = 1
 
 
 class StreamHeader(NamedTuple):
-    model_id: bytes  # lb.MODEL_ID_BYTES bytes
+    model_id: bytes  # bitstream.MODEL_ID_BYTES bytes
     rgb: bool
     height: int
     width: int
@@ -96,12 +96,12 @@ class StreamHeader(NamedTuple):
 
 def pack_stream(header: StreamHeader, png: bytes) -> bytes:
     """The complete stream: header (CRC included) followed by the PNG file."""
-    if len(header.model_id) != lb.MODEL_ID_BYTES:
-        raise ValueError(f"model id must be {lb.MODEL_ID_BYTES} bytes, got {len(header.model_id)}")
-    if not (1 <= header.height <= lb.MAX_SIDE and 1 <= header.width <= lb.MAX_SIDE):
-        raise ValueError(f"image sides must be 1..{lb.MAX_SIDE}, got {header.height}x{header.width}")
+    if len(header.model_id) != bitstream.MODEL_ID_BYTES:
+        raise ValueError(f"model id must be {bitstream.MODEL_ID_BYTES} bytes, got {len(header.model_id)}")
+    if not (1 <= header.height <= bitstream.MAX_SIDE and 1 <= header.width <= bitstream.MAX_SIDE):
+        raise ValueError(f"image sides must be 1..{bitstream.MAX_SIDE}, got {header.height}x{header.width}")
     head = MAGIC + bytes([FORMAT_VERSION]) + header.model_id + bytes([RGB_FLAG if header.rgb else 0])
-    head += lb.write_varint(header.height) + lb.write_varint(header.width)
+    head += bitstream.write_varint(header.height) + bitstream.write_varint(header.width)
     return head + struct.pack(">I", zlib.crc32(png, zlib.crc32(head))) + png
 
 
@@ -109,42 +109,42 @@ def _parse(data: bytes) -> tuple[StreamHeader, int]:
     """Header and offset of the PNG; checks every field and the PNG's structure, not the CRC."""
     n = len(data)
     if data[: len(MAGIC)] != MAGIC[:n]:
-        raise lb.MalformedStream(f"not a compnet-png stream: it does not start with the magic bytes {MAGIC!r}")
+        raise bitstream.MalformedStream(f"not a compnet-png stream: it does not start with the magic bytes {MAGIC!r}")
     if n <= FIXED_BYTES:
-        raise lb.MalformedStream(f"truncated stream: {n} bytes, shorter than the header")
+        raise bitstream.MalformedStream(f"truncated stream: {n} bytes, shorter than the header")
     if data[3] != FORMAT_VERSION:
-        raise lb.MalformedStream(f"stream format version {data[3]}; this decoder reads version {FORMAT_VERSION}")
+        raise bitstream.MalformedStream(f"stream format version {data[3]}; this decoder reads version {FORMAT_VERSION}")
     flags = data[FIXED_BYTES - 1]
     if flags & ~RGB_FLAG:
-        raise lb.MalformedStream(f"corrupt header: unknown flags 0x{flags:02x}")
-    height, pos = lb.read_varint(data, FIXED_BYTES, "height")
-    width, pos = lb.read_varint(data, pos, "width")
-    if not (1 <= height <= lb.MAX_SIDE and 1 <= width <= lb.MAX_SIDE):
-        raise lb.MalformedStream(f"corrupt header: image size {height}x{width} outside 1..{lb.MAX_SIDE}")
+        raise bitstream.MalformedStream(f"corrupt header: unknown flags 0x{flags:02x}")
+    height, pos = bitstream.read_varint(data, FIXED_BYTES, "height")
+    width, pos = bitstream.read_varint(data, pos, "width")
+    if not (1 <= height <= bitstream.MAX_SIDE and 1 <= width <= bitstream.MAX_SIDE):
+        raise bitstream.MalformedStream(f"corrupt header: image size {height}x{width} outside 1..{bitstream.MAX_SIDE}")
     start = pos + CRC_BYTES
     if n <= start:
-        raise lb.MalformedStream(f"truncated stream: {n} bytes, it ends inside the header")
+        raise bitstream.MalformedStream(f"truncated stream: {n} bytes, it ends inside the header")
     try:
         png_layout(data[start:])
     except MalformedPNG as exc:
-        raise lb.MalformedStream(f"{'truncated' if 'truncated' in str(exc) else 'corrupt'} stream: {exc}") from None
-    return StreamHeader(bytes(data[4 : 4 + lb.MODEL_ID_BYTES]), bool(flags & RGB_FLAG), height, width), start
+        raise bitstream.MalformedStream(f"{'truncated' if 'truncated' in str(exc) else 'corrupt'} stream: {exc}") from None
+    return StreamHeader(bytes(data[4 : 4 + bitstream.MODEL_ID_BYTES]), bool(flags & RGB_FLAG), height, width), start
 
 
-def stream_layout(data: bytes) -> lb.Layout:
+def stream_layout(data: bytes) -> bitstream.Layout:
     """Header and payload (PNG file) byte counts (structure checked, CRC not)."""
     _, start = _parse(bytes(data))
-    return lb.Layout(start, len(data) - start)
+    return bitstream.Layout(start, len(data) - start)
 
 
 def unpack_stream(data: bytes) -> tuple[StreamHeader, bytes]:
-    """Parse and verify a stream: its header and its PNG file, or :class:`lb.MalformedStream`."""
+    """Parse and verify a stream: its header and its PNG file, or :class:`bitstream.MalformedStream`."""
     data = bytes(data)
     header, start = _parse(data)
     stored = struct.unpack_from(">I", data, start - CRC_BYTES)[0]
     crc = zlib.crc32(data[start:], zlib.crc32(data[: start - CRC_BYTES]))
     if crc != stored:
-        raise lb.MalformedStream(f"corrupt stream: CRC-32 mismatch (stored {stored:08x}, computed {crc:08x})")
+        raise bitstream.MalformedStream(f"corrupt stream: CRC-32 mismatch (stored {stored:08x}, computed {crc:08x})")
     return header, data[start:]
 
 
@@ -157,32 +157,27 @@ def _version() -> str:
 
 def _pair_ok(pair: Any) -> bool:
     """A [channels, levels] pair, both in range."""
-    return isinstance(pair, (list, tuple)) and len(pair) == 2 and not cm.CompNetArch(pair[0], pair[1], 4).problems()
+    return isinstance(pair, (list, tuple)) and len(pair) == 2 and not models.CompNetArch(pair[0], pair[1], 4).problems()
 
 
 def _optional_pairs(value: Any) -> list[list[int]] | None:
     if value is None:
         return None
     if not isinstance(value, (list, tuple)) or not value or not all(_pair_ok(p) for p in value):
-        raise ValueError(f"a non-empty list of [channels, levels] pairs (channels 1..{cm.MAX_CHANNELS}, "
-                         f"levels 2..{cm.MAX_LEVELS}) or null")
+        raise ValueError(f"a non-empty list of [channels, levels] pairs (channels 1..{models.MAX_CHANNELS}, "
+                         f"levels 2..{models.MAX_LEVELS}) or null")
     return [[int(c), int(l)] for c, l in value]
 
 
-OPTION_SPECS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
-    "models": (None, mfc.optional_path),
-    "untrained_seed": (None, taskcodec.Accept.integer(0, 2**63 - 1, optional=True)),
-    "untrained_rate_points": (None, _optional_pairs),
-    "downsampling": (None, taskcodec.Accept.one_of(*cm.DOWNSAMPLINGS, optional=True)),
+OPTION_SPECS = model_folder.option_specs("untrained_rate_points", _optional_pairs, {
+    "downsampling": (None, taskcodec.Accept.one_of(*models.DOWNSAMPLINGS, optional=True)),
     "width": (None, taskcodec.Accept.integer(1, 4096, optional=True)),
-    "in_channels": (None, taskcodec.Accept.one_of(1, 3, optional=True)),
-    "device": ("cpu", taskcodec.Accept.one_of("cpu", "cuda")),
-}
+})
 ARCH_OPTIONS = ("downsampling", "width", "in_channels")
 
 
 # ---------------------------------------------------------------------------------------------- codec
-class CompNetPngCodec(mfc.ModelFolderCodec):
+class CompNetPngCodec(model_folder.ModelFolderCodec):
     name = "compnet-png"
     version = taskcodec.LazyVersion(_version)  # type: ignore[assignment]
     rate_parameter = "nominal_bpp"
@@ -193,12 +188,12 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
         "nominal bpp; options: models=FOLDER (or untrained_seed=N: untrained stand-ins for tests, never leaderboards)"
     )
 
-    models_module = cm
+    models_module = models
     arch_options = ARCH_OPTIONS
     accepted_options = tuple(OPTION_SPECS)
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(mfc.checked_options(self, options, OPTION_SPECS, "untrained_rate_points"))
+        super().__init__(model_folder.checked_options(self, options, OPTION_SPECS, "untrained_rate_points"))
         if self._entries is not None:
             rate_points = [e.rate_point for e in self._entries]
         else:
@@ -217,10 +212,10 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
         value = self._options[key]
         return UNTRAINED_DEFAULTS[key] if value is None else value
 
-    def _untrained_archs(self) -> list[cm.CompNetArch]:
+    def _untrained_archs(self) -> list[models.CompNetArch]:
         pairs = self._options["untrained_rate_points"] or UNTRAINED_RATE_POINTS
         arch = {k: self._arch_option(k) for k in ARCH_OPTIONS}
-        return [cm.CompNetArch(c, l, **arch) for c, l in pairs]
+        return [models.CompNetArch(c, l, **arch) for c, l in pairs]
 
     def _check_distinct(self, rate_points: list[float], where: str) -> list[float]:
         ordered = sorted(rate_points)
@@ -229,32 +224,32 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
                 raise CodecError(f"codec {self.name!r}: two models for nominal bpp {a:g} in {where}")
         return ordered
 
-    def _entry_from(self, document: dict[str, Any], path: Path) -> cm.ModelEntry:
-        return cm.ModelEntry(cm.checkpoint_arch(document), document["digest"], document["mode"], document["seed"],
+    def _entry_from(self, document: dict[str, Any], path: Path) -> models.ModelEntry:
+        return models.ModelEntry(models.checkpoint_arch(document), document["digest"], document["mode"], document["seed"],
                              str(path.resolve()))
 
-    def _describe_entry(self, entry: cm.ModelEntry) -> str:
+    def _describe_entry(self, entry: models.ModelEntry) -> str:
         return f"{entry.path or entry.digest} ({entry.arch.channels} channels, {entry.arch.levels} levels)"
 
-    def entries(self) -> list[cm.ModelEntry]:
+    def entries(self) -> list[models.ModelEntry]:
         """The rate points' models, lowest nominal bpp first (builds untrained stand-ins on first use)."""
         if self._entries is None:
             seed, device = self._options["untrained_seed"], self._options["device"]
             entries = []
             for arch in self._untrained_archs():
-                model = cm.untrained_compnet(arch, seed)
-                entry = cm.ModelEntry(arch, cm.model_digest(model), "untrained", seed)
-                mfc.cache_model((entry.digest, device), cm.prepare_for_coding(model, device))
+                model = models.untrained_compnet(arch, seed)
+                entry = models.ModelEntry(arch, models.model_digest(model), "untrained", seed)
+                model_folder.cache_model((entry.digest, device), models.prepare_for_coding(model, device))
                 entries.append(entry)
             self._entries = self._checked(entries, "untrained stand-ins")
         return self._entries
 
-    def _rebuild_stand_in(self, entry: cm.ModelEntry) -> tuple[Any, str]:
-        model = cm.untrained_compnet(entry.arch, entry.seed)
-        return model, cm.model_digest(model)
+    def _rebuild_stand_in(self, entry: models.ModelEntry) -> tuple[Any, str]:
+        model = models.untrained_compnet(entry.arch, entry.seed)
+        return model, models.model_digest(model)
 
     # coding --------------------------------------------------------------------------
-    def _input(self, image: np.ndarray, arch: cm.CompNetArch):
+    def _input(self, image: np.ndarray, arch: models.CompNetArch):
         """The padded in_channels x H' x W' tensor of ``image`` on the codec's device."""
         import torch
         import torch.nn.functional as F
@@ -291,7 +286,7 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
 
         try:
             header, png = unpack_stream(data)
-        except lb.MalformedStream as exc:
+        except bitstream.MalformedStream as exc:
             raise CodecError(f"codec {self.name!r}: {exc}") from None
         entry = self._entry_for_stream(header.model_id)
         symbols = self._symbols(png, header, entry)
@@ -303,7 +298,7 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
             pixels = x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
         return np.ascontiguousarray(pixels.transpose(1, 2, 0)) if header.rgb else pixels
 
-    def _symbols(self, png: bytes, header: StreamHeader, entry: cm.ModelEntry) -> np.ndarray:
+    def _symbols(self, png: bytes, header: StreamHeader, entry: models.ModelEntry) -> np.ndarray:
         """The PNG's symbols as C x h x w, checked against the model and the image size."""
         import imagecodecs
 
@@ -323,5 +318,5 @@ class CompNetPngCodec(mfc.ModelFolderCodec):
             raise CodecError(f"codec {self.name!r}: inconsistent stream: {'; '.join(problems)}")
         return symbols.reshape(arch.channels, h, w)
 
-    def _stream_layout(self, data: bytes) -> lb.Layout:
+    def _stream_layout(self, data: bytes) -> bitstream.Layout:
         return stream_layout(data)

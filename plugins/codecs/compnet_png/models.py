@@ -28,8 +28,9 @@ What is ours (the paper gives no code):
 * the rate parameter :func:`nominal_bpp`, the representation's raw bits per image pixel before PNG:
   ``channels * log2(levels) / downsampling**2``; one trained model per value.
 
-Nothing heavy is imported at module level; the model classes are built on first use (and are
-reachable as ``compnet_models.CompNet``, so pickling works).
+Nothing heavy is imported at module level: the torch modules live in
+:mod:`taskcodec_plugins.codecs.compnet_png.network`, imported when a model is first built (``CompNet`` and
+``ResidualBlock`` are also reachable here, as attributes looked up on first use).
 
 Checkpoint file (``*.pt``, written by :func:`save_checkpoint`, read with ``weights_only=True``):
 a dict with format "taskcodec-compnet", format_version 1, the architecture (channels, levels,
@@ -47,7 +48,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from taskcodec_plugins.codecs.trained.bitstream import MODEL_ID_BYTES
-from taskcodec_plugins.codecs.learned.models import CHECKPOINT_SUFFIX, DERIVED_BUFFERS, MODES, CheckpointError
+from taskcodec_plugins.codecs.trained.checkpoints import (CHECKPOINT_SUFFIX, MODES, CheckpointError, identifying_state,
+                                                          load_weights, read_checkpoint)
 from taskcodec_plugins.torch_utils import save_atomic, state_digest
 
 CHECKPOINT_FORMAT = "taskcodec-compnet"
@@ -129,120 +131,11 @@ class ModelEntry:
 
 
 # --------------------------------------------------------------------------- the network
-_CLASSES: dict[str, type] = {}
+def _network():
+    """The torch modules (:mod:`.network`), imported on first use: torch and compressai stay unimported until then."""
+    from taskcodec_plugins.codecs.compnet_png import network
 
-
-def _classes() -> dict[str, type]:
-    """Define the torch classes on first use (torch and compressai stay unimported until then)."""
-    if _CLASSES:
-        return _CLASSES
-    from taskcodec import ensure_torchvision
-
-    ensure_torchvision()  # before compressai imports torchvision
-    import torch
-    from compressai.entropy_models import EntropyBottleneck
-    from compressai.models import CompressionModel
-    from torch import nn
-
-    def conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
-        return nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
-
-    class ResidualBlock(nn.Module):
-        """x + conv(PReLU(conv(x)))."""
-
-        def __init__(self, width: int) -> None:
-            super().__init__()
-            self.body = nn.Sequential(conv(width, width), nn.PReLU(width), conv(width, width))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x + self.body(x)
-
-    class CompNet(CompressionModel):
-        """Encoder (CompNet), uniform quantiser, decoder (RecNet) and the PNG rate proxy."""
-
-        def __init__(self, channels: int, levels: int, downsampling: int, in_channels: int = 3,
-                     width: int = DEFAULT_WIDTH) -> None:
-            super().__init__()
-            self.arch = CompNetArch(channels, levels, downsampling, in_channels, width)
-            widths = stage_widths(width, downsampling)  # finest resolution first
-            encoder: list[nn.Module] = []
-            for cin, cout in zip((in_channels, *widths), widths):
-                encoder += [conv(cin, cout, stride=2), nn.PReLU(cout)]
-            self.encoder = nn.Sequential(*encoder, ResidualBlock(width), conv(width, channels))
-            decoder: list[nn.Module] = [conv(channels, width), nn.PReLU(width), ResidualBlock(width)]
-            for cin, cout in zip(widths[:0:-1], widths[-2::-1]):
-                decoder += [conv(cin, 4 * cout), nn.PixelShuffle(2), nn.PReLU(cout)]
-            self.decoder = nn.Sequential(*decoder, conv(widths[0], 4 * in_channels), nn.PixelShuffle(2))
-            self.entropy_bottleneck = EntropyBottleneck(channels, init_scale=density_init_scale(levels))
-
-        @property
-        def downsampling(self) -> int:
-            """Input sides must be multiples of this (pad before calling)."""
-            return self.arch.downsampling
-
-        # the pieces ---------------------------------------------------------------------
-        def quantize(self, y: torch.Tensor) -> torch.Tensor:
-            """The symbols ``round(y * (levels-1))`` as floats; straight-through gradients in training."""
-            scaled = y * (self.arch.levels - 1)
-            rounded = torch.round(scaled)
-            return scaled + (rounded - scaled).detach() if self.training else rounded
-
-        def reconstruct(self, symbols: torch.Tensor) -> torch.Tensor:
-            """The decoder on (float) symbols; clamped to [0, 1] in eval mode."""
-            x_hat = self.decoder(symbols / (self.arch.levels - 1))
-            return x_hat if self.training else x_hat.clamp(0.0, 1.0)
-
-        def likelihoods(self, symbols: torch.Tensor) -> torch.Tensor:
-            """Likelihood of each symbol's Sub-filter residual (first column: the symbol), B x C x h x w."""
-            residual = torch.cat([symbols[..., :1], symbols[..., 1:] - symbols[..., :-1]], dim=-1)
-            b, c, h, w = residual.shape
-            values = residual.transpose(0, 1).reshape(c, 1, -1)
-            eb = self.entropy_bottleneck
-            likelihood, _, _ = eb._likelihood(values)
-            if eb.use_likelihood_bound:
-                likelihood = eb.likelihood_lower_bound(likelihood)
-            return likelihood.reshape(c, b, h, w).transpose(0, 1)
-
-        def rate_bits(self, symbols: torch.Tensor) -> torch.Tensor:
-            """The rate proxy: bits per image (tensor B) of PNG-like coding of ``symbols``."""
-            return -torch.log2(self.likelihoods(symbols)).flatten(1).sum(1)
-
-        # the whole ------------------------------------------------------------------------
-        def forward(self, x: torch.Tensor) -> dict[str, Any]:
-            """``x``: B x in_channels x H x W in [0, 1], H and W multiples of ``downsampling``.
-
-            Returns ``x_hat``, ``rate_bits`` (the proxy, bits per image, tensor B), ``symbols``
-            (B x channels x H/d x W/d, float, integer-valued) and, for CompressAI-style losses,
-            ``likelihoods`` ({"r": the residuals' likelihoods}; ``sum -log2`` of them is ``rate_bits``).
-            """
-            symbols = self.quantize(torch.sigmoid(self.encoder(x)))
-            likelihoods = self.likelihoods(symbols)
-            return {"x_hat": self.reconstruct(symbols), "symbols": symbols,
-                    "rate_bits": -torch.log2(likelihoods).flatten(1).sum(1), "likelihoods": {"r": likelihoods}}
-
-        @torch.no_grad()
-        def encode_symbols(self, x: torch.Tensor) -> Any:
-            """The uint8 symbols (numpy) of ``x`` in [0, 1]: in x H x W -> C x h x w (one image),
-            B x in x H x W -> B x C x h x w. Exact rounding whatever the module's mode."""
-            batch = x if x.ndim == 4 else x[None]
-            scaled = torch.sigmoid(self.encoder(batch)) * (self.arch.levels - 1)
-            symbols = torch.round(scaled).clamp_(0, self.arch.levels - 1).to(torch.uint8).cpu().numpy()
-            return symbols if x.ndim == 4 else symbols[0]
-
-        @torch.no_grad()
-        def decode_symbols(self, symbols: Any) -> torch.Tensor:
-            """x_hat in [0, 1] from uint8 symbols: C x h x w -> in x H x W, B x C x h x w -> B x in x H x W."""
-            s = torch.as_tensor(symbols)
-            batch = s if s.ndim == 4 else s[None]
-            device = next(self.parameters()).device
-            x_hat = self.decoder(batch.to(device=device, dtype=torch.float32) / (self.arch.levels - 1))
-            x_hat = x_hat.clamp(0.0, 1.0)
-            return x_hat if s.ndim == 4 else x_hat[0]
-
-    for cls in (ResidualBlock, CompNet):
-        cls.__module__, cls.__qualname__ = __name__, cls.__name__
-    _CLASSES.update(ResidualBlock=ResidualBlock, CompNet=CompNet)
-    return _CLASSES
+    return network
 
 
 def density_init_scale(levels: int) -> float:
@@ -260,7 +153,7 @@ def stage_widths(width: int, downsampling: int) -> tuple[int, ...]:
 
 def __getattr__(name: str) -> type:
     if name in ("CompNet", "ResidualBlock"):
-        return _classes()[name]
+        return getattr(_network(), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -274,7 +167,7 @@ def build_compnet(channels: int, levels: int, downsampling: int, in_channels: in
     arch = CompNetArch(channels, levels, downsampling, in_channels, width)
     if arch.problems():
         raise ValueError("; ".join(arch.problems()))
-    return _classes()["CompNet"](*arch)
+    return _network().CompNet(*arch)
 
 
 def untrained_compnet(arch: CompNetArch, seed: int):
@@ -295,15 +188,10 @@ def untrained_compnet(arch: CompNetArch, seed: int):
 
 
 # --------------------------------------------------------------------------- checkpoints
-def _digest_state(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """The tensors that identify a model: the entropy coder's derived tables left out."""
-    return {k: v for k, v in state_dict.items() if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS}
-
-
 def weights_digest(arch: CompNetArch, state_dict: dict[str, Any]) -> str:
     """sha256 (hex) identifying a model: architecture plus weights (derived tables excluded)."""
     head = json.dumps(["compnet", *(int(v) for v in arch)]).encode()
-    return hashlib.sha256(head + state_digest(_digest_state(state_dict)).encode()).hexdigest()
+    return hashlib.sha256(head + state_digest(identifying_state(state_dict)).encode()).hexdigest()
 
 
 def model_digest(model) -> str:
@@ -347,25 +235,11 @@ def save_checkpoint(path: str | Path, model, *, mode: str, seed: int, **metadata
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checked checkpoint dict (see the module docstring), ``digest`` recomputed, or CheckpointError."""
-    import torch
-
-    try:
-        document = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint: {type(exc).__name__}: {exc}") from None
-    if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a compnet checkpoint (its 'format' is not {CHECKPOINT_FORMAT!r})")
-    if document.get("format_version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {document.get('format_version')!r}; "
-                              f"this plugin reads version {CHECKPOINT_VERSION}")
-    arch = _check_document(document, str(path))
-    state = document.get("state_dict")
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: 'state_dict' is not a dict of tensors")
-    digest = weights_digest(arch, state)
-    if document.get("digest") != digest:
-        raise CheckpointError(f"{path}: the weights do not match the digest recorded in the file (corrupt checkpoint)")
-    document["setting"] = arch.nominal_bpp
+    document = read_checkpoint(path, checkpoint_format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION,
+                               family="compnet", check=_check_document,
+                               digest=lambda doc, state: weights_digest(checkpoint_arch(doc), state),
+                               digest_required=True)
+    document["setting"] = checkpoint_arch(document).nominal_bpp
     return document
 
 
@@ -375,15 +249,9 @@ def checkpoint_arch(document: dict[str, Any]) -> CompNetArch:
 
 def model_from_checkpoint(document: dict[str, Any], device: str = "cpu"):
     """The ready-to-code model of a checkpoint: weights loaded, eval mode, no gradients."""
-    import torch
-
     arch = checkpoint_arch(document)
     model = build_compnet(*arch)
-    result = torch.nn.Module.load_state_dict(model, _digest_state(document["state_dict"]), strict=False)
-    missing = [k for k in result.missing_keys if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS]
-    if missing or result.unexpected_keys:
-        raise CheckpointError(f"state_dict does not fit compnet {arch}: missing {missing[:5]}, "
-                              f"unexpected {result.unexpected_keys[:5]}")
+    load_weights(model, document["state_dict"], f"compnet {arch}")
     return prepare_for_coding(model, device)
 
 

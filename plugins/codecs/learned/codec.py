@@ -48,15 +48,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 import taskcodec
 from taskcodec import CodecError
-from taskcodec_plugins.codecs.trained import bitstream as lb
-from taskcodec_plugins.codecs.trained import model_folder as mfc
-from taskcodec_plugins.codecs.learned import models as lm  # imports neither torch nor compressai at module level
+from taskcodec_plugins.codecs.trained import bitstream
+from taskcodec_plugins.codecs.trained import model_folder
+from taskcodec_plugins.codecs.learned import models  # imports neither torch nor compressai at module level
 
 FORMAT_REVISION = "1"  # bump when this plugin's bytes change for the same model and library versions
 UNTRAINED_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013)
@@ -66,7 +66,7 @@ UNTRAINED_DEFAULTS = {"arch": "mbt2018-mean", "N": 128, "M": 192, "in_channels":
 def _version() -> str:
     """``version``: format revision and library versions, read without importing them."""
     libraries = [taskcodec.LazyVersion.installed(package) for package in ("compressai", "torch")]
-    return "; ".join([FORMAT_REVISION, f"stream v{lb.FORMAT_VERSION}", *libraries, f"entropy coder {lm.ENTROPY_CODER}"])
+    return "; ".join([FORMAT_REVISION, f"stream v{bitstream.FORMAT_VERSION}", *libraries, f"entropy coder {models.ENTROPY_CODER}"])
 
 
 def _optional_lambdas(value: Any) -> list[float] | None:
@@ -86,21 +86,17 @@ def _pad_multiple(value: Any) -> int | None:
     return value
 
 
-OPTION_SPECS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
-    "models": (None, mfc.optional_path),
-    "untrained_seed": (None, taskcodec.Accept.integer(0, 2**63 - 1, optional=True)),
-    "untrained_lambdas": (None, _optional_lambdas),
-    "arch": (None, taskcodec.Accept.one_of(*lm.ARCHITECTURES, optional=True)),
+OPTION_SPECS = model_folder.option_specs("untrained_lambdas", _optional_lambdas, {
+    "arch": (None, taskcodec.Accept.one_of(*models.ARCHITECTURES, optional=True)),
     "N": (None, taskcodec.Accept.integer(1, 4096, optional=True)),
     "M": (None, taskcodec.Accept.integer(1, 4096, optional=True)),
-    "in_channels": (None, taskcodec.Accept.one_of(1, 3, optional=True)),
+}, coding={
     "padding": ("replicate", taskcodec.Accept.one_of("replicate", "zero")),
     "pad_multiple": (None, _pad_multiple),
-    "device": ("cpu", taskcodec.Accept.one_of("cpu", "cuda")),
-}
+})
 
 
-class LearnedCodec(mfc.ModelFolderCodec):
+class LearnedCodec(model_folder.ModelFolderCodec):
     name = "learned"
     version = taskcodec.LazyVersion(_version)  # type: ignore[assignment]
     rate_parameter = "lambda"
@@ -111,12 +107,12 @@ class LearnedCodec(mfc.ModelFolderCodec):
         "lambda; options: models=FOLDER (or untrained_seed=N: untrained stand-ins for tests, never leaderboards)"
     )
 
-    models_module = lm
+    models_module = models
     arch_options = ("arch", "N", "M", "in_channels")
     accepted_options = tuple(OPTION_SPECS)
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(mfc.checked_options(self, options, OPTION_SPECS, "untrained_lambdas"))
+        super().__init__(model_folder.checked_options(self, options, OPTION_SPECS, "untrained_lambdas"))
         o = self._options
         if self._entries is not None:
             lambdas = [e.lmbda for e in self._entries]
@@ -135,17 +131,17 @@ class LearnedCodec(mfc.ModelFolderCodec):
     # models --------------------------------------------------------------------------
     def _check_pad_multiple(self, arch: str, where: str) -> None:
         multiple = self._options["pad_multiple"]
-        factor = lm.ARCHITECTURES[arch].downsampling
+        factor = models.ARCHITECTURES[arch].downsampling
         if multiple is not None and multiple % factor:
             raise CodecError(f"codec {self.name!r}: pad_multiple={multiple} is not a multiple of {factor}, the "
                              f"downsampling factor of {arch} ({where})")
 
-    def _entry_from(self, document: dict[str, Any], path: Path) -> lm.ModelEntry:
+    def _entry_from(self, document: dict[str, Any], path: Path) -> models.ModelEntry:
         self._check_pad_multiple(document["arch"], str(path))
-        return lm.ModelEntry(document["lambda"], document["digest"], document["arch"], document["N"], document["M"],
+        return models.ModelEntry(document["lambda"], document["digest"], document["arch"], document["N"], document["M"],
                              document["in_channels"], document["mode"], document["seed"], str(path.resolve()))
 
-    def entries(self) -> list[lm.ModelEntry]:
+    def entries(self) -> list[models.ModelEntry]:
         """The rate points' models, lowest lambda first (builds untrained stand-ins on first use)."""
         if self._entries is None:
             o = self._options
@@ -153,17 +149,17 @@ class LearnedCodec(mfc.ModelFolderCodec):
                                     for k in ("arch", "N", "M", "in_channels"))
             entries = []
             for lmbda in self.default_rate_points:
-                model = lm.untrained_model(arch, N, M, channels, o["untrained_seed"], lmbda)
-                digest = lm.model_digest(model, arch, N, M, channels)
-                entry = lm.ModelEntry(lmbda, digest, arch, N, M, channels, "untrained", o["untrained_seed"])
-                mfc.cache_model((digest, o["device"]), lm.prepare_for_coding(model, o["device"]))
+                model = models.untrained_model(arch, N, M, channels, o["untrained_seed"], lmbda)
+                digest = models.model_digest(model, arch, N, M, channels)
+                entry = models.ModelEntry(lmbda, digest, arch, N, M, channels, "untrained", o["untrained_seed"])
+                model_folder.cache_model((digest, o["device"]), models.prepare_for_coding(model, o["device"]))
                 entries.append(entry)
             self._entries = self._checked(entries, "untrained stand-ins")
         return self._entries
 
-    def _rebuild_stand_in(self, entry: lm.ModelEntry) -> tuple[Any, str]:
-        model = lm.untrained_model(entry.arch, entry.N, entry.M, entry.in_channels, entry.seed, entry.lmbda)
-        return model, lm.model_digest(model, entry.arch, entry.N, entry.M, entry.in_channels)
+    def _rebuild_stand_in(self, entry: models.ModelEntry) -> tuple[Any, str]:
+        model = models.untrained_model(entry.arch, entry.N, entry.M, entry.in_channels, entry.seed, entry.lmbda)
+        return model, models.model_digest(model, entry.arch, entry.N, entry.M, entry.in_channels)
 
     # coding --------------------------------------------------------------------------
     def _encode(self, image: np.ndarray, lmbda: float, estimate: bool) -> tuple[bytes, dict[str, float]]:
@@ -172,7 +168,7 @@ class LearnedCodec(mfc.ModelFolderCodec):
 
         entry = self._entry(lmbda)
         model = self._model(entry)
-        spec = lm.ARCHITECTURES[entry.arch]
+        spec = models.ARCHITECTURES[entry.arch]
         rgb = image.ndim == 3
         if rgb and entry.in_channels == 1:
             raise CodecError(f"codec {self.name!r}: the model for lambda {lmbda:g} takes 1-channel (gray) images, "
@@ -189,22 +185,22 @@ class LearnedCodec(mfc.ModelFolderCodec):
             out = model.compress(x)
             stats = {}
             if estimate:
-                stats["estimated_bits"] = float(sum(float((-torch.log2(p)).sum()) for p in lm.likelihoods(model, x)))
+                stats["estimated_bits"] = float(sum(float((-torch.log2(p)).sum()) for p in models.likelihoods(model, x)))
         strings = [s[0] for s in out["strings"]]
         latent_h, latent_w = (int(v) for v in out["shape"])
-        header = lb.StreamHeader(entry.model_id, rgb, self._options["padding"] == "zero",
+        header = bitstream.StreamHeader(entry.model_id, rgb, self._options["padding"] == "zero",
                                  multiple.bit_length() - 1, height, width, latent_h, latent_w)
-        return lb.pack(header, strings), stats
+        return bitstream.pack(header, strings), stats
 
     def decode(self, data: bytes) -> np.ndarray:
         import torch
 
         try:
-            header, strings = lb.unpack(data)
-        except lb.MalformedStream as exc:
+            header, strings = bitstream.unpack(data)
+        except bitstream.MalformedStream as exc:
             raise CodecError(f"codec {self.name!r}: {exc}") from None
         entry = self._entry_for_stream(header.model_id)
-        spec = lm.ARCHITECTURES[entry.arch]
+        spec = models.ARCHITECTURES[entry.arch]
         padded_h, padded_w = header.padded_size
         problems = []
         if len(strings) != spec.strings:
@@ -228,5 +224,5 @@ class LearnedCodec(mfc.ModelFolderCodec):
             pixels = x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
         return np.ascontiguousarray(pixels.transpose(1, 2, 0)) if header.rgb else pixels
 
-    def _stream_layout(self, data: bytes) -> lb.Layout:
-        return lb.layout(data)
+    def _stream_layout(self, data: bytes) -> bitstream.Layout:
+        return bitstream.layout(data)

@@ -2,7 +2,8 @@
 format, the weights digest that identifies a model, and deterministic untrained stand-ins.
 
 Nothing heavy is imported at module level: torch and compressai load inside the functions, so
-that ``taskcodec plugins`` stays fast. Training code (issue 5) builds its models with
+that ``taskcodec plugins`` stays fast. Training code (``taskcodec train-codec``, see
+:mod:`taskcodec_plugins.codecs.learned.training`) builds its models with
 :func:`build_model` and writes them with :func:`save_checkpoint`; the codec reads them back with
 :func:`load_checkpoint` and :func:`model_from_checkpoint`.
 
@@ -33,13 +34,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from taskcodec_plugins.codecs.trained.bitstream import MODEL_ID_BYTES
+from taskcodec_plugins.codecs.trained.checkpoints import (CHECKPOINT_SUFFIX, DERIVED_BUFFERS, MODES, CheckpointError,
+                                                          is_derived, load_weights, read_checkpoint)
 from taskcodec_plugins.torch_utils import save_atomic
 
 CHECKPOINT_FORMAT = "taskcodec-learned-codec"
 CHECKPOINT_VERSION = 1
-CHECKPOINT_SUFFIX = ".pt"
-MODES = ("rd", "task", "joint", "untrained")
-DERIVED_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
 ENTROPY_CODER = "ans"
 
 
@@ -87,10 +87,6 @@ class ModelEntry:
                 "in_channels": self.in_channels, "mode": self.mode, "seed": self.seed}
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file that is missing, unreadable or not of this format."""
-
-
 def _compressai():
     from taskcodec import ensure_torchvision
 
@@ -128,7 +124,7 @@ def weights_digest(arch: str, N: int, M: int, in_channels: int, state_dict: dict
 
     h = hashlib.sha256(json.dumps([arch, int(N), int(M), int(in_channels)]).encode())
     for key in sorted(state_dict):
-        if key.rsplit(".", 1)[-1] in DERIVED_BUFFERS:
+        if is_derived(key):
             continue
         tensor = state_dict[key].detach().to("cpu").contiguous()
         h.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
@@ -137,8 +133,7 @@ def weights_digest(arch: str, N: int, M: int, in_channels: int, state_dict: dict
 
 
 def _canonical_state(model) -> dict[str, Any]:
-    return {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()
-            if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS}
+    return {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items() if not is_derived(k)}
 
 
 def save_checkpoint(path: str | Path, model, *, arch: str, N: int, M: int, in_channels: int, lmbda: float,
@@ -185,42 +180,27 @@ def check_metadata(arch: Any, N: Any, M: Any, in_channels: Any, lmbda: Any, mode
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checked checkpoint dict (see the module docstring) with ``digest`` recomputed."""
-    import torch
-
-    try:
-        document = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint: {type(exc).__name__}: {exc}") from None
-    if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a learned-codec checkpoint (its 'format' is not {CHECKPOINT_FORMAT!r})")
-    if document.get("format_version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {document.get('format_version')!r}; "
-                              f"this plugin reads version {CHECKPOINT_VERSION}")
-    check_metadata(*(document.get(k) for k in ("arch", "N", "M", "in_channels", "lambda", "mode", "seed")),
-                   where=str(path))
-    state = document.get("state_dict")
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: 'state_dict' is not a dict of tensors")
-    digest = weights_digest(document["arch"], document["N"], document["M"], document["in_channels"], state)
-    if document.get("digest") not in (None, digest):
-        raise CheckpointError(f"{path}: the weights do not match the digest recorded in the file (corrupt checkpoint)")
-    document["digest"] = digest
+    document = read_checkpoint(path, checkpoint_format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION,
+                               family="learned-codec", check=_check_document, digest=_document_digest,
+                               digest_required=False)
     document["lambda"] = float(document["lambda"])
     return document
 
 
+def _check_document(document: dict[str, Any], where: str) -> None:
+    check_metadata(*(document.get(k) for k in ("arch", "N", "M", "in_channels", "lambda", "mode", "seed")),
+                   where=where)
+
+
+def _document_digest(document: dict[str, Any], state_dict: dict[str, Any]) -> str:
+    return weights_digest(document["arch"], document["N"], document["M"], document["in_channels"], state_dict)
+
+
 def model_from_checkpoint(document: dict[str, Any], device: str = "cpu"):
     """The ready-to-code model of a checkpoint: weights loaded, entropy tables updated, eval mode."""
-    import torch
-
     model = build_model(document["arch"], document["N"], document["M"], document["in_channels"])
-    state = {k: v for k, v in document["state_dict"].items() if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS}
-    result = torch.nn.Module.load_state_dict(model, state, strict=False)
-    missing = [k for k in result.missing_keys if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS]
-    if missing or result.unexpected_keys:
-        raise CheckpointError(f"state_dict does not fit {document['arch']} N={document['N']} M={document['M']} "
-                              f"in_channels={document['in_channels']}: missing {missing[:5]}, "
-                              f"unexpected {result.unexpected_keys[:5]}")
+    load_weights(model, document["state_dict"], f"{document['arch']} N={document['N']} M={document['M']} "
+                                                f"in_channels={document['in_channels']}")
     return prepare_for_coding(model, device)
 
 
@@ -283,6 +263,7 @@ def model_digest(model, arch: str, N: int, M: int, in_channels: int) -> str:
 __all__ = [
     "ARCHITECTURES",
     "CHECKPOINT_SUFFIX",
+    "DERIVED_BUFFERS",
     "MODES",
     "ArchSpec",
     "CheckpointError",

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from taskcodec import CodecError, CodecTrainingRequest
-from taskcodec_plugins.codecs.trained import training as ct
+from taskcodec_plugins.codecs.trained.training import CodecModel, compressai_rate_bits, training_options
 from taskcodec_plugins.codecs.trained import driver
-from taskcodec_plugins.codecs.learned import models as lm
+from taskcodec_plugins.codecs.learned import models
 
 EXTRA_OPTIONS = {"arch": "bmshj2018-factorized", "N": 64, "M": 96, "in_channels": None}
 
@@ -29,17 +29,17 @@ def _init_documents(init: Any, points: tuple[float, ...]) -> dict[float, dict[st
     path = Path(init)
     try:
         if path.is_file():
-            doc = lm.load_checkpoint(path)
+            doc = models.load_checkpoint(path)
             return {p: doc for p in points}
         if path.is_dir():
-            by_lambda = {doc["lambda"]: doc for doc in map(lm.load_checkpoint, sorted(path.glob("*" + lm.CHECKPOINT_SUFFIX)))}
+            by_lambda = {doc["lambda"]: doc for doc in map(models.load_checkpoint, sorted(path.glob("*" + models.CHECKPOINT_SUFFIX)))}
             found = {p: next((d for q, d in by_lambda.items() if abs(p - q) <= 1e-9 * max(1.0, p)), None) for p in points}
             missing = [p for p, d in found.items() if d is None]
             if missing:
                 raise CodecError(f"codec 'learned': init folder {path} has no checkpoint for lambda {missing} "
                                  f"(it has {sorted(by_lambda)})")
             return found  # type: ignore[return-value]
-    except lm.CheckpointError as exc:
+    except models.CheckpointError as exc:
         raise CodecError(f"codec 'learned': init: {exc}") from None
     raise CodecError(f"codec 'learned': init={str(init)!r} is neither a checkpoint file nor a folder")
 
@@ -47,7 +47,7 @@ def _init_documents(init: Any, points: tuple[float, ...]) -> dict[float, dict[st
 def train_learned(request: CodecTrainingRequest) -> dict[str, Any]:
     import torch
 
-    o = ct.training_options(request.options, EXTRA_OPTIONS, "learned")
+    o = training_options(request.options, EXTRA_OPTIONS, "learned")
     points = tuple(sorted(float(p) for p in request.rate_points))
     if any(p <= 0 for p in points):
         raise CodecError(f"codec 'learned': rate points are lambdas > 0, got {list(points)}")
@@ -59,8 +59,8 @@ def train_learned(request: CodecTrainingRequest) -> dict[str, Any]:
                 raise CodecError(f"codec 'learned': training option {key}={request.options[key]!r} but the init "
                                  f"checkpoint has {doc[key]!r}")
             o[key] = doc[key]
-    if o["arch"] not in lm.ARCHITECTURES:
-        raise CodecError(f"codec 'learned': arch {o['arch']!r} is not one of {sorted(lm.ARCHITECTURES)}")
+    if o["arch"] not in models.ARCHITECTURES:
+        raise CodecError(f"codec 'learned': arch {o['arch']!r} is not one of {sorted(models.ARCHITECTURES)}")
     sample = request.dataset[0].image
     channels = 1 if sample.ndim == 2 else sample.shape[2]
     if o["in_channels"] is None:
@@ -71,27 +71,27 @@ def train_learned(request: CodecTrainingRequest) -> dict[str, Any]:
     arch = {k: o[k] for k in ("arch", "N", "M", "in_channels")}
     seed, out = request.context.seed, Path(request.out)
 
-    def build(point: float) -> ct.CodecModel:
+    def build(point: float) -> CodecModel:
         if point in inits:
-            model = lm.build_model(**{k: inits[point][k] for k in ("arch", "N", "M", "in_channels")})
-            state = {k: v for k, v in inits[point]["state_dict"].items() if k.rsplit(".", 1)[-1] not in lm.DERIVED_BUFFERS}
+            model = models.build_model(**{k: inits[point][k] for k in ("arch", "N", "M", "in_channels")})
+            state = {k: v for k, v in inits[point]["state_dict"].items() if k.rsplit(".", 1)[-1] not in models.DERIVED_BUFFERS}
             torch.nn.Module.load_state_dict(model, state, strict=False)
         else:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                model = lm.build_model(**arch)
-        return ct.CodecModel(point, model, ct.compressai_rate_bits, lm.ARCHITECTURES[o["arch"]].downsampling)
+                model = models.build_model(**arch)
+        return CodecModel(point, model, compressai_rate_bits, models.ARCHITECTURES[o["arch"]].downsampling)
 
-    def save(m: ct.CodecModel, meta: dict[str, Any]) -> None:
+    def save(m: CodecModel, meta: dict[str, Any]) -> None:
         init = {"digest": inits[m.point]["digest"], "mode": inits[m.point]["mode"]} if m.point in inits else None
-        lm.save_checkpoint(file_for(m.point), m.model, **arch, lmbda=m.point, mode=request.mode, seed=seed,
+        models.save_checkpoint(file_for(m.point), m.model, **arch, lmbda=m.point, mode=request.mode, seed=seed,
                            init=init, **meta)
 
     def file_for(point: float) -> Path:
-        return out / f"lambda-{point:g}{lm.CHECKPOINT_SUFFIX}"
+        return out / f"lambda-{point:g}{models.CHECKPOINT_SUFFIX}"
 
     def load_metadata(path: Path) -> dict[str, Any]:
-        return {k: v for k, v in lm.load_checkpoint(path).items() if k != "state_dict"}
+        return {k: v for k, v in models.load_checkpoint(path).items() if k != "state_dict"}
 
     family = driver.CodecFamily("learned", file_for, build, save, load_metadata, arch)
     identity = {"options": {k: v for k, v in o.items() if k != "init"}, "version": 1,

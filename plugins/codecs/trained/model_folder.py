@@ -34,6 +34,22 @@ def optional_path(value: Any) -> str | None:
     raise ValueError("a folder path or null")
 
 
+def option_specs(stand_ins: str, check_stand_ins: Callable[[Any], Any], architecture: OptionSpecs,
+                 coding: OptionSpecs | None = None) -> OptionSpecs:
+    """A trained-models codec's option table, in this order (the order the options are listed in): ``models``,
+    ``untrained_seed``, the stand-ins' rate points (option ``stand_ins``), the ``architecture`` options and
+    ``in_channels`` (with ``models``: each must match every checkpoint), the ``coding`` options, ``device``."""
+    return {
+        "models": (None, optional_path),
+        "untrained_seed": (None, taskcodec.Accept.integer(0, 2**63 - 1, optional=True)),
+        stand_ins: (None, check_stand_ins),
+        **architecture,
+        "in_channels": (None, taskcodec.Accept.one_of(1, 3, optional=True)),
+        **(coding or {}),
+        "device": ("cpu", taskcodec.Accept.one_of("cpu", "cuda")),
+    }
+
+
 def checked_options(plugin: Codec, options: dict[str, Any], specs: OptionSpecs,
                     stand_in_points: str) -> dict[str, Any]:
     """A trained-models codec's options validated against ``specs``: exactly one of ``models``
@@ -118,17 +134,17 @@ class ModelFolderCodec(Codec):
 
     # models --------------------------------------------------------------------------
     def _scan_folder(self, folder: Path) -> list[Any]:
-        mm = self.models_module
+        models = self.models_module
         if not folder.is_dir():
             raise CodecError(f"codec {self.name!r}: models={str(folder)!r} is not a folder")
-        files = sorted(folder.glob("*" + mm.CHECKPOINT_SUFFIX))
+        files = sorted(folder.glob("*" + models.CHECKPOINT_SUFFIX))
         if not files:
-            raise CodecError(f"codec {self.name!r}: no checkpoint (*{mm.CHECKPOINT_SUFFIX}) in {folder}")
+            raise CodecError(f"codec {self.name!r}: no checkpoint (*{models.CHECKPOINT_SUFFIX}) in {folder}")
         entries = []
         for path in files:
             try:
-                document = mm.load_checkpoint(path)
-            except mm.CheckpointError as exc:
+                document = models.load_checkpoint(path)
+            except models.CheckpointError as exc:
                 raise CodecError(f"codec {self.name!r}: {exc}") from None
             for key in self.arch_options:
                 if self._options[key] is not None and self._options[key] != document[key]:
@@ -167,24 +183,24 @@ class ModelFolderCodec(Codec):
 
     def _model(self, entry: Any) -> Any:
         """The ready model of ``entry`` from this process's cache, (re)loading and re-verifying it if needed."""
-        mm, device = self.models_module, self._options["device"]
+        models, device = self.models_module, self._options["device"]
         key = (entry.digest, device)
         if key not in _MODELS:
             if entry.path is not None:
                 try:
-                    document = mm.load_checkpoint(entry.path)
-                except mm.CheckpointError as exc:
+                    document = models.load_checkpoint(entry.path)
+                except models.CheckpointError as exc:
                     raise CodecError(f"codec {self.name!r}: {exc}") from None
                 if document["digest"] != entry.digest:
                     raise CodecError(f"codec {self.name!r}: {entry.path} changed since the codec was configured "
                                      f"(weights digest {document['digest'][:16]}, expected {entry.digest[:16]})")
-                model = mm.model_from_checkpoint(document, device)
+                model = models.model_from_checkpoint(document, device)
             else:
                 model, digest = self._rebuild_stand_in(entry)
                 if digest != entry.digest:
                     raise CodecError(f"codec {self.name!r}: the untrained stand-in for {self.rate_parameter} "
                                      f"{entry.rate_point:g} is not reproducible in this process (another torch?)")
-                model = mm.prepare_for_coding(model, device)
+                model = models.prepare_for_coding(model, device)
             cache_model(key, model)
         _MODELS.move_to_end(key)
         return _MODELS[key]

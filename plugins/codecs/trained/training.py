@@ -198,19 +198,43 @@ class Trainer:
         return opts
 
     def run(self) -> dict[str, Any]:
-        import torch
+        o = self.o
+        self._training_mode()
+        opts = self._optimisers()
+        start_step, ema, history, elapsed = self._resume(opts)
+        batch = min(o["batch_size"], len(self.data.images))
+        t0 = time.perf_counter() - elapsed
+        running: dict[str, list[float]] = {}
+        for step in range(start_step, o["steps"]):
+            for k, v in self._step(step, batch, opts, ema).items():
+                running.setdefault(k, []).append(v)
+            done = step + 1
+            if done % o["log_every"] == 0 or done == o["steps"]:
+                history.append(self._log_progress(done, running, batch, t0))
+                running = {}
+            if done % o["save_every"] == 0 or done == o["steps"]:
+                self._save_state(done, opts, ema, history, t0)
+        seconds = time.perf_counter() - t0
+        for m in self.models:
+            m.model.eval()
+        return {"steps": o["steps"], "batch_size": batch, "seconds": round(seconds, 1),
+                "images_per_s": round(o["steps"] * batch * len(self.models) / max(seconds, 1e-9), 1),
+                "history": history}
 
-        o, seed = self.o, self.request.context.seed
+    def _training_mode(self) -> None:
+        """Codecs in train mode; the task model in eval mode (its batch norms keep their statistics, also in
+        joint mode), trainable only in joint mode."""
         for m in self.models:
             m.model.to(self.device).train()
         if self.adapter is not None:
-            self.adapter.module.to(self.device).eval()  # batch norms keep their statistics, also in joint mode
+            self.adapter.module.to(self.device).eval()
             for p in self.adapter.module.parameters():
                 p.requires_grad_(self.joint)
-        opts = self._optimisers()
-        ema: dict[str, float] = {}
-        history: list[dict[str, float]] = []
-        start_step, elapsed = 0, 0.0
+
+    def _resume(self, opts: dict[str, Any]) -> tuple[int, dict[str, float], list[dict[str, float]], float]:
+        """(first step, loss averages, history, seconds spent): from this training's saved state if there is one."""
+        import torch
+
         if self.state_path.is_file():
             state = torch.load(self.state_path, map_location=self.device, weights_only=True)
             if state.get("key") == self.key:
@@ -220,63 +244,58 @@ class Trainer:
                     opts[name].load_state_dict(sd)
                 if self.joint:
                     self.adapter.module.load_state_dict(state["task"])
-                start_step, ema, history, elapsed = state["step"], dict(state["ema"]), list(state["history"]), state["elapsed"]
-                self.log(f"train-codec: resuming at step {start_step} of {o['steps']} from {self.state_path}")
-        images, n = self.data.images, len(self.data.images)
-        batch = min(o["batch_size"], n)
-        t0 = time.perf_counter() - elapsed
-        running: dict[str, list[float]] = {}
-        drop_at = int(o["lr_drop"] * o["steps"])
+                self.log(f"train-codec: resuming at step {state['step']} of {self.o['steps']} from {self.state_path}")
+                return state["step"], dict(state["ema"]), list(state["history"]), state["elapsed"]
+        return 0, {}, [], 0.0
+
+    def _step(self, step: int, batch: int, opts: dict[str, Any], ema: dict[str, float]) -> dict[str, float]:
+        """One optimisation step on step ``step``'s batch; returns the loss parts."""
+        import torch
+
+        o, seed = self.o, self.request.context.seed
+        factor = 0.1 if step >= int(o["lr_drop"] * o["steps"]) else 1.0
         base_lr = {"main": o["lr"], "aux": o["aux_lr"], "task": o["task_lr"]}
-        for step in range(start_step, o["steps"]):
-            factor = 0.1 if step >= drop_at else 1.0
-            for name, opt in opts.items():
-                for g in opt.param_groups:
-                    g["lr"] = base_lr[name] * factor
-            torch.manual_seed(seed * 1_000_003 + step)
-            idx = batch_indices(n, batch, step, seed)
-            x = images[torch.from_numpy(idx)].to(self.device).float().div_(255.0)
-            if o["flip"]:
-                flips = torch.rand(len(x)) < 0.5
-                x[flips] = x[flips].flip(3)
-            labels = [self.data.labels[i] for i in idx]
-            for opt in opts.values():
-                opt.zero_grad(set_to_none=True)
-            total, parts = self._loss(x, labels, ema)
-            total.backward()
-            params = [p for opt in (opts["main"], opts.get("task")) if opt for g in opt.param_groups for p in g["params"]]
-            if o["clip_grad"]:
-                torch.nn.utils.clip_grad_norm_(params, o["clip_grad"])
-            opts["main"].step()
-            if "task" in opts:
-                opts["task"].step()
-            if "aux" in opts:
-                aux_loss = sum(m.model.aux_loss() for m in self.models)
-                aux_loss.backward()
-                opts["aux"].step()
-            for k, v in parts.items():
-                running.setdefault(k, []).append(v)
-            done = step + 1
-            if done % o["log_every"] == 0 or done == o["steps"]:
-                record = {"step": done, **{k: float(np.mean(v)) for k, v in running.items()},
-                          "seconds": round(time.perf_counter() - t0, 1)}
-                history.append(record)
-                running = {}
-                rate = done * batch * len(self.models) / max(1e-9, time.perf_counter() - t0)
-                self.log("train-codec: step {}/{}  ".format(done, o["steps"]) + "  ".join(
-                    f"{k} {v:.4g}" for k, v in record.items() if k not in ("step", "seconds"))
-                         + f"  ({rate:.0f} img/s)")
-            if done % o["save_every"] == 0 or done == o["steps"]:
-                save_atomic({"key": self.key, "step": done, "models": [m.model.state_dict() for m in self.models],
-                              "optimisers": {k: v.state_dict() for k, v in opts.items()},
-                              "task": self.adapter.module.state_dict() if self.joint else None,
-                              "ema": ema, "history": history, "elapsed": time.perf_counter() - t0}, self.state_path)
-        seconds = time.perf_counter() - t0
-        for m in self.models:
-            m.model.eval()
-        return {"steps": o["steps"], "batch_size": batch, "seconds": round(seconds, 1),
-                "images_per_s": round(o["steps"] * batch * len(self.models) / max(seconds, 1e-9), 1),
-                "history": history}
+        for name, opt in opts.items():
+            for g in opt.param_groups:
+                g["lr"] = base_lr[name] * factor
+        torch.manual_seed(seed * 1_000_003 + step)
+        idx = batch_indices(len(self.data.images), batch, step, seed)
+        x = self.data.images[torch.from_numpy(idx)].to(self.device).float().div_(255.0)
+        if o["flip"]:
+            flips = torch.rand(len(x)) < 0.5
+            x[flips] = x[flips].flip(3)
+        labels = [self.data.labels[i] for i in idx]
+        for opt in opts.values():
+            opt.zero_grad(set_to_none=True)
+        total, parts = self._loss(x, labels, ema)
+        total.backward()
+        params = [p for opt in (opts["main"], opts.get("task")) if opt for g in opt.param_groups for p in g["params"]]
+        if o["clip_grad"]:
+            torch.nn.utils.clip_grad_norm_(params, o["clip_grad"])
+        opts["main"].step()
+        if "task" in opts:
+            opts["task"].step()
+        if "aux" in opts:
+            aux_loss = sum(m.model.aux_loss() for m in self.models)
+            aux_loss.backward()
+            opts["aux"].step()
+        return parts
+
+    def _log_progress(self, done: int, running: dict[str, list[float]], batch: int, t0: float) -> dict[str, float]:
+        """The history record of the steps since the last one (their mean loss parts), logged."""
+        record = {"step": done, **{k: float(np.mean(v)) for k, v in running.items()},
+                  "seconds": round(time.perf_counter() - t0, 1)}
+        rate = done * batch * len(self.models) / max(1e-9, time.perf_counter() - t0)
+        self.log("train-codec: step {}/{}  ".format(done, self.o["steps"]) + "  ".join(
+            f"{k} {v:.4g}" for k, v in record.items() if k not in ("step", "seconds")) + f"  ({rate:.0f} img/s)")
+        return record
+
+    def _save_state(self, done: int, opts: dict[str, Any], ema: dict[str, float], history: list[dict[str, float]],
+                    t0: float) -> None:
+        save_atomic({"key": self.key, "step": done, "models": [m.model.state_dict() for m in self.models],
+                     "optimisers": {k: v.state_dict() for k, v in opts.items()},
+                     "task": self.adapter.module.state_dict() if self.joint else None,
+                     "ema": ema, "history": history, "elapsed": time.perf_counter() - t0}, self.state_path)
 
     def _loss(self, x: Any, labels: list[Any], ema: dict[str, float]) -> tuple[Any, dict[str, float]]:
         import torch

@@ -39,8 +39,8 @@ import numpy as np
 
 import taskcodec
 from taskcodec import Dataset, DatasetError, Sample
-from taskcodec_plugins.datasets import options as opt
-from taskcodec_plugins.datasets.fer import labels as fer_labels
+from taskcodec_plugins.datasets import options
+from taskcodec_plugins.datasets.fer import labels
 from taskcodec_plugins.datasets.image_files import MAX_PIXELS, open_image
 
 FER_SIZE = 48
@@ -58,12 +58,12 @@ def _votes(fields: Sequence[str], where: str) -> list[int]:
     """The 10 vote counts of a label.csv row: integers >= 0, not all 0 (a row without a single vote
     is a broken row, not an image the label rules could exclude)."""
     votes = []
-    for column, value in zip(fer_labels.VOTE_COLUMNS, fields):
+    for column, value in zip(labels.VOTE_COLUMNS, fields):
         text = value.strip()
         if not text.lstrip("-").isdigit():
             raise DatasetError(f"{where}: vote counts must be integers; the {column} count is {value!r}")
         votes.append(int(text))
-    negative = [f"{c} {v}" for c, v in zip(fer_labels.VOTE_COLUMNS, votes) if v < 0]
+    negative = [f"{c} {v}" for c, v in zip(labels.VOTE_COLUMNS, votes) if v < 0]
     if negative:
         raise DatasetError(f"{where}: vote counts must be >= 0, got {', '.join(negative)}")
     if not any(votes):
@@ -77,13 +77,13 @@ class FerPlus(LabelledArrays):
     name = "ferplus"
     splits = ("train", "val", "test")
     description = "FER+ (FER2013 48x48 gray, 10 crowd votes each): 8 emotions; label mode majority|plurality|soft"
-    classes = fer_labels.EMOTIONS
+    classes = labels.EMOTIONS
     accepted_options = ("mode",)
 
     def __init__(self, root: Path | None = None, split: str = "test", *, mode: str = "majority", **unknown: Any) -> None:
-        opt.reject_unknown(self, unknown, self.accepted_options)
+        options.reject_unknown(self, unknown, self.accepted_options)
         require_split(self.name, split, self.splits)
-        opt.choice(self, "mode", mode, fer_labels.MODES)
+        options.choice(self, "mode", mode, labels.MODES)
         self.root = require_root(root, self.name)
         self.split, self.mode = split, mode
         self.folder = self.root / FERPLUS_FOLDERS[split]
@@ -94,7 +94,7 @@ class FerPlus(LabelledArrays):
         if not self.label_file.is_file():
             raise DatasetError(f"ferplus: label file {str(self.label_file)!r} is missing")
         self._ids, self._labels, self._files, targets = [], [], [], []
-        self.excluded = {reason: 0 for reason in fer_labels.REASONS}
+        self.excluded = {reason: 0 for reason in labels.REASONS}
         self.rows = 0
         present = {e.name for e in os.scandir(self.folder)}
         seen: dict[str, int] = {}
@@ -103,9 +103,9 @@ class FerPlus(LabelledArrays):
                 if not row or all(not c.strip() for c in row):
                     continue
                 where = f"{self.label_file}:{line}"
-                if len(row) != 2 + len(fer_labels.VOTE_COLUMNS):
-                    raise DatasetError(f"{where}: expected {2 + len(fer_labels.VOTE_COLUMNS)} fields (image name, "
-                                       f"face box, {len(fer_labels.VOTE_COLUMNS)} vote counts), got {len(row)}: {row!r}")
+                if len(row) != 2 + len(labels.VOTE_COLUMNS):
+                    raise DatasetError(f"{where}: expected {2 + len(labels.VOTE_COLUMNS)} fields (image name, "
+                                       f"face box, {len(labels.VOTE_COLUMNS)} vote counts), got {len(row)}: {row!r}")
                 file, box = row[0].strip(), row[1].strip()
                 if not file or "/" in file or "\\" in file:
                     raise DatasetError(f"{where}: bad image name {file!r}")
@@ -118,7 +118,7 @@ class FerPlus(LabelledArrays):
                 if file not in present:
                     raise DatasetError(f"{where}: image file {str(self.folder / file)!r} is missing")
                 self.rows += 1
-                result = fer_labels.label_votes(votes, mode)
+                result = labels.label_votes(votes, mode)
                 if not result.kept:
                     self.excluded[result.reason] += 1  # type: ignore[index]
                     continue
@@ -160,9 +160,9 @@ class Fer2013(LabelledArrays):
     accepted_options = ("file",)
 
     def __init__(self, root: Path | None = None, split: str = "test", *, file: str = "fer2013.csv", **unknown: Any) -> None:
-        opt.reject_unknown(self, unknown, self.accepted_options)
+        options.reject_unknown(self, unknown, self.accepted_options)
         require_split(self.name, split, self.splits)
-        opt.text(self, "file", file, what="a CSV file name (relative to the root folder)")
+        options.text(self, "file", file, what="a CSV file name (relative to the root folder)")
         root = require_root(root, self.name)
         self.path = root / file if root.is_dir() else root
         if not self.path.is_file():

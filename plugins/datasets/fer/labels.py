@@ -26,7 +26,7 @@ Pure Python + numpy; no torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -68,31 +68,27 @@ def _non_emotion(index: int) -> str:
     return "unknown" if index == UNKNOWN else "not-a-face"
 
 
-def majority(votes: Sequence[int | float]) -> VoteLabel:
-    """The FER+ tool's majority rule (see the module docstring)."""
-    v = clean_votes(votes)
-    total = v.sum()
-    if total <= 0:
-        return VoteLabel(None, "no-votes")
-    top = int(np.argmax(v))
-    if not v[top] > 0.5 * total:
-        return VoteLabel(None, "no-majority")
-    if top >= len(EMOTIONS):
-        return VoteLabel(None, _non_emotion(top))
-    return VoteLabel(top)
-
-
-def plurality(votes: Sequence[int | float]) -> VoteLabel:
-    """The unique top category after noise removal, if it is an emotion."""
+def _top_emotion(votes: Sequence[int | float], is_clear: Callable[[np.ndarray, int], bool], unclear: str) -> VoteLabel:
+    """The top category after noise removal if ``is_clear(votes, top)`` (else ``unclear``) and it is an emotion."""
     v = clean_votes(votes)
     if v.sum() <= 0:
         return VoteLabel(None, "no-votes")
     top = int(np.argmax(v))
-    if int(np.sum(v == v[top])) > 1:
-        return VoteLabel(None, "tie")
+    if not is_clear(v, top):
+        return VoteLabel(None, unclear)
     if top >= len(EMOTIONS):
         return VoteLabel(None, _non_emotion(top))
     return VoteLabel(top)
+
+
+def majority(votes: Sequence[int | float]) -> VoteLabel:
+    """The FER+ tool's majority rule (see the module docstring)."""
+    return _top_emotion(votes, lambda v, top: v[top] > 0.5 * v.sum(), "no-majority")
+
+
+def plurality(votes: Sequence[int | float]) -> VoteLabel:
+    """The unique top category after noise removal, if it is an emotion."""
+    return _top_emotion(votes, lambda v, top: int(np.sum(v == v[top])) == 1, "tie")
 
 
 def soft(votes: Sequence[int | float]) -> VoteLabel:

@@ -20,7 +20,7 @@ import numpy as np
 
 import taskcodec
 from taskcodec import DatasetError
-from taskcodec_plugins.datasets import options as opt
+from taskcodec_plugins.datasets import options
 from taskcodec_plugins.datasets.image_files import MAX_PIXELS
 from taskcodec_plugins.datasets.labelled_arrays import IMAGE_EXTENSIONS, LabelledArrays, read_image, require_root, require_split
 
@@ -36,17 +36,17 @@ class ImageFolder(LabelledArrays):
     def __init__(self, root: Path | None = None, split: str = "test", *, classes: Sequence[str] | None = None,
                  color: str = "gray", size: Sequence[int] | None = None, max_pixels: int = MAX_PIXELS,
                  **unknown: Any) -> None:
-        opt.reject_unknown(self, unknown, self.accepted_options)
+        options.reject_unknown(self, unknown, self.accepted_options)
         require_split(self.name, split, self.splits)
-        opt.choice(self, "color", color, ("gray", "rgb"))
+        options.choice(self, "color", color, ("gray", "rgb"))
         if size is not None:
             if (not isinstance(size, (list, tuple)) or len(size) != 2
                     or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 4096 for s in size)):
                 raise taskcodec.invalid_option(self, "size", size, "[height, width], two integers in 1..4096")
             size = (int(size[0]), int(size[1]))
-        opt.text_list(self, "classes", classes, optional=True,
+        options.text_list(self, "classes", classes, optional=True,
                       what="a non-empty list of distinct class folder names")
-        self.max_pixels = opt.integer(self, "max_pixels", max_pixels, 1)
+        self.max_pixels = options.integer(self, "max_pixels", max_pixels, 1)
         self.root = require_root(root, self.name)
         self.color, self.size, self.split = color, size, split
         self.folder = self.root / split

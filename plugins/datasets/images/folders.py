@@ -11,7 +11,7 @@ import numpy as np
 
 import taskcodec
 from taskcodec import Dataset, DatasetError, Sample, fetch_file, hookimpl, sha256_file
-from taskcodec_plugins.datasets import options as opt
+from taskcodec_plugins.datasets import options
 from taskcodec_plugins.datasets.image_files import MAX_PIXELS, read_image_file
 
 MODES = ("rgb", "gray", "keep")
@@ -36,15 +36,15 @@ class ImageDir(Dataset):
 
     def __init__(self, root: Path | None, split: str = "test", patterns: list[str] | None = None, mode: str = "rgb",
                  limit: int | None = None, max_pixels: int = MAX_PIXELS, **unknown: Any):
-        opt.reject_unknown(self, unknown, self.accepted_options)
+        options.reject_unknown(self, unknown, self.accepted_options)
         if root is None:
             raise DatasetError(f"dataset {self.name!r} needs a root folder")
-        opt.choice(self, "split", split, self.splits)
-        self.mode = opt.choice(self, "mode", mode, MODES)
-        patterns = opt.text_list(self, "patterns", patterns, optional=True,
+        options.choice(self, "split", split, self.splits)
+        self.mode = options.choice(self, "mode", mode, MODES)
+        patterns = options.text_list(self, "patterns", patterns, optional=True,
                                  what="a non-empty list of distinct file-name patterns such as ['*.png']")
-        limit = opt.integer(self, "limit", limit, 1, optional=True)
-        self.max_pixels = opt.integer(self, "max_pixels", max_pixels, 1)
+        limit = options.integer(self, "limit", limit, 1, optional=True)
+        self.max_pixels = options.integer(self, "max_pixels", max_pixels, 1)
         self.root = Path(root)
         self.files = self._files(list(patterns or DEFAULT_PATTERNS))
         if limit is not None:
@@ -113,12 +113,12 @@ class Kodak(ImageDir):
 
     def __init__(self, root: Path | None, split: str = "test", mode: str = "rgb", download: bool = False,
                  verify: bool = False, limit: int | None = None, max_pixels: int = MAX_PIXELS, **unknown: Any):
-        opt.reject_unknown(self, unknown, self.accepted_options)
+        options.reject_unknown(self, unknown, self.accepted_options)
         if root is None:
             raise DatasetError("dataset 'kodak' needs a root folder holding kodim01.png .. kodim24.png")
-        opt.choice(self, "mode", mode, MODES)  # the rest is checked by ImageDir; these before any download
-        download = opt.boolean(self, "download", download)
-        verify = opt.boolean(self, "verify", verify)
+        options.choice(self, "mode", mode, MODES)  # the rest is checked by ImageDir; these before any download
+        download = options.boolean(self, "download", download)
+        verify = options.boolean(self, "verify", verify)
         root = Path(root)
         missing = [n for n in KODAK_SHA256 if not (root / n).is_file()]
         if missing and download:

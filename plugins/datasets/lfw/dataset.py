@@ -48,7 +48,7 @@ import numpy as np
 
 import taskcodec
 from taskcodec import Dataset, DatasetError, Sample, fetch_file, hookimpl, sha256_file
-from taskcodec_plugins.datasets import options as opt
+from taskcodec_plugins.datasets import options
 
 from taskcodec_plugins.faces.alignment import ALIGN_MODES, TEMPLATES, align
 from taskcodec_plugins.faces.detection import (CentralFaceDetector, LandmarkCache, ParallelDetector, detect_files,
@@ -200,18 +200,18 @@ class LFW(Dataset):
                  images: str | None = None, pairs_file: str | None = None, folds: list[int] | None = None,
                  download: bool = False, progress: bool = True, device: str = "cpu",
                  detect_workers: int | None = None, **unknown: Any):
-        opt.reject_unknown(self, unknown, self.accepted_options)
+        options.reject_unknown(self, unknown, self.accepted_options)
         if root is None:
             raise DatasetError("dataset 'lfw' needs a root folder (holding pairs.txt and lfw-deepfunneled/)")
         if split not in PAIR_FILES and split != VIEW1_ONLY:
             raise DatasetError(f"dataset 'lfw': unknown split {split!r}; splits: {list(PAIR_FILES) + [VIEW1_ONLY]}")
-        opt.choice(self, "align", align, ALIGN_MODES)
-        opt.text(self, "images", images, optional=True, what="an image folder name under the root")
-        opt.text(self, "pairs_file", pairs_file, optional=True, what="a pair file path (relative to the root)")
+        options.choice(self, "align", align, ALIGN_MODES)
+        options.text(self, "images", images, optional=True, what="an image folder name under the root")
+        options.text(self, "pairs_file", pairs_file, optional=True, what="a pair file path (relative to the root)")
         _check_folds_type(folds)
-        download, progress = opt.boolean(self, "download", download), opt.boolean(self, "progress", progress)
-        opt.text(self, "device", device, what="a torch device name such as 'cpu' or 'cuda'")
-        opt.integer(self, "detect_workers", detect_workers, 1, optional=True)
+        download, progress = options.boolean(self, "download", download), options.boolean(self, "progress", progress)
+        options.text(self, "device", device, what="a torch device name such as 'cpu' or 'cuda'")
+        options.integer(self, "detect_workers", detect_workers, 1, optional=True)
         self.root, self.split, self.align_mode = Path(root), split, align
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.progress, self.device, self.detect_workers = bool(progress), device, detect_workers

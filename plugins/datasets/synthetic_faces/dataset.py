@@ -102,6 +102,46 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def _checked_size(size: Any) -> Sequence[int]:
+    """Option ``size``: [height, width] (or one integer for both), each in 16..512."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    if (not isinstance(size, (list, tuple)) or len(size) != 2 or not all(_is_int(s) for s in size)
+            or not all(16 <= s <= 512 for s in size)):
+        raise _fail("size", size, "[height, width] with integers in 16..512, e.g. [64, 64] or [112, 96]")
+    return size
+
+
+def _checked_count(count: Any, split: str, splits: Sequence[str]) -> int:
+    """The image count of ``split`` from option ``count``: None (the defaults), one count for every split,
+    or a mapping split -> count (the others keep their defaults)."""
+    counts = dict(DEFAULT_COUNTS)
+    if isinstance(count, Mapping):
+        unknown = sorted(set(count) - set(splits))
+        if unknown:
+            raise _fail("count", dict(count), f"a mapping with keys among {list(splits)} (unknown: {unknown})")
+        counts.update(count)
+    elif count is not None:
+        counts = {s: count for s in splits}
+    n = counts[split]
+    if not _is_int(n) or n < 1:
+        raise _fail("count", count, "a positive integer, or a mapping split -> positive integer")
+    return n
+
+
+def _checked_classes(classes: Any) -> Sequence[str]:
+    """Option ``classes``: at least 2 distinct expressions (None: all of them)."""
+    if classes is None:
+        classes = tuple(EXPRESSIONS)
+    if isinstance(classes, str) or not isinstance(classes, Sequence):
+        raise _fail("classes", classes, f"a list of expressions among {list(EXPRESSIONS)}")
+    bad = [c for c in classes if c not in EXPRESSIONS]
+    if bad or len(set(classes)) != len(classes) or len(classes) < 2:
+        raise _fail("classes", list(classes),
+                    f"at least 2 distinct names among {list(EXPRESSIONS)}" + (f" (unknown: {bad})" if bad else ""))
+    return classes
+
+
 class SyntheticFaces(Dataset):
     """Generated faces labelled with their expression (see the module docstring for options)."""
 
@@ -129,36 +169,15 @@ class SyntheticFaces(Dataset):
             raise taskcodec.unknown_options(self, unknown, self.accepted_options)
         if split not in self.splits:
             raise _fail("split", split, f"one of {list(self.splits)}")
-        if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-            size = (int(size), int(size))
-        if (not isinstance(size, (list, tuple)) or len(size) != 2 or not all(_is_int(s) for s in size)
-                or not all(16 <= s <= 512 for s in size)):
-            raise _fail("size", size, "[height, width] with integers in 16..512, e.g. [64, 64] or [112, 96]")
+        size = _checked_size(size)
         if color not in ("gray", "rgb"):
             raise _fail("color", color, "'gray' or 'rgb'")
-        counts = dict(DEFAULT_COUNTS)
-        if isinstance(count, Mapping):
-            unknown = sorted(set(count) - set(self.splits))
-            if unknown:
-                raise _fail("count", dict(count), f"a mapping with keys among {list(self.splits)} (unknown: {unknown})")
-            counts.update(count)
-        elif count is not None:
-            counts = {s: count for s in self.splits}
-        n = counts[split]
-        if not _is_int(n) or n < 1:
-            raise _fail("count", count, "a positive integer, or a mapping split -> positive integer")
+        n = _checked_count(count, split, self.splits)
         if not _is_int(seed) or seed < 0:
             raise _fail("seed", seed, "an integer >= 0")
         if not _is_int(identities) or not 1 <= identities <= 100_000:
             raise _fail("identities", identities, "an integer in 1..100000")
-        if classes is None:
-            classes = tuple(EXPRESSIONS)
-        if isinstance(classes, str) or not isinstance(classes, Sequence):
-            raise _fail("classes", classes, f"a list of expressions among {list(EXPRESSIONS)}")
-        bad = [c for c in classes if c not in EXPRESSIONS]
-        if bad or len(set(classes)) != len(classes) or len(classes) < 2:
-            raise _fail("classes", list(classes),
-                        f"at least 2 distinct names among {list(EXPRESSIONS)}" + (f" (unknown: {bad})" if bad else ""))
+        classes = _checked_classes(classes)
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise <= 64:
             raise _fail("noise", noise, "a number in 0..64 (grey levels)")
 

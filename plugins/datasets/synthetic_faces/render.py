@@ -10,6 +10,7 @@ to another; sin and cos come from :func:`sincos`, a fixed polynomial."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -102,119 +103,152 @@ def _window(p: dict[str, np.ndarray], h: int, w: int, s: float, box: Any) -> tup
     return slice(r0, max(r1, r0)), slice(c0, max(c1, c0))
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk of faces being drawn: their sampled parameters as per-sample arrays, and the scale."""
+
+    p: dict[str, np.ndarray]
+    n: int
+    channels: int
+    s: float  # pixels per unit
+
+    def col(self, key: str) -> np.ndarray:
+        """Per-sample scalars as (n, 1, 1)."""
+        return np.asarray(self.p[key], dtype=np.float64).reshape(self.n, 1, 1)
+
+    def rgb(self, prefix: str) -> np.ndarray:
+        """Per-sample colours as (n, 1, 1, C)."""
+        r, g, b = (np.asarray(self.p[prefix + part], dtype=np.float64) for part in ("_r", "_g", "_b"))
+        if self.channels == 1:
+            c = (r * LUMA[0] + g * LUMA[1]) + b * LUMA[2]  # not a matmul: BLAS kernels round differently
+        else:
+            c = np.stack([r, g, b], axis=-1)
+        return c.reshape(self.n, 1, 1, self.channels)
+
+    def cover(self, d: np.ndarray, soft: float = 1.0) -> np.ndarray:
+        """Anti-aliased coverage of {d < 0}."""
+        c = d * (-self.s / soft)
+        c += 0.5
+        return np.clip(c, 0.0, 1.0, out=c)
+
+
+def _over(img: np.ndarray, alpha: np.ndarray, color: Any) -> None:
+    img += alpha[..., None] * (color - img)
+
+
 def render(p: dict[str, np.ndarray], nf: dict[str, np.ndarray], h: int, w: int, channels: int,
-            noise: float, windows: bool = True) -> np.ndarray:
+           noise: float, windows: bool = True) -> np.ndarray:
     """Draw one chunk of faces as an ``n x h x w x channels`` uint8 array.
 
     ``windows=False`` draws the facial features over the whole image instead of only
     inside their boxes: slower, same pixels (a test checks that).
     """
-    n = len(p["label"])
-    f64 = np.float64
-    s = min(h, w) / 2.0  # pixels per unit
-
-    def col(*keys: str) -> np.ndarray:  # per-sample scalars as (n, 1, 1)
-        return np.asarray(p[keys[0]], dtype=f64).reshape(n, 1, 1)
-
-    def rgb(prefix: str) -> np.ndarray:  # per-sample colours as (n, 1, 1, C)
-        r, g, b = (np.asarray(p[prefix + part], dtype=f64) for part in ("_r", "_g", "_b"))
-        if channels == 1:
-            c = (r * LUMA[0] + g * LUMA[1]) + b * LUMA[2]  # not a matmul: BLAS kernels round differently
-        else:
-            c = np.stack([r, g, b], axis=-1)
-        return c.reshape(n, 1, 1, channels)
-
-    def cover(d: np.ndarray, soft: float = 1.0) -> np.ndarray:  # anti-aliased coverage of {d < 0}
-        c = d * (-s / soft)
-        c += 0.5
-        return np.clip(c, 0.0, 1.0, out=c)
-
-    def over(img: np.ndarray, alpha: np.ndarray, color: Any) -> None:
-        img += alpha[..., None] * (color - img)
-
-    u = ((np.arange(w, dtype=f64) + 0.5 - w / 2) / s)[None, None, :]
-    v = ((np.arange(h, dtype=f64) + 0.5 - h / 2) / s)[None, :, None]
+    chunk = _Chunk(p, len(p["label"]), channels, min(h, w) / 2.0)
+    s = chunk.s
+    u = ((np.arange(w, dtype=np.float64) + 0.5 - w / 2) / s)[None, None, :]
+    v = ((np.arange(h, dtype=np.float64) + 0.5 - h / 2) / s)[None, :, None]
     # Face coordinates: undo the per-sample similarity transform (rotation, scale, shift).
-    sin, cos = sincos(col("rot"))
-    du, dv = u - col("tx"), v - col("ty")
-    x = (cos * du + sin * dv) / col("scale")
-    y = (-sin * du + cos * dv) / col("scale")
+    sin, cos = sincos(chunk.col("rot"))
+    du, dv = u - chunk.col("tx"), v - chunk.col("ty")
+    x = (cos * du + sin * dv) / chunk.col("scale")
+    y = (-sin * du + cos * dv) / chunk.col("scale")
+    img = _background(chunk, nf)
+    yf, skin = _head(chunk, nf, img, x, y)
 
-    # Background: tinted grey level with a soft blotchy gradient.
-    bg = (col("bg_level") + 30.0 * nf["low"])[..., None] * np.ones(channels, f64)
-    if channels == 3:
-        bg = bg + np.asarray(p["bg_tint"], dtype=f64).reshape(n, 1, 1, 3)
-    img = np.ascontiguousarray(bg, dtype=f64)
+    # Facial features, each group drawn only inside its window, around a centre shifted by the yaw.
+    def region(group: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows, cols = _window(p, h, w, s, FEATURE_BOXES[group] if windows else None)
+        return x[:, rows, cols] - chunk.col("yaw"), yf[:, rows, cols], img[:, rows, cols]
 
+    _eyes_and_brows(chunk, skin, *region("eyes"))
+    _nose(chunk, skin, *region("nose"))
+    _mouth(chunk, skin, *region("mouth"))
+    return _finish(chunk, nf, img, u, v, noise)
+
+
+def _background(chunk: _Chunk, nf: dict[str, np.ndarray]) -> np.ndarray:
+    """Tinted grey level with a soft blotchy gradient: the float image the rest is drawn over."""
+    bg = (chunk.col("bg_level") + 30.0 * nf["low"])[..., None] * np.ones(chunk.channels, np.float64)
+    if chunk.channels == 3:
+        bg = bg + np.asarray(chunk.p["bg_tint"], dtype=np.float64).reshape(chunk.n, 1, 1, 3)
+    return np.ascontiguousarray(bg, dtype=np.float64)
+
+
+def _head(chunk: _Chunk, nf: dict[str, np.ndarray], img: np.ndarray, x: np.ndarray,
+          y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Clothes, neck, hair, ears, the face and the fringe; returns (y relative to the face centre, skin colour)."""
+    col, cover = chunk.col, chunk.cover
     # Clothes/shoulders and neck.
     d, _ = _ellipse(x, y - 1.38, 1.0, 0.5)
-    over(img, cover(d), rgb("cloth") * (1 + 0.06 * nf["mid"][..., None]))
-    skin = rgb("skin")
+    _over(img, cover(d), chunk.rgb("cloth") * (1 + 0.06 * nf["mid"][..., None]))
+    skin = chunk.rgb("skin")
     d = np.maximum(np.abs(x) - 0.21, 0.25 - y)
-    over(img, cover(d), skin * 0.78)
+    _over(img, cover(d), skin * 0.78)
 
     fa, fb, fcy = col("face_a"), col("face_b"), col("face_cy")
     yf = y - fcy
     # Hair behind the head (down to the hair's side length).
-    hair = rgb("hair") * (1 + 0.22 * nf["hair"] + 0.05 * nf["mid"])[..., None]
+    hair = chunk.rgb("hair") * (1 + 0.22 * nf["hair"] + 0.05 * nf["mid"])[..., None]
     vol = col("hair_vol")
     d, _ = _ellipse(x, yf + 0.03, fa + vol, fb + vol * 1.1)
     d = np.maximum(d, yf - col("hair_side"))
-    over(img, cover(d), hair)
+    _over(img, cover(d), hair)
     # Ears (mirrored), then the face: an ellipse whose lower half narrows towards the chin.
     ax = np.abs(x)
     d, _ = _ellipse(ax - fa, yf - col("eye_y") - 0.08, 0.06, 0.11)
-    over(img, cover(d), skin * 0.88)
+    _over(img, cover(d), skin * 0.88)
     chin = np.clip(yf / fb, 0.0, 1.0)
     taper = 1 - col("taper") * (chin * chin)
     d, r = _ellipse(x / taper, yf, fa, fb)
     r2 = np.clip(r, 0.0, 1.0)
     r2 *= r2
     shade = (1 - 0.28 * (r2 * r2)) * (1 + 0.04 * nf["mid"])  # r**4 without np.power (not correctly rounded)
-    over(img, cover(d * taper), skin * shade[..., None])
+    _over(img, cover(d * taper), skin * shade[..., None])
     # Fringe: hair over the forehead above an arched hairline.
     # (It reaches a pixel past the face edge, over the back hair, so that no seam shows.)
-    fringe = np.maximum(d * taper - 1.0 / s, yf - col("hairline") - col("fringe_curve") * x * x)
-    over(img, cover(fringe), hair)
+    fringe = np.maximum(d * taper - 1.0 / chunk.s, yf - col("hairline") - col("fringe_curve") * x * x)
+    _over(img, cover(fringe), hair)
+    return yf, skin
 
-    # Facial features, each group drawn only inside its window, around a centre shifted by the yaw.
-    def region(group: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows, cols = _window(p, h, w, s, FEATURE_BOXES[group] if windows else None)
-        return x[:, rows, cols] - col("yaw"), yf[:, rows, cols], img[:, rows, cols]
 
-    xc, yw, im = region("eyes")
+def _eyes_and_brows(chunk: _Chunk, skin: np.ndarray, xc: np.ndarray, yw: np.ndarray, im: np.ndarray) -> None:
+    """Eye socket shadow, eye white, iris, upper lid, then the brows, into the eyes' window ``im``."""
+    col, cover, channels = chunk.col, chunk.cover, chunk.channels
     ye = yw - col("eye_y")
     ex = np.abs(xc) - col("eye_dx")  # per-eye x (the eyes mirror each other; + = towards the ear)
-    # Eye socket shadow, eye white, iris, upper lid.
     ew = col("eye_w")
     d, _ = _ellipse(ex, ye + 0.01, ew * 1.5, ew * 0.9)
-    over(im, cover(d, 3.0) * 0.35, skin * 0.7)
+    _over(im, cover(d, 3.0) * 0.35, skin * 0.7)
     eh = ew * col("eye_h") * np.clip(1 + col("x_eye_open"), 0.25, 2.0)
     d_eye, _ = _ellipse(ex, ye, ew, eh)
-    over(im, cover(d_eye), np.full(channels, 225.0))
+    _over(im, cover(d_eye), np.full(channels, 225.0))
     d, _ = _ellipse(np.abs(xc - col("gaze")) - col("eye_dx"), ye, ew * 0.55, ew * 0.55)
-    over(im, cover(np.maximum(d, d_eye)), col("iris")[..., None] * np.ones(channels, f64))
+    _over(im, cover(np.maximum(d, d_eye)), col("iris")[..., None] * np.ones(channels, np.float64))
     d = np.maximum(np.abs(d_eye) - 0.012, ye)
-    over(im, cover(d), skin * 0.3)
+    _over(im, cover(d), skin * 0.3)
     # Brows: thick arcs over the eyes; raise lifts them, tilt lifts the inner ends.
     bl = col("brow_l")
     t = ex / bl
     yb = (-col("brow_gap") - col("x_brow_raise") - eh
           - (col("brow_arch0") + col("x_brow_arch")) * (1 - t * t) + col("x_brow_tilt") * t)
     d = np.maximum(np.abs(ye - yb) - col("brow_t") * (0.5 - 0.15 * t), np.abs(ex) - bl)
-    brow = skin * (1 - col("brow_dark"))[..., None] + rgb("hair") * col("brow_dark")[..., None] * 0.6
-    over(im, cover(d), brow)
+    brow = skin * (1 - col("brow_dark"))[..., None] + chunk.rgb("hair") * col("brow_dark")[..., None] * 0.6
+    _over(im, cover(d), brow)
 
-    # Nose: soft shadow under the tip, two nostrils.
-    xc, yw, im = region("nose")
+
+def _nose(chunk: _Chunk, skin: np.ndarray, xc: np.ndarray, yw: np.ndarray, im: np.ndarray) -> None:
+    """A soft shadow under the tip and two nostrils, into the nose's window ``im``."""
+    col, cover = chunk.col, chunk.cover
     yn = yw - col("nose_y")
     d, _ = _ellipse(xc, yn, col("nose_w") * 1.6, 0.035)
-    over(im, cover(d, 3.0) * 0.45, skin * 0.6)
+    _over(im, cover(d, 3.0) * 0.45, skin * 0.6)
     d, _ = _ellipse(np.abs(xc) - col("nose_w") * 0.7, yn, 0.018, 0.011)
-    over(im, cover(d, 1.5) * 0.8, skin * 0.35)
+    _over(im, cover(d, 1.5) * 0.8, skin * 0.35)
 
-    # Mouth: a curved lens of lips around an opening (dark, teeth on top for a smile).
-    xc, yw, im = region("mouth")
+
+def _mouth(chunk: _Chunk, skin: np.ndarray, xc: np.ndarray, yw: np.ndarray, im: np.ndarray) -> None:
+    """A curved lens of lips around an opening (dark, teeth on top for a smile), into the mouth's window ``im``."""
+    col, cover = chunk.col, chunk.cover
     mw = col("mouth_w") * np.clip(1 + col("x_width"), 0.4, 1.6)
     t = xc / mw
     lens = np.sqrt(np.clip(1 - t * t, 0, 1))
@@ -223,13 +257,17 @@ def render(p: dict[str, np.ndarray], nf: dict[str, np.ndarray], h: int, w: int, 
     lip = np.maximum(col("lip_t") + col("x_lip"), 0.008)
     inside = np.abs(ym)
     d = np.maximum(inside - (opening + lip) * lens, np.abs(xc) - mw)
-    over(im, cover(d), rgb("lip"))
+    _over(im, cover(d), chunk.rgb("lip"))
     d_open = np.maximum(inside - np.maximum(opening * lens, 0.011), np.abs(xc) - mw * 0.96)
-    over(im, cover(d_open), skin * 0.22)
+    _over(im, cover(d_open), skin * 0.22)
     teeth = np.maximum(d_open, ym + 0.15 * opening)
-    over(im, cover(teeth) * np.clip(col("x_teeth"), 0, 1), np.full(channels, 215.0))
+    _over(im, cover(teeth) * np.clip(col("x_teeth"), 0, 1), np.full(chunk.channels, 215.0))
 
-    # Lighting, contrast, texture, sensor noise.
+
+def _finish(chunk: _Chunk, nf: dict[str, np.ndarray], img: np.ndarray, u: np.ndarray, v: np.ndarray,
+            noise: float) -> np.ndarray:
+    """Lighting, contrast, texture and sensor noise; the uint8 images."""
+    col = chunk.col
     light_sin, light_cos = sincos(col("light_dir"))
     light = 1 + col("light_amp") * (light_cos * u + light_sin * v)
     img *= (light * col("bright"))[..., None]

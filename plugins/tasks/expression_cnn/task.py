@@ -55,6 +55,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -146,6 +147,18 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- the task
+
+@dataclass(frozen=True)
+class _TrainingArrays:
+    """A training's data as the training loop takes it."""
+
+    images: np.ndarray  # N x C x H x W uint8
+    labels: np.ndarray  # N class indices
+    channels: int
+    size: tuple[int, int]  # (height, width)
+    targets: Any  # N x K soft labels with targets 'soft', else None
+    val: tuple[np.ndarray, np.ndarray] | None  # (images, labels) of the validation split
+
 class ExpressionCNN(Task):
     """A CNN expression classifier trained on the benchmark's train split (see module doc)."""
 
@@ -244,6 +257,34 @@ class ExpressionCNN(Task):
              state_path: Path | None) -> tuple[Any, dict[str, Any]]:
         """Train as ``plan`` says; returns (model, checkpoint metadata)."""
         o = self._resolved
+        arrays = self._training_arrays(plan)
+        size, channels, precision = arrays.size, arrays.channels, plan["precision"]
+        if log:
+            log(f"expression-cnn: training a {o['arch']} network (width {o['width']}) on {len(arrays.labels)} images "
+                f"of split {o['train_split']!r} ({size[0]}x{size[1]}, {channels} channel(s), {precision}, "
+                f"{context.device}) for {o['epochs']} epochs")
+        model, facts = train_model(arrays.images, arrays.labels, len(plan["classes"]), o, plan["seed"], context.device,
+                                   precision, log, targets=arrays.targets, val=arrays.val, state_path=state_path,
+                                   key=plan["key"], progress=bool(context.progress and state_path is not None))
+        meta = self._metadata(plan, arrays, model, facts)
+        if arrays.val is not None:
+            from taskcodec_plugins.tasks.expression_cnn.training import evaluate
+
+            metrics = evaluate(model, arrays.val[0], arrays.val[1], len(plan["classes"]), context.device, precision,
+                               o["eval_batch_size"])
+            meta["val_accuracy"] = metrics["accuracy"]
+            meta["val_metrics"] = metrics
+            meta["val_images"] = len(arrays.val[1])
+            if log:
+                log(f"expression-cnn: validation accuracy {metrics['accuracy']:.4f} (flip TTA "
+                    f"{metrics['accuracy_flip_tta']:.4f}, balanced {metrics['balanced_accuracy']:.4f}) on "
+                    f"{len(arrays.val[1])} images, epoch {facts['selected_epoch']} selected")
+        meta = json.loads(stable_json(meta))  # the same plain types as when loaded from a file
+        return model, meta
+
+    def _training_arrays(self, plan: dict[str, Any]) -> _TrainingArrays:
+        """The plan's splits as arrays, after checking their classes, labels and (soft) targets."""
+        o = self._resolved
         train, val, train_classes = plan["train"], plan["val"], plan["classes"]
         if val is not None and list(getattr(val, "classes", ()) or ()) != train_classes:
             raise TaskcodecError(f"expression-cnn: split {o['val_split']!r} has classes {list(val.classes)}, "
@@ -262,48 +303,32 @@ class ExpressionCNN(Task):
                 raise TaskcodecError(f"expression-cnn: targets 'soft' needs a split with soft labels (dataset.targets, "
                                      f"e.g. ferplus with mode: soft); split {o['train_split']!r} has none")
         labels = np.array([s.label for s in samples], dtype=np.int64)
-        first = samples[0].image
-        channels = 3 if first.ndim == 3 else 1
+        channels = 3 if samples[0].image.ndim == 3 else 1
         images = to_array([s.image for s in samples], channels, None)
         size = (int(images.shape[2]), int(images.shape[3]))
         val_arrays = None
         if val is not None:
             vs = list(val)
             val_arrays = (to_array([s.image for s in vs], channels, size), np.array([s.label for s in vs]))
-        precision, seed = plan["precision"], plan["seed"]
-        if log:
-            log(f"expression-cnn: training a {o['arch']} network (width {o['width']}) on {len(samples)} images of "
-                f"split {o['train_split']!r} ({size[0]}x{size[1]}, {channels} channel(s), {precision}, "
-                f"{context.device}) for {o['epochs']} epochs")
-        model, facts = train_model(images, labels, len(train_classes), o, seed, context.device, precision, log,
-                                   targets=targets, val=val_arrays, state_path=state_path, key=plan["key"],
-                                   progress=bool(context.progress and state_path is not None))
-        meta = {
-            "model_version": MODEL_VERSION, "cache_key": plan["key"], "classes": train_classes,
-            "in_channels": channels, "size": list(size), "width": o["width"], "arch": o["arch"],
+        return _TrainingArrays(images, labels, channels, size, targets, val_arrays)
+
+    def _metadata(self, plan: dict[str, Any], arrays: _TrainingArrays, model: Any,
+                  facts: dict[str, Any]) -> dict[str, Any]:
+        """The checkpoint's metadata: model, training options, data fingerprints and descriptions, facts."""
+        o = self._resolved
+        train, val = plan["train"], plan["val"]
+        return {
+            "model_version": MODEL_VERSION, "cache_key": plan["key"], "classes": plan["classes"],
+            "in_channels": arrays.channels, "size": list(arrays.size), "width": o["width"], "arch": o["arch"],
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "training": plan["training"], "train_split": o["train_split"], "train_fingerprint": plan["train_fp"],
             "val_split": o["val_split"], "val_fingerprint": plan["val_fp"],
             "data": {"dataset": getattr(train, "name", type(train).__name__),
-                     "train": {"split": o["train_split"], "images": len(samples), "metadata": train.metadata()},
+                     "train": {"split": o["train_split"], "images": len(arrays.labels), "metadata": train.metadata()},
                      "val": None if val is None else {"split": o["val_split"], "images": len(val),
                                                        "metadata": val.metadata()}},
             **facts,
         }
-        if val_arrays is not None:
-            from taskcodec_plugins.tasks.expression_cnn.training import evaluate
-
-            metrics = evaluate(model, val_arrays[0], val_arrays[1], len(train_classes), context.device, precision,
-                               o["eval_batch_size"])
-            meta["val_accuracy"] = metrics["accuracy"]
-            meta["val_metrics"] = metrics
-            meta["val_images"] = len(val_arrays[1])
-            if log:
-                log(f"expression-cnn: validation accuracy {metrics['accuracy']:.4f} (flip TTA "
-                    f"{metrics['accuracy_flip_tta']:.4f}, balanced {metrics['balanced_accuracy']:.4f}) on "
-                    f"{len(val_arrays[1])} images, epoch {facts['selected_epoch']} selected")
-        meta = json.loads(stable_json(meta))  # the same plain types as when loaded from a file
-        return model, meta
 
     # -------------------------------------------------------------- the training command
     def train(self, context: TaskContext, out: Path | None = None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ import hashlib
 import math
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -160,10 +161,61 @@ def fit(images: np.ndarray, labels: np.ndarray, n_classes: int, cfg: dict[str, A
     With ``state_path``, the state is saved after every epoch and a matching saved state (same ``key``)
     is resumed from.
     """
-    import torch
-    import torch.nn.functional as F
-
     started = time.perf_counter()
+    run = _start(images, labels, n_classes, cfg, seed, device, precision, targets, val)
+    saved = load_state(state_path, key, log) if state_path is not None else None
+    if saved is not None:
+        _resume(run, saved)
+        if log:
+            log(f"expression-cnn: resuming from {state_path} after epoch {run.start_epoch}/{cfg['epochs']}")
+    resumed_from = run.start_epoch if saved is not None else None
+    run.model.train()
+    for epoch in range(run.start_epoch, cfg["epochs"]):
+        record, seen = _train_epoch(run, epoch, progress)
+        _validate(run, epoch, record)
+        run.history.append(record)
+        elapsed = run.elapsed_before + time.perf_counter() - started
+        if state_path is not None:
+            _save(run, state_path, key, epoch, elapsed)
+        if log:
+            _log_epoch(log, run, epoch, record, seen, elapsed, saved_state=state_path is not None)
+    return run.model, _finish(run, started, resumed_from, len(images))
+
+
+@dataclass
+class _Run:
+    """One fit's model, optimiser, data on the device and schedule, and what it has recorded so far."""
+
+    model: Any
+    opt: Any
+    cfg: dict[str, Any]
+    seed: int
+    device: str
+    precision: str
+    n_classes: int
+    rng_devices: list[Any]
+    data: Any  # N x C x H x W uint8 tensor
+    target: Any  # N class indices (int64 tensor)
+    soft_targets: Any  # N x K vote distributions (float tensor) when cfg["targets"] is "soft", else None
+    batch: int
+    steps_per_epoch: int  # the last partial batch is dropped: equal-sized steps
+    aug: dict[str, Any]  # the augmentation's parameters (all 0 without augment)
+    val: tuple[np.ndarray, np.ndarray] | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None  # {"epoch", "metric", "state"}
+    start_epoch: int = 0
+    elapsed_before: float = 0.0
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.cfg["epochs"]
+
+
+def _start(images: np.ndarray, labels: np.ndarray, n_classes: int, cfg: dict[str, Any], seed: int, device: str,
+           precision: str, targets: np.ndarray | None, val: tuple[np.ndarray, np.ndarray] | None) -> _Run:
+    """A freshly initialised network (under ``seed``, the global RNG left alone), its optimiser and the data."""
+    import torch
+
     n = len(images)
     rng_devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
     with torch.random.fork_rng(devices=rng_devices):
@@ -179,108 +231,135 @@ def fit(images: np.ndarray, labels: np.ndarray, n_classes: int, cfg: dict[str, A
         opt = torch.optim.AdamW(groups, lr=cfg["lr"])
     data = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     target = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device)
-    soft = cfg.get("targets") == "soft"
-    if soft:
+    soft_targets = None
+    if cfg.get("targets") == "soft":
         if targets is None:
             raise ValueError("soft targets requested but the training split has none (dataset.targets)")
-        soft_t = torch.from_numpy(np.asarray(targets, dtype=np.float32)).to(device)
+        soft_targets = torch.from_numpy(np.asarray(targets, dtype=np.float32)).to(device)
     batch = min(cfg["batch_size"], n)
-    steps_per_epoch = max(n // batch, 1)  # drop the last partial batch: equal-sized steps
-    epochs = cfg["epochs"]
-    total = steps_per_epoch * epochs
     aug = {k: (cfg[k] if cfg["augment"] else 0) for k in ("shift", "rotate", "scale", "erase")}
-    val_images = val_labels = None
     if val is not None:
-        val_images, val_labels = np.ascontiguousarray(val[0]), np.asarray(val[1])
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None  # {"epoch", "metric", "state"}
-    start_epoch, elapsed_before = 0, 0.0
-    saved = load_state(state_path, key, log) if state_path is not None else None
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        start_epoch, history, elapsed_before = int(saved["epoch"]), list(saved["history"]), float(saved["elapsed_s"])
-        if saved.get("best") is not None:
-            best = saved["best"]
-        torch.set_rng_state(saved["torch_rng"])
-        if log:
-            log(f"expression-cnn: resuming from {state_path} after epoch {start_epoch}/{epochs}")
-    resumed_from = start_epoch if saved is not None else None
+        val = (np.ascontiguousarray(val[0]), np.asarray(val[1]))
+    return _Run(model, opt, cfg, seed, device, precision, n_classes, rng_devices, data, target, soft_targets, batch,
+                max(n // batch, 1), aug, val)
 
+
+def _resume(run: _Run, saved: dict[str, Any]) -> None:
+    """Continue from a saved state: weights, optimiser, history, best epoch and torch's RNG."""
+    import torch
+
+    run.model.load_state_dict(saved["model"])
+    run.opt.load_state_dict(saved["optimizer"])
+    run.start_epoch, run.history, run.elapsed_before = (int(saved["epoch"]), list(saved["history"]),
+                                                        float(saved["elapsed_s"]))
+    if saved.get("best") is not None:
+        run.best = saved["best"]
+    torch.set_rng_state(saved["torch_rng"])
+
+
+def _train_epoch(run: _Run, epoch: int, progress: bool) -> tuple[dict[str, Any], int]:
+    """One pass over the shuffled training images; returns (the epoch's record, images seen)."""
+    import torch
     from tqdm import tqdm
 
+    cfg, device, batch = run.cfg, run.device, run.batch
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(derived_seed(run.seed, epoch, 1))
+    order = torch.randperm(len(run.data), generator=gen)
+    loss_sum, correct, seen = 0.0, 0, 0
     interactive = sys.stderr.isatty()
-    model.train()
-    for epoch in range(start_epoch, epochs):
-        t0 = time.perf_counter()
-        gen = torch.Generator().manual_seed(derived_seed(seed, epoch, 1))
-        order = torch.randperm(n, generator=gen)
-        loss_sum, correct, seen = 0.0, 0, 0
-        bar = tqdm(total=steps_per_epoch * batch, desc=f"epoch {epoch + 1}/{epochs}", unit="img", leave=False,
-                   disable=not progress, file=sys.stderr, dynamic_ncols=True, mininterval=0.5 if interactive else 30.0)
-        with torch.random.fork_rng(devices=rng_devices):
-            torch.manual_seed(derived_seed(seed, epoch, 2))  # dropout
-            for step in range(steps_per_epoch):
-                lr = lr_at(epoch * steps_per_epoch + step, total, cfg["lr"], cfg["warmup"])
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                idx = order[step * batch:(step + 1) * batch].to(device)
-                xb = normalise(data[idx])
-                if cfg["augment"]:
-                    xb = augment(xb, gen, aug)
-                xb = xb.contiguous(memory_format=torch.channels_last)
-                with autocast(device, precision):
-                    logits = model(xb)
-                logits = logits.float()
-                yb = target[idx]
-                if soft:
-                    tb = soft_t[idx]
-                    if cfg["label_smoothing"]:
-                        tb = tb * (1 - cfg["label_smoothing"]) + cfg["label_smoothing"] / n_classes
-                    loss = -(tb * F.log_softmax(logits, 1)).sum(1).mean()
-                else:
-                    loss = F.cross_entropy(logits, yb, label_smoothing=cfg["label_smoothing"])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                loss_sum += float(loss.detach()) * len(idx)
-                correct += int((logits.argmax(1) == yb).sum())
-                seen += len(idx)
-                bar.update(len(idx))
-        bar.close()
-        record: dict[str, Any] = {"epoch": epoch + 1, "loss": round(loss_sum / seen, 5),
-                                  "train_accuracy": round(correct / seen, 5), "lr_end": lr,
-                                  "seconds": round(time.perf_counter() - t0, 2)}
-        if val_images is not None:
-            metrics = evaluate(model, val_images, val_labels, n_classes, device, precision, cfg["eval_batch_size"])
-            record.update({f"val_{k}": round(v, 5) for k, v in metrics.items()})
-            if best is None or metrics["accuracy"] > best["metric"]:
-                best = {"epoch": epoch + 1, "metric": metrics["accuracy"],
-                        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        history.append(record)
-        elapsed = elapsed_before + time.perf_counter() - started
-        if state_path is not None:
-            save_state(state_path, {
-                "format": STATE_FORMAT, "key": key, "epoch": epoch + 1, "history": history, "elapsed_s": elapsed,
-                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "optimizer": opt.state_dict(), "best": best, "torch_rng": torch.get_rng_state(),
-            })
-        if log:
-            rate = seen / max(record["seconds"], 1e-9)
-            eta = (epochs - epoch - 1) * record["seconds"]
-            vtext = (f" | val acc {record['val_accuracy']:.4f} (flip TTA {record['val_accuracy_flip_tta']:.4f})"
-                     if "val_accuracy" in record else "")
-            log(f"expression-cnn: epoch {epoch + 1}/{epochs} loss {record['loss']:.4f} train acc "
-                f"{record['train_accuracy']:.3f}{vtext} | lr {lr:.2e} | {rate:.0f} img/s | "
-                f"{elapsed:.0f} s elapsed, ~{eta:.0f} s left" + (" | state saved" if state_path else ""))
-    selected = epochs
-    if cfg["select"] == "val" and best is not None:
-        model.load_state_dict(best["state"])
-        selected = int(best["epoch"])
-    model.eval()
-    elapsed = elapsed_before + time.perf_counter() - started
-    facts = {"train_time_s": round(elapsed, 3), "history": history, "train_images": n, "steps": total,
-             "selected_epoch": selected, "resumed_from_epoch": resumed_from,
-             "torch_threads": torch.get_num_threads(), "torch_version": str(torch.__version__),
-             "device": device, "precision": precision}
-    return model, facts
+    bar = tqdm(total=run.steps_per_epoch * batch, desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="img", leave=False,
+               disable=not progress, file=sys.stderr, dynamic_ncols=True, mininterval=0.5 if interactive else 30.0)
+    with torch.random.fork_rng(devices=run.rng_devices):
+        torch.manual_seed(derived_seed(run.seed, epoch, 2))  # dropout
+        for step in range(run.steps_per_epoch):
+            lr = lr_at(epoch * run.steps_per_epoch + step, run.total_steps, cfg["lr"], cfg["warmup"])
+            for g in run.opt.param_groups:
+                g["lr"] = lr
+            idx = order[step * batch:(step + 1) * batch].to(device)
+            logits, loss = _step(run, idx, gen)
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == run.target[idx]).sum())
+            seen += len(idx)
+            bar.update(len(idx))
+    bar.close()
+    record: dict[str, Any] = {"epoch": epoch + 1, "loss": round(loss_sum / seen, 5),
+                              "train_accuracy": round(correct / seen, 5), "lr_end": lr,
+                              "seconds": round(time.perf_counter() - t0, 2)}
+    return record, seen
+
+
+def _step(run: _Run, idx: Any, gen: Any) -> tuple[Any, Any]:
+    """One optimiser step on the images ``idx`` (augmented from ``gen``); returns (logits, loss)."""
+    import torch
+    import torch.nn.functional as F
+
+    cfg = run.cfg
+    xb = normalise(run.data[idx])
+    if cfg["augment"]:
+        xb = augment(xb, gen, run.aug)
+    xb = xb.contiguous(memory_format=torch.channels_last)
+    with autocast(run.device, run.precision):
+        logits = run.model(xb)
+    logits = logits.float()
+    if run.soft_targets is not None:
+        tb = run.soft_targets[idx]
+        if cfg["label_smoothing"]:
+            tb = tb * (1 - cfg["label_smoothing"]) + cfg["label_smoothing"] / run.n_classes
+        loss = -(tb * F.log_softmax(logits, 1)).sum(1).mean()
+    else:
+        loss = F.cross_entropy(logits, run.target[idx], label_smoothing=cfg["label_smoothing"])
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+    return logits, loss
+
+
+def _validate(run: _Run, epoch: int, record: dict[str, Any]) -> None:
+    """Score the validation split into ``record``; keep the weights of the best epoch so far."""
+    if run.val is None:
+        return
+    metrics = evaluate(run.model, run.val[0], run.val[1], run.n_classes, run.device, run.precision,
+                       run.cfg["eval_batch_size"])
+    record.update({f"val_{k}": round(v, 5) for k, v in metrics.items()})
+    if run.best is None or metrics["accuracy"] > run.best["metric"]:
+        run.best = {"epoch": epoch + 1, "metric": metrics["accuracy"],
+                    "state": {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}}
+
+
+def _save(run: _Run, state_path: Path, key: str, epoch: int, elapsed: float) -> None:
+    import torch
+
+    save_state(state_path, {
+        "format": STATE_FORMAT, "key": key, "epoch": epoch + 1, "history": run.history, "elapsed_s": elapsed,
+        "model": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+        "optimizer": run.opt.state_dict(), "best": run.best, "torch_rng": torch.get_rng_state(),
+    })
+
+
+def _log_epoch(log: Callable[[str], None], run: _Run, epoch: int, record: dict[str, Any], seen: int, elapsed: float,
+               saved_state: bool) -> None:
+    epochs = run.cfg["epochs"]
+    rate = seen / max(record["seconds"], 1e-9)
+    eta = (epochs - epoch - 1) * record["seconds"]
+    vtext = (f" | val acc {record['val_accuracy']:.4f} (flip TTA {record['val_accuracy_flip_tta']:.4f})"
+             if "val_accuracy" in record else "")
+    log(f"expression-cnn: epoch {epoch + 1}/{epochs} loss {record['loss']:.4f} train acc "
+        f"{record['train_accuracy']:.3f}{vtext} | lr {record['lr_end']:.2e} | {rate:.0f} img/s | "
+        f"{elapsed:.0f} s elapsed, ~{eta:.0f} s left" + (" | state saved" if saved_state else ""))
+
+
+def _finish(run: _Run, started: float, resumed_from: int | None, n: int) -> dict[str, Any]:
+    """Select the epoch (best validation accuracy with select 'val', else the last), eval mode; the facts."""
+    import torch
+
+    selected = run.cfg["epochs"]
+    if run.cfg["select"] == "val" and run.best is not None:
+        run.model.load_state_dict(run.best["state"])
+        selected = int(run.best["epoch"])
+    run.model.eval()
+    elapsed = run.elapsed_before + time.perf_counter() - started
+    return {"train_time_s": round(elapsed, 3), "history": run.history, "train_images": n, "steps": run.total_steps,
+            "selected_epoch": selected, "resumed_from_epoch": resumed_from,
+            "torch_threads": torch.get_num_threads(), "torch_version": str(torch.__version__),
+            "device": run.device, "precision": run.precision}
