@@ -28,7 +28,7 @@ import numpy as np
 
 from .api import Codec, Dataset, ImageMetric, Task, TaskContext, TaskMetric, image_digest, samples_fingerprint, stable_json
 from .config import BenchmarkConfig
-from .encoding import ChunkResult, encode_chunk
+from .codec_worker_job import ChunkResult, encode_chunk
 from .errors import CodecError, ConfigError, PluginError, StoreError
 from .pluginmanager import PluginManager
 from .store import EncodingRecord, Store, encoding_key, reference_key, stream_sha256

@@ -11,7 +11,7 @@ import yaml
 
 from taskcodec import CodecError, ConfigError, TaskContext
 from taskcodec.pluginmanager import get_plugin_manager
-from taskcodec.training import build_request, load_training_config, parse_training_config, train_codec
+from taskcodec.codec_training_config import build_request, load_training_config, parse_training_config, train_codec
 
 torch = pytest.importorskip("torch")
 

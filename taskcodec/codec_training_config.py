@@ -1,4 +1,4 @@
-"""Codec training configs (``taskcodec train-codec CONFIG``): YAML read into a
+"""The ``taskcodec train-codec CONFIG`` config: YAML read into a
 :class:`CodecTrainingRequest` for the codec plugin's :meth:`Codec.train`.
 
 A training config names the codec, the mode, the rate points, where the models go, the
