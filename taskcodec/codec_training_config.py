@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 from .api import CodecTrainingRequest, TaskContext
 from .config import DatasetConfig, TaskConfig, _Reader, check_option_names, parse_dataset, parse_task, read_yaml
+from .dataset_builder import build_dataset
 from .errors import ConfigError, TaskcodecError, UnknownPluginError
 
 MODES = ("rd", "task", "joint")
@@ -115,11 +116,7 @@ def build_request(cfg: CodecTrainingConfig, plugins: Any, store_root: Path, *, p
             raise r.fail(where, f"dataset {dataset_cls.name!r} has splits {list(dataset_cls.splits)}, got {split!r}")
 
     def load_split(split: str):
-        extra = {"cache_dir": store_root / "datasets" / dataset_cls.name} if dataset_cls.wants_cache_dir else {}
-        try:
-            return dataset_cls(root=cfg.dataset.root, split=split, **extra, **cfg.dataset.options)
-        except TypeError as exc:
-            raise r.fail("dataset.options", f"dataset {dataset_cls.name!r} rejected its options: {exc}") from None
+        return build_dataset(plugins.registry, cfg.dataset, split, cache_root=store_root / "datasets", source=cfg.source)
 
     task = None
     if cfg.task is not None:

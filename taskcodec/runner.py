@@ -28,6 +28,7 @@ import numpy as np
 
 from .api import Codec, Dataset, ImageMetric, Task, TaskContext, TaskMetric, image_digest, samples_fingerprint, stable_json
 from .config import BenchmarkConfig
+from .dataset_builder import build_dataset
 from .codec_worker_job import ChunkResult, encode_chunk
 from .errors import CodecError, ConfigError, PluginError, StoreError
 from .pluginmanager import PluginManager
@@ -104,10 +105,8 @@ class Runner:
 
     # set-up -------------------------------------------------------------------------
     def _dataset(self, split: str) -> Dataset:
-        d = self.config.dataset
-        cls = self.plugins.get("dataset", d.name).target
-        extra = {"cache_dir": self.store.root / "datasets" / cls.name} if cls.wants_cache_dir else {}
-        return cls(root=d.root, split=split, **extra, **d.options)
+        return build_dataset(self.plugins.registry, self.config.dataset, split, cache_root=self.store.root / "datasets",
+                             source=self.config.source)
 
     def task_context(self) -> TaskContext:
         """What the task gets in ``prepare`` (and ``train``): split loader, model folder, device, seed."""

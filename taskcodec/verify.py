@@ -257,16 +257,15 @@ def _check_data(raw: dict[str, Any], document: dict[str, Any], registry: Any) ->
     """The dataset's fingerprint, and the sha256 of every task checkpoint found locally."""
     from .api import image_digest, samples_fingerprint
     from .config import parse_dataset, _Reader
+    from .dataset_builder import build_dataset
     from .download import sha256_file
 
     provenance = document.get("provenance") or {}
     data = Verdict("dataset fingerprint")
     try:
         d = parse_dataset(_Reader("config.yaml"), raw["dataset"], default_split="test")
-        cls = registry.get("dataset", d.name).target
-        extra = {"cache_dir": Path(tempfile.mkdtemp(prefix="taskcodec-verify-"))} if cls.wants_cache_dir else {}
-        dataset = cls(root=d.root, split=d.split, **extra, **d.options)
-        samples = list(dataset)
+        with tempfile.TemporaryDirectory(prefix="taskcodec-verify-") as scratch:  # derived data, e.g. landmarks
+            samples = list(build_dataset(registry, d, d.split, cache_root=Path(scratch), source="config.yaml"))
         fingerprint = samples_fingerprint(samples, [image_digest(s.image) for s in samples])
         data.checked = 1
         expected = (provenance.get("dataset") or {}).get("fingerprint")
