@@ -60,6 +60,9 @@ class Collected:
     images: list[dict[str, Any]]  # one per (row, setting, image): rate and quality
     samples: list[dict[str, Any]]  # one per (row, setting, task sample): task outputs
     provenance: dict[str, Any]
+    # the rows' task metrics: their optional board methods (TaskMetric.sample_scores, .draw_figures)
+    # add per-sample scores and figures to the published board
+    task_metrics: list[TaskMetric] = field(default_factory=list)
 
 
 def _default_workers() -> int:
@@ -470,7 +473,8 @@ class Runner:
             rows.append(row)
         fingerprint = samples_fingerprint(samples, digests)
         provenance = build_provenance(self.config, dataset, fingerprint, cells, run_info, self.plugins)
-        return Collected(rows=rows, images=images, samples=sample_rows, provenance=provenance)
+        return Collected(rows=rows, images=images, samples=sample_rows, provenance=provenance,
+                         task_metrics=list(task_metrics))
 
     def _reference_row(self, dataset, samples, digests, cells, columns, task, task_metrics, task_id,
                        sample_rows) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def verify_board(folder: Path, registry: Any, check_data: bool = False) -> list[
     verdicts.append(_check_results_files(results, document))
     task_metrics = _task_metrics(raw, registry)
     verdicts += _check_rows(results, images, samples, task_metrics)
-    verdicts.append(_check_bd(folder, raw, document, images, samples))
+    verdicts.append(_check_bd(folder, raw, document, images, samples, task_metrics))
     if check_data:
         verdicts += _check_data(raw, document, registry)
     return verdicts
@@ -209,7 +209,7 @@ def _compare(verdict: Verdict, column: str, published: Any, recomputed: Any, exa
         verdict.problems.append(f"{column}: published {published!r}, recomputed {recomputed!r}")
 
 
-def _check_bd(folder: Path, raw: dict[str, Any], document: dict[str, Any], images, samples) -> Verdict:
+def _check_bd(folder: Path, raw: dict[str, Any], document: dict[str, Any], images, samples, task_metrics) -> Verdict:
     """BD-rates, their intervals, BD-quality and the rate at clean minus one point, recomputed by the
     same code that published them, from the rows and the per-sample files."""
     import pandas as pd
@@ -222,7 +222,7 @@ def _check_bd(folder: Path, raw: dict[str, Any], document: dict[str, Any], image
     published = document.get("bd") or {}
     config = parse_config(raw, str(folder / "config.yaml"))
     results = pd.DataFrame(document.get("rows") or [])
-    per_sample, score_column = bootstrap_samples(samples, images)
+    per_sample, score_column = bootstrap_samples(samples, images, task_metrics)
     with tempfile.TemporaryDirectory() as scratch:
         summary = render_leaderboard(
             Path(scratch), results, title=config.title, quality_metric=document.get("quality_metric"),

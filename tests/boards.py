@@ -6,6 +6,7 @@ from pathlib import Path
 from taskcodec.config import parse_config
 from taskcodec.download import sha256_file
 from taskcodec.runner import Collected
+from taskcodec_plugins.metrics.classification import Accuracy
 
 CLASSES = ["neutral", "happy", "sad"]
 N = 30
@@ -33,7 +34,8 @@ def make_collected(labels=("jpeg", "webp"), title="Demo", notes=(), shift: int =
            "codecs": [{"name": "jpeg", "label": label} for label in labels], "metrics": ["accuracy"],
            "leaderboard": {"anchor": labels[0], "quality_metric": "accuracy", "notes": list(notes)}}
     provenance = {"command": "taskcodec run demo.yaml", "dataset": {"classes": CLASSES}}
-    return Collected(rows=rows, images=images, samples=samples, provenance=provenance), parse_config(raw, "demo.yaml")
+    collected = Collected(rows=rows, images=images, samples=samples, provenance=provenance, task_metrics=[Accuracy()])
+    return collected, parse_config(raw, "demo.yaml")
 
 
 def board_digests(folder: Path) -> dict[str, str]:
