@@ -2,7 +2,7 @@
 
 Run with ``python -m pytest benchmarks/test_training_throughput.py --benchmark-only -q``. Each
 benchmark writes a config for the ``synthetic-faces`` dataset and runs the real driver,
-``taskcodec.training.train_codec``, once (``rounds=1``: a training writes its checkpoints, state and
+``taskcodec.codec_training_config.train_codec``, once (``rounds=1``: a training writes its checkpoints, state and
 training.json, and a second run into the same folder would skip the finished work), with its
 ``out`` folder and store under ``tmp_path``:
 
@@ -34,7 +34,7 @@ import yaml
 
 from taskcodec import TaskContext
 from taskcodec.pluginmanager import get_plugin_manager
-from taskcodec.training import train_codec
+from taskcodec.codec_training_config import train_codec
 
 STEPS = 24
 FER_DATA = {"size": [48, 48], "count": {"train": 256, "val": 64, "test": 64},

@@ -42,8 +42,15 @@ MIN_FRONT_POINTS = 4
 Method = Literal["pchip", "cubic"]
 
 
+class _JsonFriendly:
+    """``as_dict`` for the result dataclasses: their fields as a dict, tuples as lists."""
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
 @dataclass(frozen=True)
-class BDResult:
+class BDResult(_JsonFriendly):
     """One BD number and what it rests on.
 
     ``value`` is the BD-rate as a fraction (``-0.25`` = 25% fewer bits) for :func:`bd_rate`, or the average
@@ -62,15 +69,9 @@ class BDResult:
     test_points: int
     method: str = "pchip"
 
-    def as_dict(self) -> dict:
-        """A JSON-friendly dict (tuples become lists)."""
-        d = asdict(self)
-        d["overlap"] = list(self.overlap) if self.overlap is not None else None
-        return d
-
 
 @dataclass(frozen=True)
-class BootstrapResult:
+class BootstrapResult(_JsonFriendly):
     """A bootstrap interval of BD-rate; ``interval`` is ``None`` when too few replicates were defined."""
 
     estimate: float | None
@@ -81,11 +82,6 @@ class BootstrapResult:
     seed: int
     paired: bool
     note: str = ""
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["interval"] = list(self.interval) if self.interval is not None else None
-        return d
 
 
 # ----------------------------------------------------------------------------------------------- fronts

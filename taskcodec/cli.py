@@ -167,13 +167,13 @@ def train_codec(config: Path, store: Path | None, no_progress: bool, only: str |
 
     The config names the codec, the mode (rd, task or joint), the rate points, the output
     folder, the training data and the task model of the task-aware losses (see
-    taskcodec/training.py and configs/<board>/train/). Training state is saved as it goes: run the
+    taskcodec/codec_training_config.py and configs/<board>/train/). Training state is saved as it goes: run the
     same command again after an interruption to resume; finished models are not retrained.
     """
     import json
 
     from .store import Store
-    from .training import train_codec as run_training
+    from .codec_training_config import train_codec as run_training
 
     try:
         points = [float(p) for p in only.split(",")] if only else None

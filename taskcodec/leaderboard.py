@@ -34,8 +34,8 @@ IMAGE_METRICS = ("psnr", "ms_ssim")
 SAMPLE_ID_COLUMNS = ("image", "sample", "sample_id", "pair", "id")
 BOOTSTRAP_N = 200
 BOOTSTRAP_SEED = 0
-HEADERS = {"rate_point": "rate point", "bpp": "bpp", "payload_bpp": "payload bpp", "estimated_bpp": "estimated bpp", "psnr": "PSNR (dB)",
-           "ms_ssim": "MS-SSIM"}
+HEADERS = {"rate_point": "rate point", "bpp": "bpp", "payload_bpp": "payload bpp", "estimated_bpp": "estimated bpp",
+           "psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}
 
 
 def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quality_metric: str,
@@ -47,7 +47,8 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
     ``results``: one row per (codec, rate_point) with ``codec`` (``none`` = uncompressed reference),
     ``rate_point``, ``bpp`` and the ``quality_metric`` column, plus any of ``payload_bpp``, ``psnr``,
     ``ms_ssim`` and task metrics. ``per_sample`` (codec, rate_point, a sample id column such as ``image``,
-    ``bpp`` and ``sample_score_column``) adds paired-bootstrap 95% intervals to the BD-rates.
+    ``bpp`` and ``sample_score_column``, by default the ``quality_metric`` column) adds paired-bootstrap
+    95% intervals to the BD-rates.
     """
     missing = [c for c in ("codec", "rate_point", "bpp", quality_metric) if c not in results.columns]
     if missing:
@@ -59,42 +60,13 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
     coded = [c for c in codecs if c != REFERENCE]
     percent = _is_fraction(results, quality_metric)
     auto_notes: list[str] = []
-
-    score_col = sample_score_column
-    if per_sample is not None and score_col is None:
-        score_col = next((c for c in (quality_metric, "correct") if c in per_sample.columns), None)
-    if per_sample is not None and (score_col is None or score_col not in per_sample.columns):
-        wanted = repr(score_col) if score_col else f"'{quality_metric}' or 'correct'"
-        auto_notes.append(f"per-sample data has no score column {wanted}: no bootstrap intervals")
-        per_sample = None
-
-    bd_rows: list[dict[str, Any]] = []
-    single = [c for c in coded if int((results["codec"] == c).sum()) < 2]  # a point, not a curve: no BD-rate
-    if single:
-        auto_notes.append("one rate point, so no BD-rate (compare bpp and quality directly): "
-                          + ", ".join(md_code(c) for c in single))
-    for a in [anchor, *extra_anchors]:
-        if a not in coded:
-            auto_notes.append(f"anchor {md_code(a)} is not among the results ({', '.join(map(md_code, coded)) or 'no codecs'}): "
-                              f"no BD-rates against it")
-            continue
-        for c in coded:
-            if c != a and c not in single:
-                bd_rows.append(_bd_entry(results, per_sample, score_col, c, a, quality_metric, higher_is_better))
-
+    per_sample, score_col = _bootstrap_input(per_sample, sample_score_column, quality_metric, auto_notes)
+    bd_rows = _bd_rows(results, per_sample, score_col, coded, [anchor, *extra_anchors], quality_metric,
+                       higher_is_better, auto_notes)
     fronts = {c: int(monotone_front(*_curve(results, c, quality_metric), higher_is_better)[0].size)
               for c in coded}
     drop = _one_point_drop(results, coded, quality_metric, higher_is_better, percent)
-
-    metrics = [quality_metric]
-    second = next((m for m in IMAGE_METRICS if m != quality_metric and m in results.columns
-                   and results[m].notna().any()), None)
-    if second:
-        metrics.append(second)
-    plot_rate_quality(folder / "rd.png", results, title=title, metrics=metrics, codecs=coded,
-                      percent=[_is_fraction(results, m) and m not in IMAGE_METRICS for m in metrics],
-                      higher_is_better=higher_is_better)
-
+    _plot(folder / "rd.png", results, title, quality_metric, coded, higher_is_better)
     readme = _readme(results, title=title, qm=quality_metric, hib=higher_is_better, percent=percent,
                      codecs=codecs, bd_rows=bd_rows, fronts=fronts, drop=drop, bootstrap=per_sample is not None,
                      notes=[*notes, *auto_notes], provenance=provenance)
@@ -108,6 +80,45 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
 
 
 # ---------------------------------------------------------------------------------------- computation
+def _bootstrap_input(per_sample, score_col, quality_metric, auto_notes) -> tuple[pd.DataFrame | None, str | None]:
+    """The per-sample data and its score column, or ``(None, ...)`` with a note when it has no score column."""
+    if per_sample is not None and score_col is None and quality_metric in per_sample.columns:
+        score_col = quality_metric
+    if per_sample is not None and (score_col is None or score_col not in per_sample.columns):
+        auto_notes.append(f"per-sample data has no score column {score_col or quality_metric!r}: no bootstrap intervals")
+        per_sample = None
+    return per_sample, score_col
+
+
+def _bd_rows(results, per_sample, score_col, coded, anchors, qm, hib, auto_notes) -> list[dict[str, Any]]:
+    """BD numbers of every codec against each anchor; a note for each codec with one point and each anchor missing."""
+    bd_rows: list[dict[str, Any]] = []
+    single = [c for c in coded if int((results["codec"] == c).sum()) < 2]  # a point, not a curve: no BD-rate
+    if single:
+        auto_notes.append("one rate point, so no BD-rate (compare bpp and quality directly): "
+                          + ", ".join(md_code(c) for c in single))
+    for a in anchors:
+        if a not in coded:
+            auto_notes.append(f"anchor {md_code(a)} is not among the results ({', '.join(map(md_code, coded)) or 'no codecs'}): "
+                              f"no BD-rates against it")
+            continue
+        for c in coded:
+            if c != a and c not in single:
+                bd_rows.append(_bd_entry(results, per_sample, score_col, c, a, qm, hib))
+    return bd_rows
+
+
+def _plot(path: Path, results, title, qm, coded, hib) -> None:
+    """rd.png: the quality metric's panel, and a second one for an image metric the results have."""
+    metrics = [qm]
+    second = next((m for m in IMAGE_METRICS if m != qm and m in results.columns and results[m].notna().any()), None)
+    if second:
+        metrics.append(second)
+    plot_rate_quality(path, results, title=title, metrics=metrics, codecs=coded,
+                      percent=[_is_fraction(results, m) and m not in IMAGE_METRICS for m in metrics],
+                      higher_is_better=hib)
+
+
 def _codec_order(results: pd.DataFrame, anchor: str, extra: Sequence[str]) -> list[str]:
     seen = list(dict.fromkeys(str(c) for c in results["codec"]))
     first = [c for c in (REFERENCE, anchor, *extra) if c in seen]

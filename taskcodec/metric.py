@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -24,7 +25,14 @@ class ImageMetric(abc.ABC):
 
 
 class TaskMetric(abc.ABC):
-    """A metric over a task's per-sample rows; returns one or more named columns."""
+    """A metric over a task's per-sample rows; returns one or more named columns.
+
+    Two optional methods add to a published board what a metric can make of the per-sample rows:
+    :meth:`sample_scores` (per-sample scores for the BD-rates' bootstrap intervals) and
+    :meth:`draw_figures` (figure files in the board folder). The framework calls them for the
+    board's task metrics in config order, each implementation once even where several metrics
+    share it (inherit it from one base class); ``taskcodec verify`` calls ``sample_scores`` too.
+    """
 
     name: ClassVar[str]
     task_types: ClassVar[tuple[str, ...]] = ("classification",)
@@ -34,3 +42,25 @@ class TaskMetric(abc.ABC):
     @abc.abstractmethod
     def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
         """Named columns (e.g. ``{"accuracy": 0.71}``) from a task's per-sample rows (see ``Task.sample_rows``)."""
+
+    def sample_scores(self, samples: Any) -> tuple[str, Any] | None:
+        """Optional: one score per sample, for paired-bootstrap 95% intervals of the BD-rates.
+
+        ``samples``: a pandas DataFrame of the board's per-sample rows that have an ``image`` column
+        (``codec``, ``rate_point``, the task's columns from :meth:`Task.sample_rows`, and the image's
+        ``bpp``). Return ``(column name, values)``, one value per row (e.g. ``("correct", pred ==
+        label)``), or None where this metric gives no per-sample score for these rows. The first
+        metric that returns one supplies the scores. Default: None.
+        """
+        return None
+
+    def draw_figures(self, folder: Path, results: Any, samples: Any, provenance: dict[str, Any]) -> list[str]:
+        """Optional: draw figures of a board into ``folder``; return one README note per file written.
+
+        ``results``: the board's rows (a pandas DataFrame; the uncompressed reference row has codec
+        ``none``); ``samples``: its per-sample rows (a DataFrame, or None when the task wrote none);
+        ``provenance``: what the board records (e.g. ``provenance["dataset"]["classes"]``). The files
+        go into the board's manifest: they must be byte-identical whenever the inputs are (e.g. PNGs
+        saved without a timestamp). Default: draws nothing.
+        """
+        return []

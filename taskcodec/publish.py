@@ -1,6 +1,7 @@
 """Writes a leaderboard folder: results.csv/json, per-image and per-sample outputs,
-the config snapshot, (through :mod:`taskcodec.leaderboard`) README.md and rd.png, and
-``manifest.json``, the sha256 of every file written.
+the config snapshot, (through :mod:`taskcodec.leaderboard`) README.md and rd.png, the figures
+the task metrics draw (``TaskMetric.draw_figures``, e.g. the classification metrics'
+confusion.png), and ``manifest.json``, the sha256 of every file written.
 
 Files are rendered in a staging folder and renamed into place, the manifest last, so a
 folder never holds a half-written file and a kill mid-way is detected (the manifest does not
@@ -18,13 +19,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
 from .errors import PublishError
 from .files import sha256_file, write_atomic
 from .hashing import stable_json
+from .metric import TaskMetric
 from .markdown import md_code
 from .runner import REFERENCE, Collected
 
@@ -75,58 +77,36 @@ def quality_metric(config, results) -> tuple[str, bool]:
     return (task_columns[0] if task_columns else "psnr"), True
 
 
-CONFUSION_FILE = "confusion.png"
+def board_hooks(metrics: Sequence[Any], method: str) -> list[Any]:
+    """The task metrics whose optional board method ``method`` (see :class:`taskcodec.TaskMetric`)
+    is implemented, each implementation once, in the metrics' order."""
+    seen = {getattr(TaskMetric, method)}  # the default does nothing
+    chosen = []
+    for metric in metrics:
+        implementation = getattr(type(metric), method, None)
+        if implementation is not None and implementation not in seen:
+            seen.add(implementation)
+            chosen.append(metric)
+    return chosen
 
 
-def confusion_panels(samples, results, classes) -> tuple[list[tuple[str, Any]], list[str]] | None:
-    """For classification samples (``label``, ``pred`` columns): the confusion matrices to draw and the
-    class names, else None. Panels: the reference row, then each codec's lowest-rate point."""
-    import numpy as np
-
-    if samples is None or not {"codec", "rate_point", "label", "pred"} <= set(samples.columns) or results.empty:
-        return None
-    values = list(samples["label"]) + list(samples["pred"])
-    integral = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
-    if classes and integral and all(0 <= int(v) < len(classes) for v in values):
-        names, index = [str(c) for c in classes], {i: i for i in range(len(classes))}
-    else:
-        keys = sorted({v for v in values if v == v}, key=str)  # v == v drops NaN
-        names, index = [str(k) for k in keys], {k: i for i, k in enumerate(keys)}
-    chosen = [r for _, r in results[results["codec"] == REFERENCE].iterrows()]
-    for codec in dict.fromkeys(results["codec"]):
-        rows = results[results["codec"] == codec]
-        if codec != REFERENCE and len(rows):
-            chosen.append(rows.loc[rows["bpp"].astype(float).idxmin()])
-    panels = []
-    for row in chosen:
-        if row["codec"] == REFERENCE:
-            part = samples[samples["codec"] == REFERENCE]
-            title = "uncompressed (none)"
-        else:
-            rate_point = row["rate_point"]
-            unset = rate_point is None or (isinstance(rate_point, float) and math.isnan(rate_point))
-            same = samples["rate_point"].isna() if unset else samples["rate_point"] == rate_point
-            part = samples[(samples["codec"] == row["codec"]) & same]
-            title = f"{row['codec']}{'' if unset else f' {rate_point:g}'} ({float(row['bpp']):.2f} bpp)"
-        if part.empty:
-            continue
-        matrix = np.zeros((len(names), len(names)), dtype=np.int64)
-        for t, p in zip(part["label"], part["pred"]):
-            if t in index and p in index:
-                matrix[index[t], index[p]] += 1
-        accuracy = np.trace(matrix) / max(matrix.sum(), 1)
-        panels.append((f"{title}: accuracy {100 * accuracy:.1f}%", matrix))
-    return (panels, names) if panels else None
-
-
-def bootstrap_samples(samples, images):
+def bootstrap_samples(samples, images, metrics: Sequence[Any]):
     """Per-sample scores with each sample's bpp, for the BD-rates' bootstrap intervals: ``(frame,
-    score column)``, or ``(None, None)`` where the samples are not per-image classifications."""
-    if samples is None or not {"image", "label", "pred"} <= set(samples.columns) or images.empty:
+    score column)`` from the first task metric that scores these samples (``TaskMetric.sample_scores``),
+    or ``(None, None)`` where the samples are not per image or no metric scores them."""
+    if samples is None or "image" not in samples.columns or images.empty:
+        return None, None
+    scorers = board_hooks(metrics, "sample_scores")
+    if not scorers:
         return None, None
     per_sample = samples.merge(images[["codec", "rate_point", "image", "bpp"]], on=["codec", "rate_point", "image"], how="left")
-    per_sample["correct"] = (per_sample["label"] == per_sample["pred"]).astype(float)
-    return per_sample, "correct"
+    for metric in scorers:
+        scores = metric.sample_scores(per_sample)
+        if scores is not None:
+            column, values = scores
+            per_sample[column] = values
+            return per_sample, column
+    return None, None
 
 
 def content_digest(collected: Collected, config) -> str:
@@ -208,9 +188,30 @@ def _render(collected: Collected, config, out: Path, digest: str) -> dict[str, s
     images = _frame(collected.images)
     samples = _frame(collected.samples) if collected.samples else None
     metric, higher = quality_metric(config, results)
+    per_sample, score_column = bootstrap_samples(samples, images, collected.task_metrics)
+    notes = _notes(collected, config)
+    for figures in board_hooks(collected.task_metrics, "draw_figures"):  # e.g. confusion matrices
+        notes += figures.draw_figures(out, results, samples, collected.provenance)
+    summary = render_leaderboard(
+        out,
+        results,
+        title=config.title,
+        quality_metric=metric,
+        higher_is_better=higher,
+        anchor=config.leaderboard.anchor,
+        extra_anchors=config.leaderboard.extra_anchors,
+        per_sample=per_sample,
+        sample_score_column=score_column,
+        notes=notes,
+        provenance=collected.provenance,
+    )
+    _write_data_files(out, collected, config, digest, results, images, samples, metric, summary)
+    return {path.name: sha256_file(path) for path in sorted(out.iterdir()) if path.is_file()}
 
-    per_sample, score_column = bootstrap_samples(samples, images)
 
+def _notes(collected: Collected, config) -> list[str]:
+    """The README notes: an untrained-model warning first, the config's notes, then which rows are
+    evaluated with another task model than the main one."""
     notes = list(config.leaderboard.notes)
     # rows evaluated with another model than the main task's: say which, next to the numbers
     row_tasks = collected.provenance.get("row_tasks") or {}
@@ -226,27 +227,12 @@ def _render(collected: Collected, config, out: Path, digest: str) -> dict[str, s
     if untrained:  # a pipeline check, never a result: say so where nobody can miss it
         notes.insert(0, f"**WARNING: rows {', '.join(map(md_code, untrained))} use UNTRAINED models (pipeline "
                         "check only); their numbers say nothing about the method.**")
-    panels = confusion_panels(samples, results, (collected.provenance.get("dataset") or {}).get("classes") or ())
-    if panels is not None:
-        from .plots import plot_confusion
+    return notes
 
-        plot_confusion(out / CONFUSION_FILE, panels[0], panels[1])
-        notes.append(f"`{CONFUSION_FILE}`: confusion matrices (rows: true class, normalised per row; cell: percent "
-                     f"and count) of the uncompressed reference and of each codec at its lowest rate point; "
-                     f"`samples.csv.gz` holds every prediction.")
-    summary = render_leaderboard(
-        out,
-        results,
-        title=config.title,
-        quality_metric=metric,
-        higher_is_better=higher,
-        anchor=config.leaderboard.anchor,
-        extra_anchors=config.leaderboard.extra_anchors,
-        per_sample=per_sample,
-        sample_score_column=score_column,
-        notes=notes,
-        provenance=collected.provenance,
-    )
+
+def _write_data_files(out: Path, collected: Collected, config, digest: str, results, images, samples, metric: str,
+                      summary: dict[str, Any]) -> None:
+    """results.csv/json, images.csv.gz, samples.csv.gz (when the task wrote per-sample rows), config.yaml."""
     (out / "results.csv").write_bytes(_csv_bytes(results))
     document = {
         "content_digest": digest,
@@ -263,7 +249,6 @@ def _render(collected: Collected, config, out: Path, digest: str) -> dict[str, s
     if config.leaderboard.notes_file:  # beside config.yaml, where that config reads it
         notes_file = config.leaderboard.notes_file
         (out / notes_file).write_bytes((Path(config.source).parent / notes_file).read_bytes())
-    return {path.name: sha256_file(path) for path in sorted(out.iterdir()) if path.is_file()}
 
 
 # ------------------------------------------------------------------------------------ manifest
@@ -286,8 +271,9 @@ def certify_manifest(folder: Path) -> dict[str, Any]:
     """Write the manifest of a board rendered before manifests existed, from its files as they are
     (``taskcodec verify --write-manifest``, which first recomputes every number in them)."""
     document = json.loads((folder / "results.json").read_text())
-    names = ["README.md", "rd.png", CONFUSION_FILE, "results.csv", "results.json", "images.csv.gz",
-             "samples.csv.gz", "config.yaml"]
+    figures = sorted(p.name for p in folder.glob("*.png") if p.name != "rd.png")  # drawn by task metrics
+    names = ["README.md", "rd.png", *figures, "results.csv", "results.json", "images.csv.gz", "samples.csv.gz",
+             "config.yaml"]
     files = {name: sha256_file(folder / name) for name in names if (folder / name).is_file()}
     manifest = {"format": MANIFEST_FORMAT, "content_digest": document.get("content_digest"), "files": files}
     write_atomic(folder / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())

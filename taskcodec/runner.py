@@ -32,7 +32,8 @@ from .hashing import image_digest, stable_json
 from .metric import ImageMetric, TaskMetric
 from .task import Task, TaskContext
 from .config import BenchmarkConfig
-from .encoding import ChunkResult, encode_chunk
+from .dataset_builder import build_dataset
+from .codec_worker_job import ChunkResult, encode_chunk
 from .errors import CodecError, ConfigError, PluginError, StoreError
 from .pluginmanager import PluginManager
 from .store import EncodingRecord, Store, encoding_key, reference_key, stream_sha256
@@ -63,6 +64,9 @@ class Collected:
     images: list[dict[str, Any]]  # one per (row, rate point, image): rate and quality
     samples: list[dict[str, Any]]  # one per (row, rate point, task sample): task outputs
     provenance: dict[str, Any]
+    # the rows' task metrics: their optional board methods (TaskMetric.sample_scores, .draw_figures)
+    # add per-sample scores and figures to the published board
+    task_metrics: list[TaskMetric] = field(default_factory=list)
 
 
 def _default_workers() -> int:
@@ -108,10 +112,8 @@ class Runner:
 
     # set-up -------------------------------------------------------------------------
     def _dataset(self, split: str) -> Dataset:
-        d = self.config.dataset
-        cls = self.plugins.get("dataset", d.name).target
-        extra = {"cache_dir": self.store.root / "datasets" / cls.name} if cls.wants_cache_dir else {}
-        return cls(root=d.root, split=split, **extra, **d.options)
+        return build_dataset(self.plugins.registry, self.config.dataset, split, cache_root=self.store.root / "datasets",
+                             source=self.config.source)
 
     def task_context(self) -> TaskContext:
         """What the task gets in ``prepare`` (and ``train``): split loader, model folder, device, seed."""
@@ -226,12 +228,33 @@ class Runner:
 
     def _compute(self, samples, digests, cells, image_metrics, tasks: dict[str, Task]) -> None:
         """Compute what the store lacks; ``tasks``: task id -> model, for every model some row uses."""
-        from tqdm import tqdm
+        ref_todo = self._plan_reference(digests, tasks)
+        plan, wanted = self._plan_cells(samples, cells, [m.name for m in image_metrics])
+        total = sum(len(todo) for todo in ref_todo.values()) + sum(len(p[1]) + len(p[2]) for p in plan)
+        if total == 0:
+            self.log("taskcodec: every result is already in the store; nothing to compute")
+            return
+        n_encode = sum(len(p[1]) for p in plan)
+        if self.check_determinism:
+            stored = sum(len(c.keys) for c in cells) - n_encode
+            if stored > 0:
+                self.log(f"taskcodec: --check-determinism checks only what this run encodes; {stored} encodings "
+                         f"were already in the store (use a fresh --store to check every one)")
+        if self._pool.wanted(n_encode):
+            check_picklable([(p[0].codec, p[0].row) for p in plan if p[1]], image_metrics)
+        bar = self._progress_bar(total)
+        try:
+            for tid, todo in ref_todo.items():
+                bar.set_description(f"{REFERENCE} (task)", refresh=False)
+                self._predict_and_store(tasks[tid], tid, {reference_key(digests[i]): samples[i].image for i in todo}, bar)
+            self._run_plan(plan, samples, digests, image_metrics, tasks, wanted, bar)
+        finally:
+            bar.close()
+            self._decoded.clear()
 
-        metric_names = [m.name for m in image_metrics]
-        plan = []  # (cell, indices to encode, indices needing only a task output)
-        total = 0
-        ref_todo: dict[str, list[int]] = {}  # task id -> samples lacking its output on the original image
+    def _plan_reference(self, digests: list[str], tasks: dict[str, Task]) -> dict[str, list[int]]:
+        """Task id -> the samples lacking its output on the original image (with the reference row)."""
+        ref_todo: dict[str, list[int]] = {}
         if tasks and self.config.reference:
             # every model gets its own outputs on the originals (see Task.reference_outputs)
             for tid in tasks:
@@ -239,9 +262,17 @@ class Runner:
                 todo = _unique([i for i, d in enumerate(digests) if reference_key(d) not in have], digests)
                 if todo:
                     ref_todo[tid] = todo
-                    total += len(todo)
-        # Rows can share encodings (one codec and rate point evaluated with two task models): each is
-        # encoded once, and its decoded image goes to every model lacking an output for it.
+        return ref_todo
+
+    def _plan_cells(self, samples, cells: list[Cell], metric_names: list[str]):
+        """``(plan, wanted)``: ``plan`` lists ``(cell, indices to encode, indices needing only a task output)``
+        for the cells with work left; ``wanted`` maps an encoding key to the ids of the tasks awaiting its
+        decoded image.
+
+        Rows can share encodings (one codec and rate point evaluated with two task models): each is encoded
+        once, and its decoded image goes to every model lacking an output for it.
+        """
+        plan = []
         planned: set[str] = set()  # encoding keys that some planned chunk encodes
         wanted: dict[str, set[str]] = {}  # encoding key -> ids of the tasks awaiting its decoded image
         predicting: set[tuple[str, str]] = set()  # (task id, key) decoded from its stored stream
@@ -269,49 +300,42 @@ class Runner:
             planned.update(cell.keys[i] for i in to_encode)
             if to_encode or to_predict:
                 plan.append((cell, to_encode, to_predict))
-                total += len(to_encode) + len(to_predict)
-        if total == 0:
-            self.log("taskcodec: every result is already in the store; nothing to compute")
-            return
-        if self.check_determinism:
-            stored = sum(len(c.keys) for c in cells) - sum(len(p[1]) for p in plan)
-            if stored > 0:
-                self.log(f"taskcodec: --check-determinism checks only what this run encodes; {stored} encodings "
-                         f"were already in the store (use a fresh --store to check every one)")
-        if self._pool.wanted(sum(len(p[1]) for p in plan)):
-            check_picklable([(p[0].codec, p[0].row) for p in plan if p[1]], image_metrics)
+        return plan, wanted
+
+    def _progress_bar(self, total: int):
+        from tqdm import tqdm
+
         interactive = sys.stderr.isatty()
-        bar = tqdm(total=total, desc="taskcodec", unit="img", disable=not self.progress, file=sys.stderr,
-                   dynamic_ncols=True, mininterval=0.2 if interactive else 15.0)  # logs: a line every 15 s
-        try:
-            for tid, todo in ref_todo.items():
-                bar.set_description(f"{REFERENCE} (task)", refresh=False)
-                self._predict_and_store(tasks[tid], tid, {reference_key(digests[i]): samples[i].image for i in todo}, bar)
-            pending: list[tuple[Cell, str, Future | ChunkResult]] = []  # (cell, first image id, job)
-            for cell, to_encode, to_predict in plan:
-                for chunk in _split(to_encode, self._chunk_size(len(to_encode))):
-                    items = [(samples[i].id, digests[i], samples[i].image) for i in chunk]
-                    keep_decoded = any(cell.keys[i] in wanted for i in chunk)
-                    args = (cell.codec, cell.identity, cell.row, cell.rate_point, items, str(self.store.streams_dir),
-                            image_metrics, keep_decoded, self.check_determinism)
-                    pool = self._pool.get(sum(len(p[1]) for p in plan))
-                    job = pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)
-                    pending.append((cell, items[0][0], job))
-                    if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
-                        pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)
-                if to_predict:  # encoded earlier, outputs missing: decode the stored streams
-                    bar.set_description(f"{cell.row} {cell.rate_point} (task)", refresh=False)
-                    records = self.store.get_encodings([cell.keys[i] for i in to_predict])
-                    decoded = {cell.keys[i]: self._decode_stored(cell, records[cell.keys[i]], samples[i].id)
-                               for i in to_predict}
-                    self._predict_and_store(cell.task, cell.task_id, decoded, bar)
-                pending = self._drain(pending, tasks, wanted, bar, block=False)
-            self._drain(pending, tasks, wanted, bar, block=True)
-            for tid in list(self._decoded):
-                self._flush_decoded(tasks, tid)
-        finally:
-            bar.close()
-            self._decoded.clear()
+        return tqdm(total=total, desc="taskcodec", unit="img", disable=not self.progress, file=sys.stderr,
+                    dynamic_ncols=True, mininterval=0.2 if interactive else 15.0)  # logs: a line every 15 s
+
+    def _run_plan(self, plan, samples, digests, image_metrics, tasks: dict[str, Task], wanted: dict[str, set[str]],
+                  bar) -> None:
+        """Encode the planned chunks (in the workers), decode the stored streams that lack only task outputs,
+        and give every decoded image to the tasks awaiting it."""
+        n_encode = sum(len(p[1]) for p in plan)
+        pending: list[tuple[Cell, str, Future | ChunkResult]] = []  # (cell, first image id, job)
+        for cell, to_encode, to_predict in plan:
+            for chunk in _split(to_encode, self._chunk_size(len(to_encode))):
+                items = [(samples[i].id, digests[i], samples[i].image) for i in chunk]
+                keep_decoded = any(cell.keys[i] in wanted for i in chunk)
+                args = (cell.codec, cell.identity, cell.row, cell.rate_point, items, str(self.store.streams_dir),
+                        image_metrics, keep_decoded, self.check_determinism)
+                pool = self._pool.get(n_encode)
+                job = pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)
+                pending.append((cell, items[0][0], job))
+                if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
+                    pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)
+            if to_predict:  # encoded earlier, outputs missing: decode the stored streams
+                bar.set_description(f"{cell.row} {cell.rate_point} (task)", refresh=False)
+                records = self.store.get_encodings([cell.keys[i] for i in to_predict])
+                decoded = {cell.keys[i]: self._decode_stored(cell, records[cell.keys[i]], samples[i].id)
+                           for i in to_predict}
+                self._predict_and_store(cell.task, cell.task_id, decoded, bar)
+            pending = self._drain(pending, tasks, wanted, bar, block=False)
+        self._drain(pending, tasks, wanted, bar, block=True)
+        for tid in list(self._decoded):
+            self._flush_decoded(tasks, tid)
 
     def _drain(self, pending, tasks: dict[str, Task], wanted: dict[str, set[str]], bar, block: bool,
                limit: int | None = None):
@@ -437,64 +461,13 @@ class Runner:
 
         rows, images, sample_rows = [], [], []
         ids = [s.id for s in samples]
-        metric_names = [m.name for m in image_metrics]
-        columns = {m.name: m.name.replace("-", "_") for m in image_metrics}
+        columns = {m.name: m.name.replace("-", "_") for m in image_metrics}  # metric name -> result column
         if self.config.reference:
-            # the uncompressed rate of each image (8 bits per sample: 8 gray, 24 RGB), averaged over
-            # images like every codec row; a folder mixing gray and RGB images gets the mean of both
-            uncompressed = [8.0 * (1 if s.image.ndim == 2 else s.image.shape[2]) for s in samples]
-            row = {"codec": REFERENCE, "rate_point": None, "parameter": None, "images": len(samples),
-                   "bpp": float(np.mean(uncompressed)), "payload_bpp": math.nan}
-            row.update({columns[m]: math.nan for m in metric_names})
-            if task is not None:
-                ref_keys = [reference_key(d) for d in digests]
-                outputs = self._outputs(task_id, ref_keys, ids, REFERENCE)
-                task.reference_outputs(dataset, outputs)
-                # A row evaluated with another model compares with that model's clean outputs (e.g. a
-                # verification threshold fixed on the clean images), not with the main model's.
-                others = {id(c.task): c for c in cells if c.task is not task}
-                for c in others.values():
-                    clean = self._outputs(c.task_id, ref_keys, ids, f"{REFERENCE} (model of {c.row})")
-                    c.task.reference_outputs(dataset, clean)
-                row.update(self._task_columns(task, task_metrics, dataset, outputs, REFERENCE, None, None, sample_rows))
-            rows.append(row)
+            rows.append(self._reference_row(dataset, samples, digests, cells, columns, task, task_metrics, task_id,
+                                            sample_rows))
         for cell in cells:
-            encoded = self.store.get_encodings(cell.keys)
-            missing = [ids[i] for i, k in enumerate(cell.keys) if k not in encoded]
-            if missing:
-                raise StoreError(
-                    f"row {cell.row!r} at {cell.rate_point!r}: {len(missing)} images not in the store "
-                    f"(e.g. {missing[0]!r}): run `taskcodec run` to compute them"
-                )
-            measured = self.store.get_image_metrics(cell.keys, metric_names)
-            stats = self.store.get_image_stats(cell.keys)
-            stat_values: dict[str, list[float]] = {}
-            bpps, payloads, values = [], [], {m: [] for m in metric_names}
-            for sid, key in zip(ids, cell.keys):
-                rec = encoded[key]
-                pixels = rec.height * rec.width
-                bpp = 8.0 * rec.n_bytes / pixels
-                payload = math.nan if rec.payload_bytes is None else 8.0 * rec.payload_bytes / pixels
-                image_row = {"codec": cell.row, "rate_point": cell.rate_point, "image": sid, "bytes": rec.n_bytes,
-                             "payload_bytes": rec.payload_bytes, "bpp": bpp, "payload_bpp": payload}
-                for m in metric_names:
-                    v = measured.get((key, m))
-                    image_row[columns[m]] = math.nan if v is None else v
-                    values[m].append(image_row[columns[m]])
-                for name, value in sorted(stats.get(key, {}).items()):
-                    column, value = stat_column(name, value, pixels)
-                    image_row[column] = value
-                    stat_values.setdefault(column, []).append(value)
-                images.append(image_row)
-                bpps.append(bpp)
-                payloads.append(payload)
-            row = {"codec": cell.row, "rate_point": cell.rate_point, "parameter": cell.codec.rate_parameter,
-                   "images": len(samples), "bpp": float(np.mean(bpps)), "payload_bpp": float(np.mean(payloads))}
-            for m in metric_names:
-                finite = [v for v in values[m] if not math.isnan(v)]
-                row[columns[m]] = float(np.mean(finite)) if finite else math.nan
-                if len(finite) < len(values[m]):  # the mean is over fewer images: say how many lack a value
-                    row[columns[m] + UNDEFINED_SUFFIX] = len(values[m]) - len(finite)
+            row, cell_images, stat_values = self._codec_row(cell, ids, columns)
+            images += cell_images
             if cell.task is not None:
                 outputs = self._outputs(cell.task_id, cell.keys, ids, cell.row)
                 row.update(self._task_columns(cell.task, task_metrics, dataset, outputs, cell.row, cell.rate_point,
@@ -504,7 +477,74 @@ class Runner:
             rows.append(row)
         fingerprint = samples_fingerprint(samples, digests)
         provenance = build_provenance(self.config, dataset, fingerprint, cells, run_info, self.plugins)
-        return Collected(rows=rows, images=images, samples=sample_rows, provenance=provenance)
+        return Collected(rows=rows, images=images, samples=sample_rows, provenance=provenance,
+                         task_metrics=list(task_metrics))
+
+    def _reference_row(self, dataset, samples, digests, cells, columns, task, task_metrics, task_id,
+                       sample_rows) -> dict[str, Any]:
+        """The uncompressed row: its rate, and its task columns (which also hand every model its clean outputs)."""
+        # the uncompressed rate of each image (8 bits per sample: 8 gray, 24 RGB), averaged over
+        # images like every codec row; a folder mixing gray and RGB images gets the mean of both
+        uncompressed = [8.0 * (1 if s.image.ndim == 2 else s.image.shape[2]) for s in samples]
+        row = {"codec": REFERENCE, "rate_point": None, "parameter": None, "images": len(samples),
+               "bpp": float(np.mean(uncompressed)), "payload_bpp": math.nan}
+        row.update({columns[m]: math.nan for m in columns})
+        if task is not None:
+            ids = [s.id for s in samples]
+            ref_keys = [reference_key(d) for d in digests]
+            outputs = self._outputs(task_id, ref_keys, ids, REFERENCE)
+            task.reference_outputs(dataset, outputs)
+            # A row evaluated with another model compares with that model's clean outputs (e.g. a
+            # verification threshold fixed on the clean images), not with the main model's.
+            others = {id(c.task): c for c in cells if c.task is not task}
+            for c in others.values():
+                clean = self._outputs(c.task_id, ref_keys, ids, f"{REFERENCE} (model of {c.row})")
+                c.task.reference_outputs(dataset, clean)
+            row.update(self._task_columns(task, task_metrics, dataset, outputs, REFERENCE, None, None, sample_rows))
+        return row
+
+    def _codec_row(self, cell: Cell, ids: list[str], columns: dict[str, str]):
+        """``(row, image rows, stat values)`` of one cell from the store: the row's mean rate and image
+        metrics, one row per image, and each codec stat's per-image values (result column -> values)."""
+        encoded = self.store.get_encodings(cell.keys)
+        missing = [ids[i] for i, k in enumerate(cell.keys) if k not in encoded]
+        if missing:
+            raise StoreError(
+                f"row {cell.row!r} at {cell.rate_point!r}: {len(missing)} images not in the store "
+                f"(e.g. {missing[0]!r}): run `taskcodec run` to compute them"
+            )
+        image_rows, stat_values = self._image_rows(cell, ids, encoded, columns)
+        row = {"codec": cell.row, "rate_point": cell.rate_point, "parameter": cell.codec.rate_parameter,
+               "images": len(ids), "bpp": float(np.mean([r["bpp"] for r in image_rows])),
+               "payload_bpp": float(np.mean([r["payload_bpp"] for r in image_rows]))}
+        for column in columns.values():
+            values = [r[column] for r in image_rows]
+            finite = [v for v in values if not math.isnan(v)]
+            row[column] = float(np.mean(finite)) if finite else math.nan
+            if len(finite) < len(values):  # the mean is over fewer images: say how many lack a value
+                row[column + UNDEFINED_SUFFIX] = len(values) - len(finite)
+        return row, image_rows, stat_values
+
+    def _image_rows(self, cell: Cell, ids: list[str], encoded: dict[str, EncodingRecord], columns: dict[str, str]):
+        """One row per image of the cell (bytes, rates, image metrics, codec stats), and each stat's values."""
+        measured = self.store.get_image_metrics(cell.keys, list(columns))
+        stats = self.store.get_image_stats(cell.keys)
+        image_rows, stat_values = [], {}
+        for sid, key in zip(ids, cell.keys):
+            rec = encoded[key]
+            pixels = rec.height * rec.width
+            payload = math.nan if rec.payload_bytes is None else 8.0 * rec.payload_bytes / pixels
+            image_row = {"codec": cell.row, "rate_point": cell.rate_point, "image": sid, "bytes": rec.n_bytes,
+                         "payload_bytes": rec.payload_bytes, "bpp": 8.0 * rec.n_bytes / pixels, "payload_bpp": payload}
+            for m, column in columns.items():
+                v = measured.get((key, m))
+                image_row[column] = math.nan if v is None else v
+            for name, value in sorted(stats.get(key, {}).items()):
+                column, value = stat_column(name, value, pixels)
+                image_row[column] = value
+                stat_values.setdefault(column, []).append(value)
+            image_rows.append(image_row)
+        return image_rows, stat_values
 
     def _outputs(self, task_id: str, keys: list[str], ids: list[str], row: str) -> dict[str, Any]:
         found = self.store.get_task_outputs(task_id, keys)

@@ -83,7 +83,7 @@ def verify_board(folder: Path, registry: Any, check_data: bool = False) -> list[
     verdicts.append(_check_results_files(results, document))
     task_metrics = _task_metrics(raw, registry)
     verdicts += _check_rows(results, images, samples, task_metrics)
-    verdicts.append(_check_bd(folder, raw, document, images, samples))
+    verdicts.append(_check_bd(folder, raw, document, images, samples, task_metrics))
     if check_data:
         verdicts += _check_data(raw, document, registry)
     return verdicts
@@ -209,7 +209,7 @@ def _compare(verdict: Verdict, column: str, published: Any, recomputed: Any, exa
         verdict.problems.append(f"{column}: published {published!r}, recomputed {recomputed!r}")
 
 
-def _check_bd(folder: Path, raw: dict[str, Any], document: dict[str, Any], images, samples) -> Verdict:
+def _check_bd(folder: Path, raw: dict[str, Any], document: dict[str, Any], images, samples, task_metrics) -> Verdict:
     """BD-rates, their intervals, BD-quality and the rate at clean minus one point, recomputed by the
     same code that published them, from the rows and the per-sample files."""
     import pandas as pd
@@ -222,7 +222,7 @@ def _check_bd(folder: Path, raw: dict[str, Any], document: dict[str, Any], image
     published = document.get("bd") or {}
     config = parse_config(raw, str(folder / "config.yaml"))
     results = pd.DataFrame(document.get("rows") or [])
-    per_sample, score_column = bootstrap_samples(samples, images)
+    per_sample, score_column = bootstrap_samples(samples, images, task_metrics)
     with tempfile.TemporaryDirectory() as scratch:
         summary = render_leaderboard(
             Path(scratch), results, title=config.title, quality_metric=document.get("quality_metric"),
@@ -258,16 +258,15 @@ def _check_data(raw: dict[str, Any], document: dict[str, Any], registry: Any) ->
     from .dataset import samples_fingerprint
     from .hashing import image_digest
     from .config import parse_dataset, _Reader
-    from .download import sha256_file
+    from .dataset_builder import build_dataset
+    from .files import sha256_file
 
     provenance = document.get("provenance") or {}
     data = Verdict("dataset fingerprint")
     try:
         d = parse_dataset(_Reader("config.yaml"), raw["dataset"], default_split="test")
-        cls = registry.get("dataset", d.name).target
-        extra = {"cache_dir": Path(tempfile.mkdtemp(prefix="taskcodec-verify-"))} if cls.wants_cache_dir else {}
-        dataset = cls(root=d.root, split=d.split, **extra, **d.options)
-        samples = list(dataset)
+        with tempfile.TemporaryDirectory(prefix="taskcodec-verify-") as scratch:  # derived data, e.g. landmarks
+            samples = list(build_dataset(registry, d, d.split, cache_root=Path(scratch), source="config.yaml"))
         fingerprint = samples_fingerprint(samples, [image_digest(s.image) for s in samples])
         data.checked = 1
         expected = (provenance.get("dataset") or {}).get("fingerprint")

@@ -16,6 +16,7 @@ import taskcodec
 from taskcodec.config import parse_config
 from taskcodec.files import sha256_file
 from taskcodec.runner import Collected
+from taskcodec_plugins.metrics.classification import Accuracy
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TASKCODEC_SHARED", REPO.parent / "shared"))
@@ -81,7 +82,8 @@ def make_collected(row_names=("jpeg", "webp"), title="Demo", notes=(), shift: in
            "codecs": [{"name": "jpeg", "row": row_name} for row_name in row_names], "metrics": ["accuracy"],
            "leaderboard": {"anchor": row_names[0], "quality_metric": "accuracy", "notes": list(notes)}}
     provenance = {"command": "taskcodec run demo.yaml", "dataset": {"classes": BOARD_CLASSES}}
-    return Collected(rows=rows, images=images, samples=samples, provenance=provenance), parse_config(raw, "demo.yaml")
+    collected = Collected(rows=rows, images=images, samples=samples, provenance=provenance, task_metrics=[Accuracy()])
+    return collected, parse_config(raw, "demo.yaml")
 
 
 def board_digests(folder: Path) -> dict[str, str]:

@@ -17,7 +17,8 @@ Labels and predictions may be any hashable values (class indices, names) compare
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -84,28 +85,46 @@ def macro_f1(labels: Sequence[Any], preds: Sequence[Any]) -> float:
     return float(np.mean(2 * tp / (2 * tp + fp + fn)))
 
 
-class Accuracy(TaskMetric):
+class ClassificationMetric(TaskMetric):
+    """A metric over ``label``/``pred`` rows: ``column`` = ``score(labels, preds)``. On a published board
+    the classification metrics add a per-sample ``correct`` score (for the BD-rates' bootstrap
+    intervals) and ``confusion.png``, once for all of them (they share these methods)."""
+
+    task_types = ("classification",)
+    column: ClassVar[str]
+    score: ClassVar[Callable[[Sequence[Any], Sequence[Any]], float]]
+
+    def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+        return {self.column: type(self).score(*label_pairs(rows, self.name))}
+
+    def sample_scores(self, samples) -> tuple[str, Any] | None:
+        """``correct``: 1.0 where ``pred == label``, for per-image rows with ``label`` and ``pred``."""
+        if not {"label", "pred"} <= set(samples.columns):
+            return None
+        return "correct", (samples["label"] == samples["pred"]).astype(float)
+
+    def draw_figures(self, folder: Path, results, samples, provenance: dict[str, Any]) -> list[str]:
+        from taskcodec_plugins.metrics.confusion_figure import draw_confusion
+
+        return draw_confusion(folder, results, samples, provenance)
+
+
+class Accuracy(ClassificationMetric):
     name = "accuracy"
-    task_types = ("classification",)
     description = "fraction of samples whose predicted class is the label"
+    column = "accuracy"
+    score = staticmethod(accuracy)
 
-    def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-        return {"accuracy": accuracy(*label_pairs(rows, self.name))}
 
-
-class BalancedAccuracy(TaskMetric):
+class BalancedAccuracy(ClassificationMetric):
     name = "balanced-accuracy"
-    task_types = ("classification",)
     description = "mean per-class recall over the classes present in the labels"
+    column = "balanced_accuracy"
+    score = staticmethod(balanced_accuracy)
 
-    def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-        return {"balanced_accuracy": balanced_accuracy(*label_pairs(rows, self.name))}
 
-
-class MacroF1(TaskMetric):
+class MacroF1(ClassificationMetric):
     name = "macro-f1"
-    task_types = ("classification",)
     description = "unweighted mean F1 over the classes present in labels or predictions"
-
-    def compute(self, rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-        return {"macro_f1": macro_f1(*label_pairs(rows, self.name))}
+    column = "macro_f1"
+    score = staticmethod(macro_f1)

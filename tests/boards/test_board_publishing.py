@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from taskcodec import TaskMetric
 from taskcodec.errors import PublishError
 from taskcodec.files import sha256_file
 from taskcodec.publish import MANIFEST, publish, read_manifest, up_to_date
@@ -122,6 +123,53 @@ def test_publish_refuses_a_dirty_tree_and_run_writes_runs_by_default(tmp_path, m
     assert published.exit_code == 0, published.output
     document = json.loads((tmp_path / "leaderboard" / "c" / "results.json").read_text())
     assert document["provenance"]["command"].endswith("--publish")
+
+
+# ------------------------------------------------------------------------------ task metrics' board methods
+class _ScoredMetric(TaskMetric):
+    """A metric of another task kind: its own per-sample score and figure, through the optional methods."""
+
+    name = "demo-score"
+    task_kinds = ("demo",)
+
+    def compute(self, rows):
+        return {}
+
+    def sample_scores(self, samples):
+        return "demo_score", (samples["label"] == samples["pred"]).astype(float)
+
+    def draw_figures(self, folder, results, samples, provenance):
+        (folder / "demo.png").write_bytes(b"a figure of %d rows" % len(results))
+        return ["`demo.png`: a demo figure."]
+
+
+def test_task_metrics_add_scores_and_figures_each_implementation_once(tmp_path):
+    import pandas as pd
+
+    from taskcodec.publish import board_hooks, bootstrap_samples, certify_manifest
+    from taskcodec_plugins.metrics.classification import Accuracy, BalancedAccuracy, MacroF1
+
+    classification = [Accuracy(), BalancedAccuracy(), MacroF1()]
+    assert board_hooks(classification, "draw_figures") == classification[:1]  # one shared implementation
+    collected, config = make_collected()
+    samples, images = pd.DataFrame(collected.samples), pd.DataFrame(collected.images)
+    assert bootstrap_samples(samples, images, classification)[1] == "correct"
+    assert bootstrap_samples(samples, images, [_ScoredMetric(), *classification])[1] == "demo_score"  # the first
+    assert bootstrap_samples(samples, images, [])[0] is None
+    collected.task_metrics = [_ScoredMetric(), *classification]
+    folder = tmp_path / "board"
+    publish(collected, config, folder)
+    readme = (folder / "README.md").read_text()
+    assert "- `demo.png`: a demo figure." in readme and "`confusion.png`: confusion matrices" in readme
+    assert {"demo.png", "confusion.png"} <= set(read_manifest(folder)["files"])
+    assert "95% CI" in readme
+    collected.task_metrics = []  # no metric with board methods: no figures, no intervals
+    publish(collected, config, folder, force=True)
+    readme = (folder / "README.md").read_text()
+    assert not (folder / "confusion.png").exists() and not (folder / "demo.png").exists() and "95% CI" not in readme
+    (folder / "demo.png").write_bytes(b"drawn before manifests existed")
+    (folder / MANIFEST).unlink()
+    assert "demo.png" in certify_manifest(folder)["files"]  # a board's figures are its .png files
 
 
 # ------------------------------------------------------------------------------ kills while rendering

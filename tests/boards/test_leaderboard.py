@@ -122,7 +122,8 @@ def test_missing_anchor_is_a_note_not_a_crash(tmp_path):
 
 def test_incomplete_per_sample_data(tmp_path):
     per_sample = _per_sample()
-    summary = _render(tmp_path, per_sample=per_sample[per_sample["codec"] != "late"].rename(columns={"image": "x"}))
+    summary = _render(tmp_path, per_sample=per_sample[per_sample["codec"] != "late"].rename(columns={"image": "x"}),
+                      sample_score_column="correct")
     bd = {r["codec"]: r for r in summary["bd"]}
     assert bd["half"]["bd_rate_ci95"] == pytest.approx([-0.5, -0.5], abs=1e-9)  # ids fall back to row order
     assert bd["late"]["bd_rate_ci95"] is None

@@ -25,7 +25,7 @@ def _key(value) -> str:
 
 def check_board(folder: Path) -> list[tuple[str, str, str, float, float]]:
     """(codec, rate point, column, published, recomputed) for every task column of results.csv."""
-    from taskcodec_plugins.metrics import verification as vm
+    from taskcodec_plugins.metrics import verification
 
     results = pd.read_csv(folder / "results.csv")
     samples = pd.read_csv(folder / "samples.csv.gz")
@@ -35,7 +35,7 @@ def check_board(folder: Path) -> list[tuple[str, str, str, float, float]]:
     for _, row in results.iterrows():
         rows = groups[(row.codec, _key(row.rate_point))].drop(columns=["codec", "rate_point", "_key"])
         rows = rows.to_dict(orient="records")
-        values = vm.Verification().compute(rows) | vm.FixedThresholdVerification().compute(rows)
+        values = verification.Verification().compute(rows) | verification.FixedThresholdVerification().compute(rows)
         for column in COLUMNS:
             if column in results.columns:
                 out.append((row.codec, _key(row.rate_point), column, float(row[column]), float(values[column])))

@@ -9,7 +9,7 @@ import pytest
 from taskcodec.config import load_config, parse_config
 from taskcodec.errors import ConfigError
 from taskcodec.pluginmanager import PluginManager
-from taskcodec.training import build_request, load_training_config
+from taskcodec.codec_training_config import build_request, load_training_config
 
 BASE = {
     "benchmark": "demo",

@@ -11,7 +11,7 @@ import yaml
 
 from taskcodec import CodecError, ConfigError, TaskContext
 from taskcodec.pluginmanager import get_plugin_manager
-from taskcodec.training import build_request, load_training_config, parse_training_config, train_codec
+from taskcodec.codec_training_config import build_request, load_training_config, parse_training_config, train_codec
 from tests.helpers import REPO
 
 torch = pytest.importorskip("torch")
@@ -195,20 +195,21 @@ def test_adaptive_weights_are_relative_to_the_unweighted_mse_term(tmp_path, clas
     """adaptive: alpha weighs the MSE term alone. With the running averages at this batch's values the
     task term weighs gamma x 255^2 MSE whatever alpha is, so lowering alpha by 0.8 lowers the loss by
     exactly lambda x 0.8 x 255^2 MSE (when alpha also scaled the task term, by (1 + gamma) times that)."""
-    from taskcodec_plugins.codecs.trained import training as ct
-    from taskcodec_plugins.codecs.learned import models as lm
+    from taskcodec_plugins.codecs.trained import training
+    from taskcodec_plugins.codecs.learned import models
 
     cfg = load_training_config(write_config(tmp_path, "w", "task", [0.01], TINY_CODEC, classifier))
     _, request = build_request(cfg, get_plugin_manager(), tmp_path / "store", progress=False, log=lambda m: None)
     adapter = request.task.differentiable(request.context)
-    data = ct.load_data(request.dataset, limit=16)
+    data = training.load_data(request.dataset, limit=16)
     x = data.images.float().div(255.0)
     torch.manual_seed(0)
-    model = lm.build_model("bmshj2018-factorized", 16, 16, 1).eval()  # eval: no quantisation noise, same x_hat
+    model = models.build_model("bmshj2018-factorized", 16, 16, 1).eval()  # eval: no quantisation noise, same x_hat
     totals = {}
     for alpha in (1.0, 0.2):
-        o = ct.training_options({"alpha": alpha, "gamma": 3.0, "adaptive": True}, {}, "learned")
-        trainer = ct.Trainer(request, o, [ct.CodecModel(0.01, model, ct.compressai_rate_bits, 16)], data, "k", adapter)
+        o = training.training_options({"alpha": alpha, "gamma": 3.0, "adaptive": True}, {}, "learned")
+        codec_models = [training.CodecModel(0.01, model, training.compressai_rate_bits, 16)]
+        trainer = training.Trainer(request, o, codec_models, data, "k", adapter)
         with torch.no_grad():
             totals[alpha], parts = trainer._loss(x, data.labels, {})
     mse = 255.0**2 * parts["mse"]

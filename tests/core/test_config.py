@@ -105,7 +105,7 @@ def test_shipped_configs_are_valid(registry, monkeypatch):
 
 
 def test_shipped_training_and_published_configs_are_valid(registry, monkeypatch):
-    from taskcodec.training import load_training_config
+    from taskcodec.codec_training_config import load_training_config
 
     repo = REPO
     monkeypatch.setenv("TASKCODEC_DATA", "/nonexistent")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from taskcodec_plugins.metrics import verification as vm
+from taskcodec_plugins.metrics import verification
 
 
 def generated_rows(seed=0, folds=10, per_class=30, separation=1.5, clean_shift=None, fail_every=0):
@@ -62,7 +62,7 @@ def brute_accuracy(rows):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fold_accuracy_matches_brute_force(seed):
     rows = generated_rows(seed=seed)
-    out = vm.Verification().compute(rows)
+    out = verification.Verification().compute(rows)
     acc, std = brute_accuracy(rows)
     assert out["accuracy"] == pytest.approx(acc, abs=1e-12)
     assert out["accuracy_std"] == pytest.approx(std, abs=1e-12)
@@ -71,10 +71,10 @@ def test_fold_accuracy_matches_brute_force(seed):
 
 def test_training_threshold_is_optimal_on_a_fine_grid():
     rows = generated_rows(seed=5)
-    folds, same, scores = vm.pair_arrays(rows)
+    folds, same, scores = verification.pair_arrays(rows)
     for k in range(1, 11):
         train = folds != k
-        t = vm.best_threshold(scores[train], same[train])
+        t = verification.best_threshold(scores[train], same[train])
         chosen = np.mean((scores[train] > t) == same[train])
         grid = np.linspace(scores[train].min() - 1, scores[train].max() + 1, 4001)
         best_grid = max(np.mean((scores[train] > g) == same[train]) for g in grid)
@@ -83,7 +83,7 @@ def test_training_threshold_is_optimal_on_a_fine_grid():
 
 def test_failed_detections_are_wrong_decisions():
     rows = generated_rows(seed=3, separation=8.0, fail_every=7)  # perfectly separable but for the failures
-    out = vm.Verification().compute(rows)
+    out = verification.Verification().compute(rows)
     failed_pairs = sum(1 for r in rows if r["failed1"])
     assert out["accuracy"] == pytest.approx(1 - failed_pairs / len(rows))
     assert out["detection_failures"] == failed_pairs  # distinct images a0, a7, ...
@@ -107,20 +107,20 @@ def brute_tar_at_far(rows, far=1e-3):
 @pytest.mark.parametrize("far", [1e-3, 0.02, 0.1])
 def test_tar_at_far_matches_brute_force(far):
     rows = generated_rows(seed=7, per_class=60)
-    folds, same, scores = vm.pair_arrays(rows)
-    tars, fars = vm.kfold_tar_at_far(folds, same, scores, far=far)
+    folds, same, scores = verification.pair_arrays(rows)
+    tars, fars = verification.kfold_tar_at_far(folds, same, scores, far=far)
     assert float(np.mean(tars)) == pytest.approx(brute_tar_at_far(rows, far))
     if far == 1e-3:
-        assert vm.Verification().compute(rows)["tar_at_far_1e-3"] == pytest.approx(brute_tar_at_far(rows, far))
+        assert verification.Verification().compute(rows)["tar_at_far_1e-3"] == pytest.approx(brute_tar_at_far(rows, far))
 
 
 def test_auc_and_eer_against_pairwise_counts():
     rows = generated_rows(seed=11)
-    _, same, scores = vm.pair_arrays(rows)
+    _, same, scores = verification.pair_arrays(rows)
     gen, imp = scores[same], scores[~same]
     wins = sum((g > i) + 0.5 * (g == i) for g, i in itertools.product(gen, imp))
-    assert vm.roc_auc(same, scores) == pytest.approx(wins / (len(gen) * len(imp)))
-    eer = vm.equal_error_rate(same, scores)
+    assert verification.roc_auc(same, scores) == pytest.approx(wins / (len(gen) * len(imp)))
+    eer = verification.equal_error_rate(same, scores)
     # at the EER the false accept and false reject rates meet: within a step of the step curves' crossing
     ts = np.r_[np.unique(scores), np.inf]
     far = np.array([np.mean(imp >= t) for t in ts])
@@ -129,41 +129,41 @@ def test_auc_and_eer_against_pairwise_counts():
     # a textbook case: one impostor outscores every genuine pair: FAR = FRR = 0.2
     same2 = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0], bool)
     scores2 = np.array([0.6, 0.7, 0.8, 0.9, 0.1, 0.2, 0.3, 0.4, 0.95])
-    assert vm.roc_auc(same2, scores2) == pytest.approx(16 / 20)
-    assert vm.equal_error_rate(same2, scores2) == pytest.approx(0.2)
+    assert verification.roc_auc(same2, scores2) == pytest.approx(16 / 20)
+    assert verification.equal_error_rate(same2, scores2) == pytest.approx(0.2)
 
 
 def test_fixed_threshold_equals_standard_on_clean_rows_and_uses_clean_scores():
     rows = generated_rows(seed=4, clean_shift=0.0)
     for r in rows:
         r["clean_score"] = r["score"]
-    assert vm.FixedThresholdVerification().compute(rows)["fixed_accuracy"] == pytest.approx(
-        vm.Verification().compute(rows)["accuracy"])
+    assert verification.FixedThresholdVerification().compute(rows)["fixed_accuracy"] == pytest.approx(
+        verification.Verification().compute(rows)["accuracy"])
     # scores shifted up by a "codec": the clean threshold now accepts more impostors
     shifted = [dict(r, score=r["score"] + 1.0) for r in rows]
-    fixed = vm.FixedThresholdVerification().compute(shifted)
+    fixed = verification.FixedThresholdVerification().compute(shifted)
     assert fixed["fixed_far_at_far_1e-3"] > 0.01
-    assert fixed["fixed_accuracy"] < vm.Verification().compute(shifted)["accuracy"]
+    assert fixed["fixed_accuracy"] < verification.Verification().compute(shifted)["accuracy"]
     # brute force: per fold, the threshold from the clean scores of the other folds
     clean_rows = [dict(r, score=r["clean_score"]) for r in rows]
     accs = []
     for k in range(1, 11):
-        f, s, c = vm.pair_arrays([r for r in clean_rows if r["fold"] != k])
-        t = vm.best_threshold(c, s)
+        f, s, c = verification.pair_arrays([r for r in clean_rows if r["fold"] != k])
+        t = verification.best_threshold(c, s)
         test = [r for r in shifted if r["fold"] == k]
         accs.append(np.mean([(r["score"] > t) == bool(r["same"]) for r in test]))
     assert fixed["fixed_accuracy"] == pytest.approx(np.mean(accs))
 
 
 def test_fixed_threshold_without_reference_is_nan():
-    out = vm.FixedThresholdVerification().compute(generated_rows(seed=1))
+    out = verification.FixedThresholdVerification().compute(generated_rows(seed=1))
     assert all(math.isnan(v) for v in out.values())
 
 
 def test_single_fold_files_are_split_into_ten_stratified_folds():
     rows = generated_rows(seed=2, folds=1, per_class=50)
-    folds, same, _ = vm.pair_arrays(rows)
+    folds, same, _ = verification.pair_arrays(rows)
     assert sorted(set(folds)) == list(range(1, 11))
     for k in range(1, 11):
         assert same[folds == k].sum() == 5 and (~same[folds == k]).sum() == 5
-    assert 0.5 < vm.Verification().compute(rows)["accuracy"] <= 1.0
+    assert 0.5 < verification.Verification().compute(rows)["accuracy"] <= 1.0

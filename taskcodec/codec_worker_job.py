@@ -1,4 +1,5 @@
-"""Encode, decode and measure one chunk of images with one codec at one rate point.
+"""The job a codec worker process runs: encode, decode and measure one chunk of images with one
+codec at one rate point.
 
 This is the unit of work the runner hands to worker processes, so it imports little:
 the codec and metric objects arrive pickled, and the bitstreams are written straight

@@ -1,4 +1,4 @@
-"""Codec training configs (``taskcodec train-codec CONFIG``): YAML read into a
+"""The ``taskcodec train-codec CONFIG`` config: YAML read into a
 :class:`CodecTrainingRequest` for the codec plugin's :meth:`Codec.train`.
 
 A training config names the codec, the mode, the rate points, where the models go, the
@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 from .codec_training import CodecTrainingRequest
 from .config import DatasetConfig, TaskConfig, _Reader, check_option_names, parse_dataset, parse_task, read_yaml
+from .dataset_builder import build_dataset
 from .errors import ConfigError, TaskcodecError, UnknownPluginError
 from .task import TaskContext
 
@@ -116,11 +117,7 @@ def build_request(cfg: CodecTrainingConfig, plugins: Any, store_root: Path, *, p
             raise r.fail(where, f"dataset {dataset_cls.name!r} has splits {list(dataset_cls.splits)}, got {split!r}")
 
     def load_split(split: str):
-        extra = {"cache_dir": store_root / "datasets" / dataset_cls.name} if dataset_cls.wants_cache_dir else {}
-        try:
-            return dataset_cls(root=cfg.dataset.root, split=split, **extra, **cfg.dataset.options)
-        except TypeError as exc:
-            raise r.fail("dataset.options", f"dataset {dataset_cls.name!r} rejected its options: {exc}") from None
+        return build_dataset(plugins.registry, cfg.dataset, split, cache_root=store_root / "datasets", source=cfg.source)
 
     task = None
     if cfg.task is not None:
