@@ -286,12 +286,10 @@ class AvifCodec(_ImagecodecsCodec):
     """
 
     name = "avif"
+    description = ("AVIF (libavif/libaom via imagecodecs), quality 0..99, options speed 0..10 (default 8), "
+                   "pixelformat for RGB '444' (default)/'422'/'420'; gray coded as AV1 monochrome")
     library = "avif"
     rate = RateScale("quality", (10, 25, 40, 55, 70, 85), (0, 99))
-    description = (
-        "AVIF (libavif/libaom via imagecodecs), quality 0..99, options speed 0..10 (default 8), "
-        "pixelformat for RGB '444' (default)/'422'/'420'; gray coded as AV1 monochrome"
-    )
     option_specs = {"speed": (8, taskcodec.Accept.integer(0, 10)),
                     "pixelformat": ("444", taskcodec.Accept.one_of("444", "422", "420"))}
     size_limit = SizeLimit(32768, "libavif's default decoder limits, 32768 per side and 16384 x 16384 pixels: libaom "
