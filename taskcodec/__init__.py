@@ -19,7 +19,7 @@ from .hookspecs import hookimpl
 from .lazy_version import LazyVersion
 from .metric import ImageMetric, TaskMetric
 from .options import Accept, invalid_option, read_option, read_options, unknown_options
-from .task import Task, TaskContext
+from .task import Task, TaskContext, TaskTrainingRequest
 from .torch_compat import ensure_torchvision
 
 __version__ = "0.1.0"
@@ -38,6 +38,7 @@ __all__ = [
     "Sample",
     "Task",
     "TaskContext",
+    "TaskTrainingRequest",
     "TaskMetric",
     "TaskcodecError",
     "ensure_torchvision",

@@ -141,6 +141,7 @@ def train(config: Path, out: Path | None, store: Path | None, no_progress: bool)
     from .config import load_config
     from .runner import Runner
     from .store import Store
+    from .task import TaskTrainingRequest
 
     with _resumable_errors():
         pm = _plugins()
@@ -149,7 +150,8 @@ def train(config: Path, out: Path | None, store: Path | None, no_progress: bool)
             raise TaskcodecError(f"{config}: the config has no task to train")
         task = pm.registry.get("task", cfg.task.name).target(**cfg.task.options)
         started = time.perf_counter()
-        facts = task.train(Runner(cfg, Store(store), pm, progress=not no_progress).task_context(), out)
+        context = Runner(cfg, Store(store), pm, progress=not no_progress).task_context()
+        facts = task.train(TaskTrainingRequest(context, out))
     click.echo(json.dumps(facts, indent=1, default=str))
     click.echo(f"taskcodec: train {cfg.task.name}: {facts.get('checkpoint')} ({time.perf_counter() - started:.1f} s)")
 

@@ -30,6 +30,17 @@ class TaskContext:
     log: Any = print
 
 
+@dataclass
+class TaskTrainingRequest:
+    """What ``taskcodec train CONFIG`` hands to :meth:`Task.train` (as :class:`CodecTrainingRequest`
+    is what ``train-codec`` hands to ``Codec.train``): ``context``, the one :meth:`Task.prepare`
+    gets (``load_split`` builds the config's dataset for any split); ``out``, where to write the
+    result (None: the task's own choice, e.g. a path among its options)."""
+
+    context: TaskContext
+    out: Path | None = None
+
+
 class Task(abc.ABC):
     """A downstream task model evaluated on decoded images.
 
@@ -89,12 +100,10 @@ class Task(abc.ABC):
         """What to publish about the model: weights hash, training config, metrics."""
         return {"fingerprint": self.fingerprint(), "options": self.options()}
 
-    def train(self, context: TaskContext, out: Path | None = None) -> dict[str, Any]:
+    def train(self, request: TaskTrainingRequest) -> dict[str, Any]:
         """Optional: train the model ahead of a run and save it (``taskcodec train CONFIG``).
 
-        ``context`` is the one :meth:`prepare` gets (``load_split`` builds the config's dataset
-        for any split); ``out`` is where to write the result (None: the task's own choice, e.g.
-        a path among its options). A long training should save its state as it goes and resume
+        ``request``: see :class:`TaskTrainingRequest`. A long training should save its state as it goes and resume
         from it when called again after an interruption. Returns facts to report (JSON types),
         including ``"checkpoint"``: the file written. Tasks that cannot be trained ahead keep
         this default, which raises.

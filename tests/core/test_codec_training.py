@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from taskcodec import CodecError, ConfigError, TaskContext
+from taskcodec import CodecError, ConfigError, TaskContext, TaskTrainingRequest
 from taskcodec.pluginmanager import get_plugin_manager
 from taskcodec.codec_training_config import build_request, load_training_config, parse_training_config, train_codec
 from tests.helpers import REPO
@@ -41,7 +41,7 @@ def classifier(tmp_path_factory) -> Path:
     ctx = TaskContext(load_split=lambda split: SyntheticFaces(None, split, **DATA), cache_dir=folder, device="cpu",
                       seed=0, progress=False)
     path = folder / "cnn.pt"
-    ExpressionCNN(**TINY_CNN).train(ctx, path)
+    ExpressionCNN(**TINY_CNN).train(TaskTrainingRequest(ctx, path))
     return path
 
 

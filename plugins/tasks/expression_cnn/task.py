@@ -62,7 +62,7 @@ from typing import Any, Sequence
 import numpy as np
 
 import taskcodec
-from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError, stable_json
+from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError, TaskTrainingRequest, stable_json
 from taskcodec_plugins.tasks.expression_cnn.model import TaskInputError  # noqa: F401 (part of this task's API)
 from taskcodec_plugins.tasks.expression_cnn.model import (ARCHS, build_model, is_class_index, load_checkpoint, run_model,
                                                    save_checkpoint, to_array, train_model)
@@ -331,8 +331,8 @@ class ExpressionCNN(Task):
         }
 
     # -------------------------------------------------------------- the training command
-    def train(self, context: TaskContext, out: Path | None = None) -> dict[str, Any]:
-        """Train and write a checkpoint to ``out`` (default: the ``checkpoint`` option); resumable.
+    def train(self, request: TaskTrainingRequest) -> dict[str, Any]:
+        """Train and write a checkpoint to ``request.out`` (default: the ``checkpoint`` option); resumable.
 
         The state of the training is saved after every epoch in ``context.cache_dir`` under
         ``expression-cnn-train-<key>.state.pt`` (key: as for the cache, so changed options or data
@@ -340,6 +340,7 @@ class ExpressionCNN(Task):
         checkpoint is written atomically, then the state file is removed. If ``out`` already holds
         the checkpoint of exactly this training, nothing is done.
         """
+        context, out = request.context, request.out
         o = self._resolved
         target = Path(out) if out is not None else (Path(o["checkpoint"]) if o["checkpoint"] else None)
         if target is None:

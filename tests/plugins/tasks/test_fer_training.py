@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskcodec import TaskcodecError, TaskContext
+from taskcodec import TaskcodecError, TaskContext, TaskTrainingRequest
 from taskcodec_plugins.tasks.expression_cnn import task as ec
 from taskcodec_plugins.tasks.expression_cnn.task import ExpressionCNN
 from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
@@ -135,7 +135,7 @@ def test_train_needs_a_destination_and_a_trainable_task(tmp_path):
     ctx = TaskContext(load_split=lambda s: SyntheticFaces(None, s, **DATA), cache_dir=tmp_path, device="cpu",
                       progress=False)
     with pytest.raises(TaskcodecError, match="nowhere to write"):
-        task.train(ctx)
+        task.train(TaskTrainingRequest(ctx))
 
 
 def test_missing_checkpoint_says_how_to_build_it(tmp_path):
@@ -149,7 +149,7 @@ def test_soft_targets_need_soft_labels(tmp_path):
     ctx = TaskContext(load_split=lambda s: SyntheticFaces(None, s, **DATA), cache_dir=tmp_path, device="cpu",
                       progress=False)
     with pytest.raises(TaskcodecError, match="soft labels"):
-        task.train(ctx)
+        task.train(TaskTrainingRequest(ctx))
 
 
 def test_flip_tta_and_vgg_shapes():
@@ -215,7 +215,7 @@ def test_tasks_without_training_refuse_and_configs_need_a_task(tmp_path):
             return []
 
     with pytest.raises(TaskcodecError, match="task 'fixed' has no training command"):
-        Fixed().train(TaskContext(None, tmp_path))
+        Fixed().train(TaskTrainingRequest(TaskContext(None, tmp_path)))
     config = tmp_path / "notask.yaml"
     config.write_text("benchmark: x\ndataset: {name: synthetic-faces}\ncodecs: [{name: jpeg, rate_points: [50]}]\n")
     out = subprocess.run([sys.executable, "-m", "taskcodec.cli", "train", str(config), "--store", str(tmp_path / "s")],
