@@ -176,3 +176,12 @@ def test_corrupt_streams(codec: Codec) -> None:
             corrupt[position] ^= 0xFF
         _valid_or_codec_error(codec, bytes(corrupt))
     _valid_or_codec_error(codec, bytes(rng.integers(0, 256, 300, dtype=np.uint8)))
+
+
+def contract_for_configured_codecs() -> dict[str, object]:
+    """The contract's tests and image fixture, for a codec's own test module to run on its configured
+    instances (a codec with ``needs_options`` is skipped above): ``globals().update(...)`` there,
+    next to a ``codec`` fixture. Each test is named ``test_contract_<name>``."""
+    tests = (test_metadata, test_round_trip_every_rate_point, test_deterministic, test_more_bytes_at_higher_rate,
+             test_bad_rate_points_raise, test_bad_images_raise, test_corrupt_streams)
+    return {"images": images, **{f"test_contract_{t.__name__[len('test_'):]}": t for t in tests}}

@@ -535,11 +535,4 @@ def codec(request: pytest.FixtureRequest) -> CompNetPngCodec:
     return CompNetPngCodec(untrained_seed=0, **request.param)
 
 
-images = contract.images
-test_contract_metadata = contract.test_metadata
-test_contract_round_trip_every_rate_point = contract.test_round_trip_every_rate_point
-test_contract_deterministic = contract.test_deterministic
-test_contract_more_bytes_at_higher_rate = contract.test_more_bytes_at_higher_rate
-test_contract_bad_rate_points_raise = contract.test_bad_rate_points_raise
-test_contract_bad_images_raise = contract.test_bad_images_raise
-test_contract_corrupt_streams = contract.test_corrupt_streams
+globals().update(contract.contract_for_configured_codecs())
