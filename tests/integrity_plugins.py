@@ -106,15 +106,16 @@ class BadPayload(Raw):
 
 
 class RandomPadding(Raw):
-    """Appends a random byte: the same image gives different bytes each time."""
+    """Appends 16 random bytes: the same image gives different bytes each time (one random byte
+    would repeat once in 256 encodes, and the test expecting the first image to fail would fail)."""
 
     name = "random-padding"
 
     def encode(self, image, rate_point):
-        return _pack(image) + os.urandom(1)
+        return _pack(image) + os.urandom(16)
 
     def decode(self, data):
-        return _unpack(data[:-1])
+        return _unpack(data[:-16])
 
 
 class NumpyPayload(Raw):
