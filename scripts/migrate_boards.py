@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import re
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 
 import yaml
 from tabulate import tabulate
+
+from taskcodec.publish import _gzip_bytes as publish_gzip  # the renderer's own: no timestamp, no name
 
 SCHEMA_3 = {"to": "result files schema 3", "renamed": "column setting -> rate_point; codec keys settings -> "
                                                        "rate_points, label -> row", "by": "scripts/migrate_boards.py"}
@@ -72,14 +73,6 @@ NOTES_FILE = "notes.md"
 # ------------------------------------------------------------------------------ helpers
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def gzip_bytes(data: bytes) -> bytes:
-    """As the renderer writes them: no timestamp, no file name."""
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as fh:
-        fh.write(data)
-    return buffer.getvalue()
 
 
 def moved_paths(text: str) -> str:
@@ -149,7 +142,7 @@ def schema_3(folder: Path, document: dict, files: dict[str, bytes]) -> dict:
     files["results.csv"] = rename_csv_header(files["results.csv"])
     for name in ("images.csv.gz", "samples.csv.gz"):
         if name in files:
-            files[name] = gzip_bytes(rename_csv_header(gzip.decompress(files[name])))
+            files[name] = publish_gzip(rename_csv_header(gzip.decompress(files[name])))
     document["rows"] = [{"rate_point" if k == "setting" else k: v for k, v in row.items()} for row in document["rows"]]
     document["provenance"] = {**document["provenance"], "config": renamed_config(document["provenance"]["config"])}
     files["config.yaml"] = yaml.safe_dump(renamed_config(yaml.safe_load(files["config.yaml"])), sort_keys=False).encode()
