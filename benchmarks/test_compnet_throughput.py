@@ -28,8 +28,8 @@ import pytest
 
 from benchmarks.timing import median_seconds, natural_image
 
-from taskcodec_plugins.codecs.compnet_png import codec as cc
-from taskcodec_plugins.codecs.compnet_png import models as cm
+from taskcodec_plugins.codecs.compnet_png import codec as compnet_codec
+from taskcodec_plugins.codecs.compnet_png import models as compnet_models
 from taskcodec_plugins.codecs.compnet_png.codec import CompNetPngCodec
 
 WIDTH, DOWNSAMPLING, SEED = 32, 4, 0
@@ -41,12 +41,12 @@ RATE_POINTS = [(2, 4), (16, 16)]
 IMAGES = [natural_image(96, 112, seed) for seed in range(4)]
 
 
-def _bare_model(path, arch: cm.CompNetArch):
+def _bare_model(path, arch: compnet_models.CompNetArch):
     """The checkpoint's weights in a plain CompNet, without the codec's loading and digest checks."""
     import torch
 
     document = torch.load(path, map_location="cpu", weights_only=True)
-    model = cm.build_compnet(*arch)
+    model = compnet_models.build_compnet(*arch)
     model.load_state_dict(document["state_dict"])
     return model.eval()
 
@@ -64,7 +64,7 @@ def _bare_encode(model, x, levels: int) -> bytes:
     import torch
 
     symbols = torch.round(torch.sigmoid(model.encoder(x)) * (levels - 1)).to(torch.uint8)[0].numpy()
-    return bytes(imagecodecs.png_encode(symbols.reshape(-1, symbols.shape[-1]), level=cc.PNG_LEVEL))
+    return bytes(imagecodecs.png_encode(symbols.reshape(-1, symbols.shape[-1]), level=compnet_codec.PNG_LEVEL))
 
 
 def _bare_decode(model, png: bytes, channels: int, levels: int):
@@ -86,9 +86,9 @@ def _as_uint8(x_hat) -> np.ndarray:
 def test_compnet_codec_vs_bare_pipeline(benchmark, tmp_path, channels: int, levels: int) -> None:
     import torch
 
-    arch = cm.CompNetArch(channels, levels, DOWNSAMPLING, 3, WIDTH)
+    arch = compnet_models.CompNetArch(channels, levels, DOWNSAMPLING, 3, WIDTH)
     path = tmp_path / "m.pt"
-    cm.save_checkpoint(path, cm.untrained_compnet(arch, SEED), mode="untrained", seed=SEED)
+    compnet_models.save_checkpoint(path, compnet_models.untrained_compnet(arch, SEED), mode="untrained", seed=SEED)
     codec = CompNetPngCodec(models=str(tmp_path))
     rate_point = arch.nominal_bpp
     bare_model = _bare_model(path, arch)
@@ -107,7 +107,7 @@ def test_compnet_codec_vs_bare_pipeline(benchmark, tmp_path, channels: int, leve
         for image, x in zip(IMAGES, tensors):
             png = _bare_encode(bare_model, x, levels)
             data = codec.encode(image, rate_point)
-            assert cc.unpack_stream(data)[1] == png and codec.payload_bytes(data) == len(png)
+            assert compnet_codec.unpack_stream(data)[1] == png and codec.payload_bytes(data) == len(png)
             assert np.array_equal(codec.decode(data), _as_uint8(_bare_decode(bare_model, png, channels, levels)))
             payload.append(len(png))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import DATASETS
+from tests.helpers import DATASETS
 
 QUALITY = 20
 N_IMAGES = 1024
@@ -29,22 +29,22 @@ RESULTS: dict[str, float] = {}
 def _model(precision: str):
     import torch
 
-    from taskcodec_plugins.tasks.expression_cnn import task as ec
+    from taskcodec_plugins.tasks.expression_cnn import task as expression_task
 
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model = ec.build_model(1, 8, 32, "vgg")
+        model = expression_task.build_model(1, 8, 32, "vgg")
     return model.to(memory_format=torch.channels_last).eval()
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])
 def test_classifier_inference(benchmark, precision):
-    from taskcodec_plugins.tasks.expression_cnn import task as ec
+    from taskcodec_plugins.tasks.expression_cnn import task as expression_task
 
     model = _model(precision)
     images = np.random.default_rng(0).integers(0, 256, (N_IMAGES, 1, 48, 48), dtype=np.uint8)
-    ec.run_model(model, images[:256], "cpu", precision, 256)  # warm-up
-    benchmark.pedantic(ec.run_model, args=(model, images, "cpu", precision, 256), rounds=3, iterations=1)
+    expression_task.run_model(model, images[:256], "cpu", precision, 256)  # warm-up
+    benchmark.pedantic(expression_task.run_model, args=(model, images, "cpu", precision, 256), rounds=3, iterations=1)
     benchmark.extra_info["images_per_s"] = N_IMAGES / benchmark.stats.stats.mean
     benchmark.extra_info["parameters"] = int(sum(p.numel() for p in model.parameters()))
 
@@ -54,11 +54,11 @@ def _checkpoint(folder: Path) -> Path:
     committed = Path(__file__).resolve().parent.parent / "leaderboard" / "ferplus" / "expression-cnn-ferplus.pt"
     if committed.is_file():
         return committed
-    from taskcodec_plugins.tasks.expression_cnn import task as ec
+    from taskcodec_plugins.tasks.expression_cnn import task as expression_task
     from taskcodec_plugins.datasets.fer.labels import EMOTIONS
 
     path = folder / "random-vgg.pt"
-    ec.save_checkpoint(path, _model("bf16"), {"classes": list(EMOTIONS), "in_channels": 1, "size": [48, 48],
+    expression_task.save_checkpoint(path, _model("bf16"), {"classes": list(EMOTIONS), "in_channels": 1, "size": [48, 48],
                                               "width": 32, "arch": "vgg"})
     return path
 
@@ -77,10 +77,10 @@ def fer_test():
 def _bare(images: np.ndarray, model, precision: str) -> float:
     import imagecodecs
 
-    from taskcodec_plugins.tasks.expression_cnn import task as ec
+    from taskcodec_plugins.tasks.expression_cnn import task as expression_task
 
     decoded = np.stack([imagecodecs.jpeg8_decode(imagecodecs.jpeg8_encode(im, level=QUALITY)) for im in images])
-    return float(ec.run_model(model, decoded[:, None], "cpu", precision, 256).argmax(1).mean())
+    return float(expression_task.run_model(model, decoded[:, None], "cpu", precision, 256).argmax(1).mean())
 
 
 def _runner(checkpoint: Path) -> None:
@@ -109,14 +109,14 @@ def _runner(checkpoint: Path) -> None:
 
 @pytest.mark.shared_data
 def test_rate_point_bare_model(benchmark, fer_test, tmp_path):
-    from taskcodec_plugins.tasks.expression_cnn import task as ec
+    from taskcodec_plugins.tasks.expression_cnn import task as expression_task
 
     ds, images = fer_test
-    state, meta = ec.load_checkpoint(_checkpoint(tmp_path))
-    model = ec.build_model(1, len(meta["classes"]), int(meta["width"]), meta.get("arch", "compact"))
+    state, meta = expression_task.load_checkpoint(_checkpoint(tmp_path))
+    model = expression_task.build_model(1, len(meta["classes"]), int(meta["width"]), meta.get("arch", "compact"))
     model.load_state_dict(state)
     model = model.eval()
-    precision = ec.resolve_precision("auto", "cpu")
+    precision = expression_task.resolve_precision("auto", "cpu")
     benchmark.pedantic(_bare, args=(images, model, precision), rounds=2, iterations=1)
     RESULTS["bare"] = benchmark.stats.stats.mean
     benchmark.extra_info["images_per_s"] = len(ds) / benchmark.stats.stats.mean

@@ -24,7 +24,7 @@ import pytest
 
 from benchmarks.timing import median_seconds, natural_image
 
-from taskcodec_plugins.codecs.learned import models as lm
+from taskcodec_plugins.codecs.learned import models as learned_models
 from taskcodec_plugins.codecs.learned.codec import LearnedCodec
 
 N, M, LAMBDA = 64, 96, 0.0067
@@ -34,23 +34,23 @@ ROUNDS = 7
 IMAGES = [natural_image(96, 112, seed) for seed in range(4)]
 
 
-@pytest.mark.parametrize("arch", list(lm.ARCHITECTURES))
+@pytest.mark.parametrize("arch", list(learned_models.ARCHITECTURES))
 def test_learned_codec_vs_bare_compressai(benchmark, tmp_path, arch: str) -> None:
     import torch
     import torch.nn.functional as F
 
-    model = lm.untrained_model(arch, N, M, 3, seed=0, lmbda=LAMBDA)
-    lm.save_checkpoint(tmp_path / "m.pt", model, arch=arch, N=N, M=M, in_channels=3, lmbda=LAMBDA, mode="untrained",
+    model = learned_models.untrained_model(arch, N, M, 3, seed=0, lmbda=LAMBDA)
+    learned_models.save_checkpoint(tmp_path / "m.pt", model, arch=arch, N=N, M=M, in_channels=3, lmbda=LAMBDA, mode="untrained",
                        seed=0)
     codec = LearnedCodec(models=str(tmp_path))
 
     import compressai.models
 
     document = torch.load(tmp_path / "m.pt", weights_only=True)
-    bare_model = getattr(compressai.models, lm.ARCHITECTURES[arch].compressai_class)(N, M)
+    bare_model = getattr(compressai.models, learned_models.ARCHITECTURES[arch].compressai_class)(N, M)
     bare_model.load_state_dict(document["state_dict"])
     bare_model.eval().update(force=True)
-    multiple = lm.ARCHITECTURES[arch].downsampling  # 96x112 -> 128x128 (hyperpriors), unchanged (factorized)
+    multiple = learned_models.ARCHITECTURES[arch].downsampling  # 96x112 -> 128x128 (hyperpriors), unchanged (factorized)
     pad = (0, -112 % multiple, 0, -96 % multiple)
     tensors = [F.pad(torch.from_numpy(im.astype(np.float32) / 255).permute(2, 0, 1)[None], pad, mode="replicate")
                for im in IMAGES]

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import DATASETS, SHARED
+from tests.helpers import DATASETS, SHARED
 
 pytestmark = pytest.mark.shared_data
 WEIGHTS = Path(os.environ.get("TASKCODEC_MOBILEFACENET", SHARED / "models" / "mobilefacenet_casia_068.ckpt"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import DATASETS
+from tests.helpers import DATASETS
 
 QUALITIES = (10, 30, 50, 70, 90)
 pytestmark = pytest.mark.shared_data

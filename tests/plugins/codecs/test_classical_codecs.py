@@ -11,7 +11,7 @@ import pytest
 from taskcodec import CodecError
 from taskcodec.errors import ConfigError, OptionError
 from taskcodec.pluginmanager import get_plugin_manager
-from taskcodec_plugins.codecs.classical import headers as bh
+from taskcodec_plugins.codecs.classical import headers
 from taskcodec_plugins.codecs.classical.codecs import (
     AvifCodec,
     Jpeg2000Codec,
@@ -111,16 +111,16 @@ def test_jpeg_header_of_a_48x48_gray_baseline_file() -> None:
     # Hand count: SOI 2 + APP0/JFIF 18 + DQT 69 (one 8-bit table) + SOF0 13 (one component)
     # + DHT 33 (DC) + 183 (AC) + SOS 10 + EOI 2 = 330 bytes (PROTOCOLS.md: 330 bytes, 1.146 bpp).
     data = JpegCodec().encode(GRAY, 10)
-    layout = bh.jpeg_layout(data)
+    layout = headers.jpeg_layout(data)
     assert layout.header == 2 + 18 + 69 + 13 + 33 + 183 + 10 + 2 == 330
     assert layout.header + layout.payload == len(data)
     assert JpegCodec().payload_bytes(data) == len(data) - 330
     # RGB 4:2:0: two DQT, SOF0 with three components, four DHT, SOS with three components
     rgb = JpegCodec().encode(RGB, 10)
-    assert bh.jpeg_layout(rgb).header == 2 + 18 + 2 * 69 + 19 + 2 * (33 + 183) + 14 + 2 == 625
+    assert headers.jpeg_layout(rgb).header == 2 + 18 + 2 * 69 + 19 + 2 * (33 + 183) + 14 + 2 == 625
     # optimised Huffman tables shrink the header (PROTOCOLS.md: 162-203 bytes)
     optimized = JpegCodec(optimize=True).encode(GRAY, 10)
-    assert 150 <= bh.jpeg_layout(optimized).header <= 210
+    assert 150 <= headers.jpeg_layout(optimized).header <= 210
     assert len(optimized) < len(data)
 
 
@@ -134,7 +134,7 @@ def test_jpeg_progressive_and_restart_markers_are_parsed() -> None:
     progressive = pillow_bytes(RGB, format="JPEG", quality=75, progressive=True)
     restarts = pillow_bytes(RGB, format="JPEG", quality=75, restart_marker_blocks=1)
     for data in (progressive, restarts):
-        layout = bh.jpeg_layout(data)
+        layout = headers.jpeg_layout(data)
         assert layout.header + layout.payload == len(data)
         assert 0 < layout.payload < len(data)
         assert JpegCodec().decode(data).shape == RGB.shape
@@ -142,9 +142,9 @@ def test_jpeg_progressive_and_restart_markers_are_parsed() -> None:
     # writes optimised Huffman tables for it, so its header need not exceed the baseline one
     scans = progressive.count(b"\xff\xda")
     assert scans > 1
-    assert bh.jpeg_layout(progressive).header >= 2 + 18 + 2 * 69 + 19 + scans * 10 + 2
+    assert headers.jpeg_layout(progressive).header >= 2 + 18 + 2 * 69 + 19 + scans * 10 + 2
     # restart markers inside the entropy-coded data count as payload
-    assert bh.jpeg_layout(restarts).header == bh.jpeg_layout(baseline).header + 6  # + DRI segment
+    assert headers.jpeg_layout(restarts).header == headers.jpeg_layout(baseline).header + 6  # + DRI segment
 
 
 @pytest.mark.parametrize("codec_cls", [JpegCodec, PngCodec, Jpeg2000Codec, WebpCodec, AvifCodec, JpegxlCodec])
@@ -169,7 +169,7 @@ def test_trailing_bytes_raise(codec_cls) -> None:
 def test_jpeg2000_writes_a_raw_codestream() -> None:
     data = Jpeg2000Codec().encode(RGB, 36)
     assert data[:4] == b"\xff\x4f\xff\x51" and data[-2:] == b"\xff\xd9"  # SOC, SIZ ... EOC: no JP2 boxes
-    layout = bh.j2k_layout(data)
+    layout = headers.j2k_layout(data)
     assert layout.header + layout.payload == len(data)
     assert 60 < layout.header < 250  # SIZ, COD, QCD, COM, SOT, SOD, EOC for 3 components
 
@@ -240,7 +240,7 @@ def test_avif_gray_is_lossy_monochrome() -> None:
 def test_avif_options() -> None:
     assert len(AvifCodec(pixelformat="420").encode(RGB, 60)) < len(AvifCodec().encode(RGB, 60))
     assert AvifCodec(speed=6).encode(RGB, 40) != AvifCodec().encode(RGB, 40)
-    layout = bh.avif_layout(AvifCodec().encode(RGB, 40))
+    layout = headers.avif_layout(AvifCodec().encode(RGB, 40))
     assert 150 < layout.header < 400  # ftyp + meta boxes: a large share of a small image's rate
 
 

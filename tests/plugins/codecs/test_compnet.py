@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 
 from taskcodec import CodecError
-from taskcodec_plugins.codecs.compnet_png import codec as cc
-from taskcodec_plugins.codecs.compnet_png import models as cm
-from taskcodec_plugins.codecs.trained import bitstream as lb
-from taskcodec_plugins.codecs.trained import model_folder as mfc
+from taskcodec_plugins.codecs.compnet_png import codec as compnet_codec
+from taskcodec_plugins.codecs.compnet_png import models as compnet_models
+from taskcodec_plugins.codecs.trained import bitstream
+from taskcodec_plugins.codecs.trained import model_folder
 from taskcodec_plugins.codecs.compnet_png.codec import CompNetPngCodec
 from tests.contract import test_codec_contract as contract
 from tests.helpers import REPO, write_images
@@ -63,19 +63,19 @@ def smooth_images(n: int, size: int = 32, seed: int = 0):
     return F.interpolate(low, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def save_stand_in(path: Path, arch: cm.CompNetArch, seed: int = 1, mode: str = "untrained", **meta) -> str:
-    return cm.save_checkpoint(path, cm.untrained_compnet(arch, seed), mode=mode, seed=seed, **meta)
+def save_stand_in(path: Path, arch: compnet_models.CompNetArch, seed: int = 1, mode: str = "untrained", **meta) -> str:
+    return compnet_models.save_checkpoint(path, compnet_models.untrained_compnet(arch, seed), mode=mode, seed=seed, **meta)
 
 
 # ---------------------------------------------------------------------------------------------- header
 @pytest.mark.parametrize("rgb,size", [(True, (37, 53)), (False, (1, 1)), (True, (65535, 65535)), (False, (128, 300))])
 def test_header_round_trip(rgb: bool, size: tuple[int, int]) -> None:
     png = bytes(__import__("imagecodecs").png_encode(np.arange(12, dtype=np.uint8).reshape(3, 4), level=9))
-    header = cc.StreamHeader(bytes(range(3, 11)), rgb, *size)
-    data = cc.pack_stream(header, png)
-    assert cc.unpack_stream(data) == (header, png)
-    varints = len(lb.write_varint(size[0])) + len(lb.write_varint(size[1]))
-    assert cc.stream_layout(data) == lb.Layout(13 + varints + 4, len(png))
+    header = compnet_codec.StreamHeader(bytes(range(3, 11)), rgb, *size)
+    data = compnet_codec.pack_stream(header, png)
+    assert compnet_codec.unpack_stream(data) == (header, png)
+    varints = len(bitstream.write_varint(size[0])) + len(bitstream.write_varint(size[1]))
+    assert compnet_codec.stream_layout(data) == bitstream.Layout(13 + varints + 4, len(png))
     assert data[:4] == b"CNP\x01" and data[4:12] == bytes(range(3, 11)) and data[12] == int(rgb)
 
 
@@ -83,7 +83,7 @@ def test_header_round_trip(rgb: bool, size: tuple[int, int]) -> None:
 def test_pack_rejects_out_of_range_fields(bad) -> None:
     fields = dict(model_id=b"\0" * 8, rgb=True, height=8, width=8)
     with pytest.raises(ValueError):
-        cc.pack_stream(cc.StreamHeader(**{**fields, **bad}), b"png")
+        compnet_codec.pack_stream(compnet_codec.StreamHeader(**{**fields, **bad}), b"png")
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -104,7 +104,7 @@ def test_truncated_and_corrupted_streams_raise(stand_in) -> None:
             corrupt[position] ^= mask
             with pytest.raises(CodecError):
                 codec.decode(bytes(corrupt))
-    start = cc.stream_layout(data).header
+    start = compnet_codec.stream_layout(data).header
     corrupt = bytearray(data)
     corrupt[start + 45] ^= 0x10  # inside the PNG's IDAT data
     with pytest.raises(CodecError, match="CRC"):
@@ -123,14 +123,14 @@ def test_inconsistent_streams_are_refused(stand_in) -> None:
     import imagecodecs
 
     codec = stand_in
-    header, png = cc.unpack_stream(codec.encode(natural_image(37, 53, seed=2), 0.75))
+    header, png = compnet_codec.unpack_stream(codec.encode(natural_image(37, 53, seed=2), 0.75))
     with pytest.raises(CodecError, match="inconsistent stream: the PNG holds"):
-        codec.decode(cc.pack_stream(header._replace(height=60), png))  # another latent size
+        codec.decode(compnet_codec.pack_stream(header._replace(height=60), png))  # another latent size
     symbols = imagecodecs.png_decode(png)
     with pytest.raises(CodecError, match="outside the model's 8 levels"):
-        codec.decode(cc.pack_stream(header, imagecodecs.png_encode(np.full_like(symbols, 9))))
+        codec.decode(compnet_codec.pack_stream(header, imagecodecs.png_encode(np.full_like(symbols, 9))))
     with pytest.raises(CodecError, match="not one of this codec's models"):
-        codec.decode(cc.pack_stream(header._replace(model_id=b"\1" * 8), png))
+        codec.decode(compnet_codec.pack_stream(header._replace(model_id=b"\1" * 8), png))
     other = CompNetPngCodec(untrained_seed=2)
     with pytest.raises(CodecError, match="not one of this codec's models"):
         codec.decode(other.encode(natural_image(20, 20, seed=1), 0.25))
@@ -145,7 +145,7 @@ def test_any_size(stand_in, shape: tuple[int, ...]) -> None:
     data = stand_in.encode(image, 2.0)
     decoded = stand_in.decode(data)
     assert decoded.shape == image.shape and decoded.dtype == np.uint8
-    header, png = cc.unpack_stream(data)
+    header, png = compnet_codec.unpack_stream(data)
     assert (header.height, header.width, header.rgb) == (*shape[:2], len(shape) == 3)
     h, w = (-(-side // 4) for side in shape[:2])  # padded to a multiple of 4, then downsampled 4x
     assert imagecodecs.png_decode(png).shape == (8 * h, w)  # 8 channels stacked vertically
@@ -156,8 +156,8 @@ def test_gray_and_rgb(stand_in) -> None:
     gray = natural_image(40, 30, color=False, seed=8)
     assert stand_in.decode(stand_in.encode(gray, 0.75)).shape == (40, 30)
     # a gray image on a 3-channel model is coded as its replication to RGB, plus the gray flag
-    as_gray = cc.unpack_stream(stand_in.encode(gray, 0.75))
-    as_rgb = cc.unpack_stream(stand_in.encode(np.repeat(gray[:, :, None], 3, axis=2), 0.75))
+    as_gray = compnet_codec.unpack_stream(stand_in.encode(gray, 0.75))
+    as_rgb = compnet_codec.unpack_stream(stand_in.encode(np.repeat(gray[:, :, None], 3, axis=2), 0.75))
     assert as_gray[1] == as_rgb[1] and not as_gray[0].rgb and as_rgb[0].rgb
     rgb_decoded = stand_in.decode(stand_in.encode(np.repeat(gray[:, :, None], 3, axis=2), 0.75))
     expected = np.round(rgb_decoded.astype(np.float64).mean(axis=2))
@@ -168,9 +168,9 @@ def test_gray_and_rgb(stand_in) -> None:
     assert gray_model.decode(data).shape == (40, 30)
     with pytest.raises(CodecError, match="1-channel"):
         gray_model.encode(natural_image(40, 30, color=True), 0.25)
-    header, png = cc.unpack_stream(data)
+    header, png = compnet_codec.unpack_stream(data)
     with pytest.raises(CodecError, match="RGB image from a 1-channel model"):
-        gray_model.decode(cc.pack_stream(header._replace(rgb=True), png))
+        gray_model.decode(compnet_codec.pack_stream(header._replace(rgb=True), png))
 
 
 # ---------------------------------------------------------------------------------------------- fresh process
@@ -194,7 +194,7 @@ def test_decode_in_a_fresh_process_is_bit_exact(stand_in, tmp_path) -> None:
     thread count, from stand-ins and from a checkpoint folder."""
     import torch
 
-    save_stand_in(tmp_path / "models" / "gray.pt", cm.CompNetArch(4, 16, 8, 1, 16), seed=5)
+    save_stand_in(tmp_path / "models" / "gray.pt", compnet_models.CompNetArch(4, 16, 8, 1, 16), seed=5)
     codecs = [stand_in, CompNetPngCodec(models=str(tmp_path / "models"))]
     jobs, expected = [], []
     for c, codec in enumerate(codecs):
@@ -206,7 +206,7 @@ def test_decode_in_a_fresh_process_is_bit_exact(stand_in, tmp_path) -> None:
             data, _ = codec.encode_with_stats(image, entry.rate_point)
             decoded = codec.decode(data)
             # the encoder's own reconstruction: decoder(encoder(padded image)), cropped, to uint8
-            model = mfc._MODELS[(entry.digest, "cpu")]
+            model = model_folder._MODELS[(entry.digest, "cpu")]
             x = torch.nn.functional.pad(_tensor(image), (0, -shape[1] % entry.arch.downsampling, 0,
                                                          -shape[0] % entry.arch.downsampling), mode="replicate")
             if x.shape[1] != entry.arch.in_channels:
@@ -237,7 +237,7 @@ def test_pickled_codec_decodes_without_weights_in_the_pickle(stand_in, monkeypat
     expected = stand_in.decode(data)
     blob = pickle.dumps(stand_in)
     assert len(blob) < 8000
-    monkeypatch.setattr(mfc, "_MODELS", type(mfc._MODELS)())  # as in a fresh worker
+    monkeypatch.setattr(model_folder, "_MODELS", type(model_folder._MODELS)())  # as in a fresh worker
     np.testing.assert_array_equal(pickle.loads(blob).decode(data), expected)
 
 
@@ -277,7 +277,7 @@ def test_estimated_bits_are_the_models_proxy(stand_in) -> None:
     for entry in stand_in.entries():
         data, stats = stand_in.encode_with_stats(image, entry.rate_point)
         assert data == stand_in.encode(image, entry.rate_point) and set(stats) == {"estimated_bits"}
-        model = mfc._MODELS[(entry.digest, "cpu")]
+        model = model_folder._MODELS[(entry.digest, "cpu")]
         symbols = torch.from_numpy(model.encode_symbols(_tensor(image))).float()
         assert stats["estimated_bits"] == pytest.approx(float(model.rate_bits(symbols)[0]), rel=1e-6)
 
@@ -290,20 +290,20 @@ def test_rate_grows_with_the_rate_point(stand_in) -> None:
 
 # ---------------------------------------------------------------------------------------------- models
 def test_nominal_bpp_and_architecture() -> None:
-    assert cm.nominal_bpp(8, 16, 4) == 2.0 and cm.nominal_bpp(2, 4, 4, in_channels=1) == 0.25
-    assert cm.CompNetArch(8, 16, 4).nominal_bpp == 2.0
-    model = cm.build_compnet(8, 16, 4)
+    assert compnet_models.nominal_bpp(8, 16, 4) == 2.0 and compnet_models.nominal_bpp(2, 4, 4, in_channels=1) == 0.25
+    assert compnet_models.CompNetArch(8, 16, 4).nominal_bpp == 2.0
+    model = compnet_models.build_compnet(8, 16, 4)
     assert model.downsampling == 4 and model.training
-    assert cm.stage_widths(32, 16) == (16, 16, 16, 32) and cm.stage_widths(64, 4) == (32, 64)
+    assert compnet_models.stage_widths(32, 16) == (16, 16, 16, 32) and compnet_models.stage_widths(64, 4) == (32, 64)
     for bad in (dict(levels=1), dict(levels=257), dict(downsampling=3), dict(in_channels=2), dict(channels=0)):
         with pytest.raises(ValueError):
-            cm.build_compnet(**{**dict(channels=8, levels=16, downsampling=4), **bad})
+            compnet_models.build_compnet(**{**dict(channels=8, levels=16, downsampling=4), **bad})
 
 
 def test_forward_shapes_quantisation_and_gradients() -> None:
     import torch
 
-    model = cm.build_compnet(4, 8, 4, width=16)
+    model = compnet_models.build_compnet(4, 8, 4, width=16)
     x = smooth_images(2, size=32)
     out = model(x)
     assert out["x_hat"].shape == x.shape and out["rate_bits"].shape == (2,)
@@ -340,60 +340,60 @@ def test_plugin_import_stays_light() -> None:
 def test_checkpoint_save_load_and_digest(tmp_path) -> None:
     import torch
 
-    arch = cm.CompNetArch(4, 16, 4, 3, 16)
-    model = cm.untrained_compnet(arch, seed=3)
-    digest = cm.save_checkpoint(tmp_path / "m.pt", model, mode="rd", seed=3, lmbda=0.01, data={"images": 10})
-    document = cm.load_checkpoint(tmp_path / "m.pt")
-    assert document["digest"] == digest == cm.model_digest(model) and len(digest) == 64
+    arch = compnet_models.CompNetArch(4, 16, 4, 3, 16)
+    model = compnet_models.untrained_compnet(arch, seed=3)
+    digest = compnet_models.save_checkpoint(tmp_path / "m.pt", model, mode="rd", seed=3, lmbda=0.01, data={"images": 10})
+    document = compnet_models.load_checkpoint(tmp_path / "m.pt")
+    assert document["digest"] == digest == compnet_models.model_digest(model) and len(digest) == 64
     assert document["setting"] == 1.0 and document["lmbda"] == 0.01 and document["data"] == {"images": 10}
-    assert cm.checkpoint_arch(document) == arch and document["format"] == "taskcodec-compnet"
-    loaded = cm.model_from_checkpoint(document)
+    assert compnet_models.checkpoint_arch(document) == arch and document["format"] == "taskcodec-compnet"
+    loaded = compnet_models.model_from_checkpoint(document)
     x = smooth_images(2, size=32)
     model.eval()
     assert torch.equal(loaded.decode_symbols(loaded.encode_symbols(x)), model.decode_symbols(model.encode_symbols(x)))
     model.update(force=True)  # CompressAI's derived tables: not part of the identity
-    assert cm.save_checkpoint(tmp_path / "updated.pt", model, mode="rd", seed=3) == digest
-    assert cm.model_from_checkpoint(cm.load_checkpoint(tmp_path / "updated.pt")) is not None
+    assert compnet_models.save_checkpoint(tmp_path / "updated.pt", model, mode="rd", seed=3) == digest
+    assert compnet_models.model_from_checkpoint(compnet_models.load_checkpoint(tmp_path / "updated.pt")) is not None
     with pytest.raises(ValueError, match="reserved"):
-        cm.save_checkpoint(tmp_path / "x.pt", model, mode="rd", seed=3, setting=2.0)
-    with pytest.raises(cm.CheckpointError, match="mode"):
-        cm.save_checkpoint(tmp_path / "x.pt", model, mode="best", seed=3)
+        compnet_models.save_checkpoint(tmp_path / "x.pt", model, mode="rd", seed=3, setting=2.0)
+    with pytest.raises(compnet_models.CheckpointError, match="mode"):
+        compnet_models.save_checkpoint(tmp_path / "x.pt", model, mode="best", seed=3)
     assert not (tmp_path / "x.pt").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "updated.pt"]
 
 
 def test_bad_checkpoints_raise(tmp_path) -> None:
     import torch
 
-    save_stand_in(tmp_path / "m.pt", cm.CompNetArch(4, 16, 4, 3, 16))
+    save_stand_in(tmp_path / "m.pt", compnet_models.CompNetArch(4, 16, 4, 3, 16))
     document = torch.load(tmp_path / "m.pt", weights_only=True)
     tampered = {**document, "state_dict": {**document["state_dict"]}}
     tampered["state_dict"]["encoder.0.bias"] = tampered["state_dict"]["encoder.0.bias"] + 1
     torch.save(tampered, tmp_path / "tampered.pt")
-    with pytest.raises(cm.CheckpointError, match="tampered.pt: the weights do not match the digest"):
-        cm.load_checkpoint(tmp_path / "tampered.pt")
+    with pytest.raises(compnet_models.CheckpointError, match="tampered.pt: the weights do not match the digest"):
+        compnet_models.load_checkpoint(tmp_path / "tampered.pt")
     torch.save({**document, "digest": None}, tmp_path / "nodigest.pt")
-    with pytest.raises(cm.CheckpointError, match="do not match the digest"):
-        cm.load_checkpoint(tmp_path / "nodigest.pt")
+    with pytest.raises(compnet_models.CheckpointError, match="do not match the digest"):
+        compnet_models.load_checkpoint(tmp_path / "nodigest.pt")
     torch.save({**document, "setting": 2.0}, tmp_path / "rate_point.pt")
-    with pytest.raises(cm.CheckpointError, match="not the architecture's nominal bpp 1"):
-        cm.load_checkpoint(tmp_path / "rate_point.pt")
+    with pytest.raises(compnet_models.CheckpointError, match="not the architecture's nominal bpp 1"):
+        compnet_models.load_checkpoint(tmp_path / "rate_point.pt")
     torch.save({**document, "format_version": 2}, tmp_path / "v2.pt")
-    with pytest.raises(cm.CheckpointError, match="format version 2"):
-        cm.load_checkpoint(tmp_path / "v2.pt")
+    with pytest.raises(compnet_models.CheckpointError, match="format version 2"):
+        compnet_models.load_checkpoint(tmp_path / "v2.pt")
     torch.save({**document, "levels": 1}, tmp_path / "levels.pt")
-    with pytest.raises(cm.CheckpointError, match="levels=1"):
-        cm.load_checkpoint(tmp_path / "levels.pt")
+    with pytest.raises(compnet_models.CheckpointError, match="levels=1"):
+        compnet_models.load_checkpoint(tmp_path / "levels.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(cm.CheckpointError, match="junk.pt: not a readable checkpoint"):
-        cm.load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(compnet_models.CheckpointError, match="junk.pt: not a readable checkpoint"):
+        compnet_models.load_checkpoint(tmp_path / "junk.pt")
     torch.save({"format": "taskcodec-learned-codec"}, tmp_path / "learned.pt")
-    with pytest.raises(cm.CheckpointError, match="not a compnet checkpoint"):
-        cm.load_checkpoint(tmp_path / "learned.pt")
+    with pytest.raises(compnet_models.CheckpointError, match="not a compnet checkpoint"):
+        compnet_models.load_checkpoint(tmp_path / "learned.pt")
 
 
 def test_checkpoint_folders(tmp_path) -> None:
     for c, l in ((2, 4), (4, 16)):
-        save_stand_in(tmp_path / "a" / f"c{c}-l{l}.pt", cm.CompNetArch(c, l, 4, 3, 16))
+        save_stand_in(tmp_path / "a" / f"c{c}-l{l}.pt", compnet_models.CompNetArch(c, l, 4, 3, 16))
     codec = CompNetPngCodec(models=str(tmp_path / "a"))
     assert codec.default_rate_points == (0.25, 1.0) and codec.validate_rate_point(1) == 1.0
     with pytest.raises(CodecError, match=r"nominal_bpp must be one of the available rate points \[0.25, 1\]"):
@@ -407,10 +407,10 @@ def test_checkpoint_folders(tmp_path) -> None:
     assert codec.encode(image, 1.0) == stand_in.encode(image, 1.0)
     shutil.copytree(tmp_path / "a", tmp_path / "moved")
     assert CompNetPngCodec(models=str(tmp_path / "moved")).identity() == identity
-    save_stand_in(tmp_path / "rd" / "m.pt", cm.CompNetArch(2, 4, 4, 3, 16), mode="rd")
+    save_stand_in(tmp_path / "rd" / "m.pt", compnet_models.CompNetArch(2, 4, 4, 3, 16), mode="rd")
     assert CompNetPngCodec(models=str(tmp_path / "rd")).identity()["untrained"] is False
 
-    save_stand_in(tmp_path / "a" / "c16-l2.pt", cm.CompNetArch(16, 2, 4, 3, 16))  # also 1 nominal bpp
+    save_stand_in(tmp_path / "a" / "c16-l2.pt", compnet_models.CompNetArch(16, 2, 4, 3, 16))  # also 1 nominal bpp
     with pytest.raises(CodecError, match="two models for nominal bpp 1 in"):
         CompNetPngCodec(models=str(tmp_path / "a"))
     with pytest.raises(CodecError, match="downsampling=4, the options say downsampling=8"):
@@ -427,10 +427,10 @@ def test_checkpoint_folders(tmp_path) -> None:
 
 
 def test_checkpoint_changed_after_configuration_is_refused(tmp_path, monkeypatch) -> None:
-    save_stand_in(tmp_path / "m.pt", cm.CompNetArch(2, 4, 4, 3, 16), seed=1)
+    save_stand_in(tmp_path / "m.pt", compnet_models.CompNetArch(2, 4, 4, 3, 16), seed=1)
     codec = CompNetPngCodec(models=str(tmp_path))
-    save_stand_in(tmp_path / "m.pt", cm.CompNetArch(2, 4, 4, 3, 16), seed=2)
-    monkeypatch.setattr(mfc, "_MODELS", type(mfc._MODELS)())
+    save_stand_in(tmp_path / "m.pt", compnet_models.CompNetArch(2, 4, 4, 3, 16), seed=2)
+    monkeypatch.setattr(model_folder, "_MODELS", type(model_folder._MODELS)())
     with pytest.raises(CodecError, match="changed since the codec was configured"):
         codec.encode(natural_image(16, 16, seed=0), 0.25)
 
@@ -458,14 +458,14 @@ def test_options_are_validated() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- training
-def _train(arch: cm.CompNetArch, steps: int = 100, lam: float = 0.05, seed: int = 0):
+def _train(arch: compnet_models.CompNetArch, steps: int = 100, lam: float = 0.05, seed: int = 0):
     """A generic CompressAI-style loop: loss = rate_bits / pixels + lam * 255^2 * MSE, plus the aux loss."""
     import torch
     import torch.nn.functional as F
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = cm.build_compnet(*arch)
+        model = compnet_models.build_compnet(*arch)
         main = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
         opt = torch.optim.Adam(main, lr=1e-3)
         aux_opt = torch.optim.Adam([model.entropy_bottleneck.quantiles], lr=1e-2)
@@ -488,7 +488,7 @@ def _train(arch: cm.CompNetArch, steps: int = 100, lam: float = 0.05, seed: int 
 @pytest.fixture(scope="module")
 def trained() -> dict[int, tuple]:
     """Three small models (4 channels, downsampling 4, width 16) trained 100 steps, at 4, 16 and 64 levels."""
-    return {levels: _train(cm.CompNetArch(4, levels, 4, 3, 16)) for levels in (4, 16, 64)}
+    return {levels: _train(compnet_models.CompNetArch(4, levels, 4, 3, 16)) for levels in (4, 16, 64)}
 
 
 def test_short_training_lowers_the_loss(trained) -> None:
@@ -511,7 +511,7 @@ def test_rate_proxy_tracks_png(trained) -> None:
         with torch.no_grad():
             proxies.append(float(model.rate_bits(torch.from_numpy(symbols).float()).sum()))
         stacked = symbols.reshape(-1, symbols.shape[-1])
-        pngs.append(8 * len(imagecodecs.png_encode(stacked, level=cc.PNG_LEVEL)))
+        pngs.append(8 * len(imagecodecs.png_encode(stacked, level=compnet_codec.PNG_LEVEL)))
     assert proxies == sorted(proxies) and pngs == sorted(pngs), (proxies, pngs)
     for proxy, png in zip(proxies, pngs):
         assert 0.6 < proxy / png < 1.6, (proxies, pngs)
@@ -519,7 +519,7 @@ def test_rate_proxy_tracks_png(trained) -> None:
 
 def test_trained_checkpoint_codes_in_the_codec(trained, tmp_path) -> None:
     model, _ = trained[16]
-    cm.save_checkpoint(tmp_path / "m.pt", model, mode="rd", seed=0, lmbda=0.05)
+    compnet_models.save_checkpoint(tmp_path / "m.pt", model, mode="rd", seed=0, lmbda=0.05)
     codec = CompNetPngCodec(models=str(tmp_path))
     image = natural_image(32, 32, color=True, seed=1)
     decoded = codec.decode(codec.encode(image, 1.0))

@@ -20,15 +20,15 @@ import pandas as pd
 import pytest
 
 from taskcodec import CodecError
-from taskcodec_plugins.codecs.trained import bitstream as lb
-from taskcodec_plugins.codecs.learned import models as lm
-from taskcodec_plugins.codecs.trained import model_folder as mfc
+from taskcodec_plugins.codecs.trained import bitstream
+from taskcodec_plugins.codecs.learned import models as learned_models
+from taskcodec_plugins.codecs.trained import model_folder
 from taskcodec_plugins.codecs.learned.codec import LearnedCodec
 from tests.contract import test_codec_contract as contract
 from tests.helpers import REPO, write_images
 from tests.helpers import natural_image
 
-ARCHS = list(lm.ARCHITECTURES)
+ARCHS = list(learned_models.ARCHITECTURES)
 TINY = {"N": 16, "M": 24}
 TRAINED_ENV = "TASKCODEC_LEARNED_MODELS"
 
@@ -55,39 +55,39 @@ def tiny() -> dict[str, LearnedCodec]:
 # ---------------------------------------------------------------------------------------------- header
 @pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 16383, 16384, 2**21, 2**28 - 1])
 def test_varint_round_trip(value: int) -> None:
-    data = lb.write_varint(value)
+    data = bitstream.write_varint(value)
     assert len(data) == max(1, -(-value.bit_length() // 7))
-    assert lb.read_varint(data + b"\x00", 0, "x") == (value, len(data))
+    assert bitstream.read_varint(data + b"\x00", 0, "x") == (value, len(data))
 
 
 def test_varint_rejects_truncated_and_overlong() -> None:
-    with pytest.raises(lb.MalformedStream, match="truncated"):
-        lb.read_varint(b"\x80", 0, "width")
-    with pytest.raises(lb.MalformedStream, match="over-long"):
-        lb.read_varint(b"\x81\x00", 0, "width")
-    with pytest.raises(lb.MalformedStream, match="not a valid varint"):
-        lb.read_varint(b"\xff" * 6, 0, "width")
+    with pytest.raises(bitstream.MalformedStream, match="truncated"):
+        bitstream.read_varint(b"\x80", 0, "width")
+    with pytest.raises(bitstream.MalformedStream, match="over-long"):
+        bitstream.read_varint(b"\x81\x00", 0, "width")
+    with pytest.raises(bitstream.MalformedStream, match="not a valid varint"):
+        bitstream.read_varint(b"\xff" * 6, 0, "width")
 
 
 @pytest.mark.parametrize("strings", [[b"y" * 5], [b"y" * 300, b"z" * 4], [b"", b"a", b"b" * 127, b"c" * 128]])
 @pytest.mark.parametrize("rgb,zero,pad_log2,size", [(True, False, 6, (37, 53)), (False, True, 0, (1, 1)),
                                                     (True, True, 15, (65535, 65535))])
 def test_header_round_trip(strings, rgb, zero, pad_log2, size) -> None:
-    header = lb.StreamHeader(bytes(range(3, 11)), rgb, zero, pad_log2, *size, 7, 130)
-    data = lb.pack(header, strings)
-    assert lb.unpack(data) == (header, strings)
-    layout = lb.layout(data)
+    header = bitstream.StreamHeader(bytes(range(3, 11)), rgb, zero, pad_log2, *size, 7, 130)
+    data = bitstream.pack(header, strings)
+    assert bitstream.unpack(data) == (header, strings)
+    layout = bitstream.layout(data)
     assert layout.payload == sum(map(len, strings)) and layout.header + layout.payload == len(data)
 
 
 def test_header_layout_bytes() -> None:
-    header = lb.StreamHeader(bytes.fromhex("0123456789abcdef"), True, False, 6, 48, 200, 1, 4)
-    data = lb.pack(header, [b"Y" * 130, b"Z" * 9])
+    header = bitstream.StreamHeader(bytes.fromhex("0123456789abcdef"), True, False, 6, 48, 200, 1, 4)
+    data = bitstream.pack(header, [b"Y" * 130, b"Z" * 9])
     assert data[:3] == b"LC\x01" and data[3:11] == bytes.fromhex("0123456789abcdef")
     assert data[11] == 0b01_0110_0_1  # 2 strings, log2 multiple 6, replicate padding, RGB
     assert data[12:19] == bytes([48, 0xC8, 0x01, 1, 4, 0x82, 0x01])  # H, W (2-byte varint), latent h, w, len y
     assert data[19] == 9  # len z
-    assert lb.layout(data).header == 24 and data[24:] == b"Y" * 130 + b"Z" * 9
+    assert bitstream.layout(data).header == 24 and data[24:] == b"Y" * 130 + b"Z" * 9
     assert header.padded_size == (64, 256)
 
 
@@ -96,9 +96,9 @@ def test_pack_rejects_out_of_range_fields(bad) -> None:
     fields = dict(model_id=b"\0" * 8, rgb=True, zero_padding=False, pad_log2=6, height=8, width=8,
                   latent_height=1, latent_width=1)
     with pytest.raises(ValueError):
-        lb.pack(lb.StreamHeader(**{**fields, **bad}), [b"x"])
+        bitstream.pack(bitstream.StreamHeader(**{**fields, **bad}), [b"x"])
     with pytest.raises(ValueError):
-        lb.pack(lb.StreamHeader(**fields), [b"x"] * 5)
+        bitstream.pack(bitstream.StreamHeader(**fields), [b"x"] * 5)
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -139,13 +139,13 @@ def test_stream_of_another_model_is_refused(tiny) -> None:
 
 def test_inconsistent_header_is_refused(tiny) -> None:
     codec = tiny["mbt2018-mean"]
-    header, strings = lb.unpack(codec.encode(natural_image(37, 53, seed=2), 0.0035))
+    header, strings = bitstream.unpack(codec.encode(natural_image(37, 53, seed=2), 0.0035))
     for bad in (header._replace(latent_width=header.latent_width + 1), header._replace(pad_log2=4),
                 header._replace(height=300)):
         with pytest.raises(CodecError, match="inconsistent stream"):
-            codec.decode(lb.pack(bad, strings))
+            codec.decode(bitstream.pack(bad, strings))
     with pytest.raises(CodecError, match="1 strings"):
-        codec.decode(lb.pack(header, strings[:1]))
+        codec.decode(bitstream.pack(header, strings[:1]))
 
 
 # ---------------------------------------------------------------------------------------------- sizes and channels
@@ -157,8 +157,8 @@ def test_any_size(tiny, arch: str, shape: tuple[int, ...]) -> None:
     data = codec.encode(image, 0.0067)
     decoded = codec.decode(data)
     assert decoded.shape == image.shape and decoded.dtype == np.uint8
-    header, strings = lb.unpack(data)
-    multiple = lm.ARCHITECTURES[arch].downsampling
+    header, strings = bitstream.unpack(data)
+    multiple = learned_models.ARCHITECTURES[arch].downsampling
     assert header.pad_multiple == multiple and (header.height, header.width) == shape[:2]
     assert all(side % multiple == 0 and side - multiple < orig for side, orig in zip(header.padded_size, shape))
     assert codec.payload_bytes(data) == sum(map(len, strings))
@@ -172,8 +172,8 @@ def test_padding_options(tiny) -> None:
     wide = LearnedCodec(**{**options, "pad_multiple": 128})
     streams = {name: c.encode(image, 0.013) for name, c in (("base", base), ("zero", zero), ("wide", wide))}
     assert len(set(streams.values())) == 3  # the padded area is coded, so padding changes the bytes
-    assert lb.unpack(streams["zero"])[0].zero_padding and not lb.unpack(streams["base"])[0].zero_padding
-    assert lb.unpack(streams["wide"])[0].padded_size == (128, 128)
+    assert bitstream.unpack(streams["zero"])[0].zero_padding and not bitstream.unpack(streams["base"])[0].zero_padding
+    assert bitstream.unpack(streams["wide"])[0].padded_size == (128, 128)
     for name, c in (("zero", zero), ("wide", wide)):
         assert c.decode(streams[name]).shape == image.shape
     assert base.identity() != zero.identity() != wide.identity()
@@ -188,8 +188,8 @@ def test_gray_and_rgb(tiny) -> None:
     gray = natural_image(40, 30, color=False, seed=8)
     assert rgb_model.decode(rgb_model.encode(gray, 0.0035)).shape == (40, 30)
     # a gray image on a 3-channel model is coded as its replication to RGB, plus the gray flag
-    as_gray = lb.unpack(rgb_model.encode(gray, 0.0035))
-    as_rgb = lb.unpack(rgb_model.encode(np.repeat(gray[:, :, None], 3, axis=2), 0.0035))
+    as_gray = bitstream.unpack(rgb_model.encode(gray, 0.0035))
+    as_rgb = bitstream.unpack(rgb_model.encode(np.repeat(gray[:, :, None], 3, axis=2), 0.0035))
     assert as_gray[1] == as_rgb[1] and not as_gray[0].rgb and as_rgb[0].rgb
 
     gray_model = LearnedCodec(untrained_seed=1, arch="mbt2018-mean", in_channels=1, **TINY)
@@ -224,8 +224,8 @@ def test_decode_in_a_fresh_process_is_bit_exact(tiny, tmp_path) -> None:
     import torch
 
     folder = tmp_path / "models"
-    model = lm.untrained_model("mbt2018-mean", 16, 24, 1, seed=5, lmbda=0.0035)
-    lm.save_checkpoint(folder / "a.pt", model, arch="mbt2018-mean", N=16, M=24, in_channels=1, lmbda=0.0035,
+    model = learned_models.untrained_model("mbt2018-mean", 16, 24, 1, seed=5, lmbda=0.0035)
+    learned_models.save_checkpoint(folder / "a.pt", model, arch="mbt2018-mean", N=16, M=24, in_channels=1, lmbda=0.0035,
                        mode="untrained", seed=5)
     codecs = [*tiny.values(), LearnedCodec(models=str(folder))]
     jobs, expected = [], []
@@ -259,7 +259,7 @@ def test_pickled_codec_decodes_without_weights_in_the_pickle(tiny, monkeypatch) 
     expected = codec.decode(data)
     blob = pickle.dumps(codec)
     assert len(blob) < 8000
-    monkeypatch.setattr(mfc, "_MODELS", type(mfc._MODELS)())  # as in a fresh worker
+    monkeypatch.setattr(model_folder, "_MODELS", type(model_folder._MODELS)())  # as in a fresh worker
     np.testing.assert_array_equal(pickle.loads(blob).decode(data), expected)
 
 
@@ -302,7 +302,7 @@ def test_estimated_rate_within_a_few_percent_on_trained_models(folder: str) -> N
             data, stats = codec.encode_with_stats(image, entry.lmbda)
             estimated += stats["estimated_bits"]
             actual += 8 * codec.payload_bytes(data)
-        flush = 64 * lm.ARCHITECTURES[entry.arch].strings * len(images)
+        flush = 64 * learned_models.ARCHITECTURES[entry.arch].strings * len(images)
         assert abs(actual - estimated) <= 0.03 * estimated + flush, (entry.lmbda, entry.path, actual, estimated)
 
 
@@ -317,8 +317,8 @@ def test_rate_grows_with_lambda(tiny) -> None:
 def _save_family(folder: Path, lambdas=(0.0018, 0.0035, 0.0067), seed: int = 1, arch: str = "mbt2018-mean",
                  mode: str = "untrained") -> None:
     for lmbda in lambdas:
-        model = lm.untrained_model(arch, TINY["N"], TINY["M"], 3, seed, lmbda)
-        lm.save_checkpoint(folder / f"{arch}-{lmbda}.pt", model, arch=arch, N=TINY["N"], M=TINY["M"], in_channels=3,
+        model = learned_models.untrained_model(arch, TINY["N"], TINY["M"], 3, seed, lmbda)
+        learned_models.save_checkpoint(folder / f"{arch}-{lmbda}.pt", model, arch=arch, N=TINY["N"], M=TINY["M"], in_channels=3,
                            lmbda=lmbda, mode=mode, seed=seed, loss_weights={"alpha": 1.0})
 
 
@@ -333,7 +333,7 @@ def test_checkpoint_folder_rate_points_and_identity(tiny, tmp_path) -> None:
     assert "models" not in identity["options"] and identity["untrained"] is True  # mode "untrained" checkpoints
     assert [m["lambda"] for m in identity["models"]] == [0.0018, 0.0035, 0.0067]
     assert all(len(m["digest"]) == 64 for m in identity["models"])
-    assert lm.load_checkpoint(tmp_path / "a" / "mbt2018-mean-0.0018.pt")["loss_weights"] == {"alpha": 1.0}
+    assert learned_models.load_checkpoint(tmp_path / "a" / "mbt2018-mean-0.0018.pt")["loss_weights"] == {"alpha": 1.0}
     # the same weights as the stand-ins: the same model ids and the same bytes
     image = natural_image(37, 53, color=True, seed=1)
     stand_in = tiny["mbt2018-mean"]
@@ -353,7 +353,7 @@ def test_checkpoint_changed_after_configuration_is_refused(tmp_path, monkeypatch
     codec = LearnedCodec(models=str(tmp_path / "a"))
     (tmp_path / "a" / "mbt2018-mean-0.0018.pt").unlink()
     _save_family(tmp_path / "a", lambdas=(0.0018,), seed=3)
-    monkeypatch.setattr(mfc, "_MODELS", type(mfc._MODELS)())
+    monkeypatch.setattr(model_folder, "_MODELS", type(model_folder._MODELS)())
     with pytest.raises(CodecError, match="changed since the codec was configured"):
         codec.encode(natural_image(16, 16, seed=0), 0.0018)
 
@@ -447,14 +447,14 @@ def codec(request: pytest.FixtureRequest) -> LearnedCodec:
 globals().update(contract.contract_for_configured_codecs())
 
 
-@pytest.mark.parametrize("arch", sorted(lm.ARCHITECTURES))
+@pytest.mark.parametrize("arch", sorted(learned_models.ARCHITECTURES))
 def test_rate_estimate_equals_the_eval_forward_pass(arch: str) -> None:
     """The estimate skips the synthesis transform but must be exactly the eval-mode forward's likelihoods."""
     import torch
 
-    model = lm.prepare_for_coding(lm.untrained_model(arch, 16, 24, 3, 0, 0.01))
+    model = learned_models.prepare_for_coding(learned_models.untrained_model(arch, 16, 24, 3, 0, 0.01))
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         full = [p.clone() for p in model(x)["likelihoods"].values()]
-        fast = lm.likelihoods(model, x)
+        fast = learned_models.likelihoods(model, x)
     assert len(full) == len(fast) and all(torch.equal(a, b) for a, b in zip(full, fast))

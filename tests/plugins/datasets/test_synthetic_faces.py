@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from taskcodec import DatasetError, Sample
-from taskcodec_plugins.datasets.synthetic_faces import dataset as sf
+from taskcodec_plugins.datasets.synthetic_faces import dataset as synthetic_faces_dataset
 from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 from taskcodec_plugins.datasets.synthetic_faces import render as render_module
 from taskcodec_plugins.datasets.synthetic_faces.render import render, sincos
@@ -94,7 +94,7 @@ def test_splits_are_disjoint_and_differ():
 
 def test_default_counts_and_balanced_classes():
     ds = SyntheticFaces(None, "val")
-    assert len(ds) == sf.DEFAULT_COUNTS["val"]
+    assert len(ds) == synthetic_faces_dataset.DEFAULT_COUNTS["val"]
     assert ds.classes == ("neutral", "happy", "sad", "surprise", "angry")
     counts = np.bincount(ds.labels[:256], minlength=5)
     assert counts.max() - counts.min() <= 2
@@ -102,7 +102,7 @@ def test_default_counts_and_balanced_classes():
 
 def test_count_mapping_and_int():
     assert len(make("train", count={"train": 7})) == 7
-    assert len(make("test", count={"train": 7})) == sf.DEFAULT_COUNTS["test"]
+    assert len(make("test", count={"train": 7})) == synthetic_faces_dataset.DEFAULT_COUNTS["test"]
     assert len(make("val", count=9)) == 9
 
 
@@ -155,10 +155,10 @@ def test_bad_split_and_index():
 @pytest.mark.parametrize("size, channels", [((64, 64), 1), ((112, 96), 1), ((32, 48), 1), ((48, 40), 3)])
 def test_feature_windows_change_no_pixel(size, channels):
     """Drawing the facial features only inside their windows gives the same pixels as everywhere."""
-    ident = sf._identity_table(0, 40)
-    rng = sf.Draws([size[0], channels])
-    params = sf._sample_params(rng, ident, tuple(sf.EXPRESSIONS), 40)
-    fields = sf._noise_fields(rng, sf.CHUNK, *size)
+    ident = synthetic_faces_dataset._identity_table(0, 40)
+    rng = synthetic_faces_dataset.Draws([size[0], channels])
+    params = synthetic_faces_dataset._sample_params(rng, ident, tuple(synthetic_faces_dataset.EXPRESSIONS), 40)
+    fields = synthetic_faces_dataset._noise_fields(rng, synthetic_faces_dataset.CHUNK, *size)
     fast = render(params, fields, *size, channels, 3.0)
     slow = render(params, fields, *size, channels, 3.0, windows=False)
     assert np.array_equal(fast, slow)
@@ -211,7 +211,7 @@ def test_quickstart_uses_the_pinned_options():
 @pytest.mark.parametrize("name", sorted(PINNED))
 def test_pinned_split_digests(name):
     split, options, fingerprint, pixels = PINNED[name]
-    assert sf.GENERATOR_VERSION == "2"
+    assert synthetic_faces_dataset.GENERATOR_VERSION == "2"
     assert digests(split, options) == (fingerprint, pixels)
 
 
@@ -228,7 +228,7 @@ def test_same_digests_without_simd_and_with_other_thread_counts(disable, threads
     assert out.stdout.split() == list(digests(split, options)) == [fingerprint, pixels]
 
 
-@pytest.mark.parametrize("module", [sf, render_module])
+@pytest.mark.parametrize("module", [synthetic_faces_dataset, render_module])
 def test_drawing_avoids_cpu_dependent_numpy(module):
     """No transcendental ufunc, matmul or Generator distribution in the drawing code (see the docstring)."""
     source = Path(module.__file__).read_text()
@@ -246,7 +246,7 @@ def test_sincos_is_accurate():
 
 
 def test_draws_have_the_intended_distributions():
-    r = sf.Draws([7])
+    r = synthetic_faces_dataset.Draws([7])
     u = r.uniform(2.0, 5.0, 40000)
     assert 2.0 <= u.min() and u.max() < 5.0 and abs(u.mean() - 3.5) < 0.03
     z = r.normal(2.0, 40000)
@@ -264,11 +264,11 @@ def test_draws_have_the_intended_distributions():
 def test_draws_are_a_fixed_function_of_the_raw_outputs():
     """uniform = (raw >> 11) * 2**-53 of PCG64(SeedSequence(entropy)): stable across numpy versions."""
     raw = np.random.PCG64(np.random.SeedSequence([3, 4])).random_raw(2)
-    assert sf.Draws([3, 4]).uniform(0.0, 1.0, 2).tolist() == [(int(v) >> 11) * 2.0 ** -53 for v in raw]
+    assert synthetic_faces_dataset.Draws([3, 4]).uniform(0.0, 1.0, 2).tolist() == [(int(v) >> 11) * 2.0 ** -53 for v in raw]
 
 
 def test_contact_sheet(tmp_path):
-    path = sf.contact_sheet(make(count=20), tmp_path / "sheet.png", per_class=2)
+    path = synthetic_faces_dataset.contact_sheet(make(count=20), tmp_path / "sheet.png", per_class=2)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

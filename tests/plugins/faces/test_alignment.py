@@ -8,8 +8,8 @@ import pytest
 
 import taskcodec
 
-from taskcodec_plugins.faces import alignment as fa
-from taskcodec_plugins.faces import detection as fd
+from taskcodec_plugins.faces import alignment
+from taskcodec_plugins.faces import detection
 from tests.helpers import DATASETS
 
 
@@ -22,18 +22,18 @@ def test_umeyama_recovers_a_similarity_exactly():
     rng = np.random.default_rng(0)
     src = rng.uniform(0, 200, (5, 2))
     m = similarity(0.7, 0.3, 12.0, -5.0)
-    est = fa.umeyama(src, fa.apply_transform(m, src))
+    est = alignment.umeyama(src, alignment.apply_transform(m, src))
     assert np.allclose(est, m, atol=1e-9)
 
 
 def test_umeyama_is_least_squares_and_rejects_degenerate_input():
-    src = fa.SPHEREFACE_POINTS * 2 + 30
-    noisy = fa.SPHEREFACE_POINTS + np.array([[0.5, 0], [-0.5, 0], [0, 0.5], [0, -0.5], [0.3, 0.3]])
-    m = fa.umeyama(src, noisy)
-    residual = np.abs(fa.apply_transform(m, src) - noisy).max()
+    src = alignment.SPHEREFACE_POINTS * 2 + 30
+    noisy = alignment.SPHEREFACE_POINTS + np.array([[0.5, 0], [-0.5, 0], [0, 0.5], [0, -0.5], [0.3, 0.3]])
+    m = alignment.umeyama(src, noisy)
+    residual = np.abs(alignment.apply_transform(m, src) - noisy).max()
     assert residual < 1.0
     with pytest.raises(ValueError):
-        fa.umeyama(np.ones((5, 2)), noisy)
+        alignment.umeyama(np.ones((5, 2)), noisy)
 
 
 def dots_image(points, size=(250, 250), radius=2.5):
@@ -58,9 +58,9 @@ def centroid_near(image, point, window=6):
 def test_landmarks_land_on_the_template_within_a_pixel(template):
     # landmarks of a tilted, scaled face in a 250x250 frame
     m = similarity(1.9, -0.2, 60.0, 35.0)
-    dst, size = fa.TEMPLATES[template]
-    src = fa.apply_transform(m, dst)  # the face in the frame: the template scaled, rotated, moved
-    crop = fa.align_to_template(dots_image(src, radius=4.0), src, template)
+    dst, size = alignment.TEMPLATES[template]
+    src = alignment.apply_transform(m, dst)  # the face in the frame: the template scaled, rotated, moved
+    crop = alignment.align_to_template(dots_image(src, radius=4.0), src, template)
     assert crop.shape == size + (3,)
     for point in dst:
         assert np.linalg.norm(centroid_near(crop, point) - point) < 1.0
@@ -69,21 +69,21 @@ def test_landmarks_land_on_the_template_within_a_pixel(template):
 def test_warp_keeps_pixel_centres_at_integers():
     image = np.zeros((40, 40), np.uint8)
     image[10, 20] = 255
-    shifted = fa.warp_affine(image, np.array([[1.0, 0, 3], [0, 1, 5]]), (40, 40))
+    shifted = alignment.warp_affine(image, np.array([[1.0, 0, 3], [0, 1, 5]]), (40, 40))
     assert shifted[15, 23] == 255 and shifted.sum() == 255
 
 
 def test_box_crop_size_and_margin():
     image = np.arange(250 * 250 * 3, dtype=np.uint32).reshape(250, 250, 3).astype(np.uint8)
-    crop = fa.box_crop(image, (80, 60, 180, 190))
+    crop = alignment.box_crop(image, (80, 60, 180, 190))
     assert crop.shape == (160, 160, 3)
     with pytest.raises(ValueError):
-        fa.box_crop(image, (300, 300, 400, 400))
+        alignment.box_crop(image, (300, 300, 400, 400))
 
 
 def test_pick_central_prefers_the_face_near_the_centre_over_the_largest():
     boxes = np.array([[0, 0, 120, 120], [100, 100, 150, 150], [200, 10, 240, 50]])
-    assert fd.pick_central(boxes, (250, 250, 3)) == 1
+    assert detection.pick_central(boxes, (250, 250, 3)) == 1
 
 
 class CountingDetector:
@@ -106,13 +106,13 @@ def test_landmark_cache_detects_each_file_once_and_resumes(tmp_path):
         paths.append(p)
     keys = [taskcodec.sha256_file(p) for p in paths]
     det = CountingDetector()
-    cache = fd.LandmarkCache(tmp_path / "cache", "test-detector")
-    out = fd.detect_files(paths[:2], keys[:2], cache, det, chunk=1, progress=False)  # an interrupted first pass
+    cache = detection.LandmarkCache(tmp_path / "cache", "test-detector")
+    out = detection.detect_files(paths[:2], keys[:2], cache, det, chunk=1, progress=False)  # an interrupted first pass
     assert det.calls == 2 and out[0]["box"] == [1, 2, 3, 4]
-    cache2 = fd.LandmarkCache(tmp_path / "cache", "test-detector")  # a new process
-    out = fd.detect_files(paths, keys, cache2, det, chunk=2, progress=False)
+    cache2 = detection.LandmarkCache(tmp_path / "cache", "test-detector")  # a new process
+    out = detection.detect_files(paths, keys, cache2, det, chunk=2, progress=False)
     assert det.calls == 5 and out[3] is None and out[4]["faces"] == 1
-    out = fd.detect_files(paths, keys, fd.LandmarkCache(tmp_path / "cache", "test-detector"), det, progress=False)
+    out = detection.detect_files(paths, keys, detection.LandmarkCache(tmp_path / "cache", "test-detector"), det, progress=False)
     assert det.calls == 5  # everything cached, the failure included
     for f in (tmp_path / "cache" / "test-detector").glob("chunk-*.json"):
         json.loads(f.read_text())
@@ -124,8 +124,8 @@ LFW_IMAGES = DATASETS / "lfw" / "lfw-deepfunneled"
 @pytest.mark.shared_data
 def test_mtcnn_finds_the_central_face_on_real_lfw_images():
     names = ["Aaron_Peirsol/Aaron_Peirsol_0001", "Abel_Pacheco/Abel_Pacheco_0001", "Zico/Zico_0002"]
-    images = [fd.load_rgb(LFW_IMAGES / f"{n}.jpg") for n in names]
-    records = fd.CentralFaceDetector().detect(images)
+    images = [detection.load_rgb(LFW_IMAGES / f"{n}.jpg") for n in names]
+    records = detection.CentralFaceDetector().detect(images)
     for name, image, rec in zip(names, images, records):
         assert rec is not None, name
         x1, y1, x2, y2 = rec["box"]
@@ -133,5 +133,5 @@ def test_mtcnn_finds_the_central_face_on_real_lfw_images():
         pts = np.array(rec["points"])
         assert pts[0, 0] < pts[1, 0] and pts[3, 0] < pts[4, 0]  # left eye/mouth corner left of the right ones
         assert pts[:2, 1].mean() < pts[2, 1] < pts[3:, 1].mean()  # eyes above nose above mouth
-        crop = fa.align(image, rec, "sphereface")
+        crop = alignment.align(image, rec, "sphereface")
         assert crop.shape == (112, 96, 3) and crop.std() > 20

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from taskcodec import ConfigError, TaskContext, TaskcodecError
-from taskcodec_plugins.tasks.expression_cnn import task as ec
+from taskcodec_plugins.tasks.expression_cnn import task as expression_task
 from taskcodec_plugins.tasks.expression_cnn.task import ExpressionCNN, TaskInputError
 from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 
@@ -74,7 +74,7 @@ def test_predictions_are_batch_independent(trained):
 def test_fingerprint_is_stable_and_hex(trained):
     fp = trained.fingerprint()
     assert fp == trained.fingerprint() and len(fp) == 64 and int(fp, 16) >= 0
-    assert ec.state_digest(trained.model.state_dict()) == trained.provenance()["weights_sha256"]
+    assert expression_task.state_digest(trained.model.state_dict()) == trained.provenance()["weights_sha256"]
 
 
 def test_training_is_deterministic(trained, tmp_path):
@@ -120,7 +120,7 @@ def test_interrupted_save_leaves_no_file(trained, tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", dying_save)
     target = tmp_path / "model.pt"
     with pytest.raises(KeyboardInterrupt):
-        ec.save_checkpoint(target, trained.model, {"classes": ["a"]})
+        expression_task.save_checkpoint(target, trained.model, {"classes": ["a"]})
     assert list(tmp_path.iterdir()) == []
 
 

@@ -17,7 +17,7 @@ from taskcodec.pluginmanager import PluginManager
 from taskcodec.publish import publish
 from taskcodec.runner import Runner
 from taskcodec.store import Store
-from taskcodec_plugins.tasks.expression_cnn import task as ec
+from taskcodec_plugins.tasks.expression_cnn import task as expression_task
 from taskcodec_plugins.datasets.fer.labels import EMOTIONS
 
 from tests.helpers import write_ferplus
@@ -89,9 +89,9 @@ def test_checkpoint_then_external_model_on_the_same_store(fer_root, tmp_path, mo
     pm = PluginManager(extra_plugins=[("external-fer", ExternalPlugin)])
     # an expression-cnn checkpoint (random weights: the pipeline, not the accuracy, is under test)
     torch.manual_seed(0)
-    model = ec.build_model(1, len(EMOTIONS), 8, "vgg")
+    model = expression_task.build_model(1, len(EMOTIONS), 8, "vgg")
     checkpoint = tmp_path / "fer.pt"
-    ec.save_checkpoint(checkpoint, model, {"classes": list(EMOTIONS), "in_channels": 1, "size": [48, 48], "width": 8,
+    expression_task.save_checkpoint(checkpoint, model, {"classes": list(EMOTIONS), "in_channels": 1, "size": [48, 48], "width": 8,
                                            "arch": "vgg"})
     cfg = parse_config(config(fer_root, {"name": "expression-cnn", "options": {"checkpoint": str(checkpoint)}}),
                        "mini.yaml", pm.registry)

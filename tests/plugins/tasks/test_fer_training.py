@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from taskcodec import TaskcodecError, TaskContext, TaskTrainingRequest
-from taskcodec_plugins.tasks.expression_cnn import task as ec
+from taskcodec_plugins.tasks.expression_cnn import task as expression_task
 from taskcodec_plugins.tasks.expression_cnn.task import ExpressionCNN
 from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces
 
@@ -65,7 +65,7 @@ def uninterrupted(tmp_path_factory):
 def test_tiny_training_learns(uninterrupted):
     folder, config, checkpoint, out = uninterrupted
     assert "epoch 8/8" in out.stderr and "state saved" in out.stderr
-    state, meta = ec.load_checkpoint(checkpoint)
+    state, meta = expression_task.load_checkpoint(checkpoint)
     assert meta["arch"] == "compact" and meta["classes"] == DATA["classes"]
     # the state file is removed once the checkpoint is written
     assert not list((folder / "store" / "models").glob("*.state.pt"))
@@ -80,7 +80,7 @@ def test_tiny_training_learns(uninterrupted):
 @pytest.mark.slow
 def test_checkpoint_metadata(uninterrupted):
     folder, config, checkpoint, out = uninterrupted
-    _, meta = ec.load_checkpoint(checkpoint)  # torch.load(weights_only=True)
+    _, meta = expression_task.load_checkpoint(checkpoint)  # torch.load(weights_only=True)
     for key in ("classes", "train_fingerprint", "val_fingerprint", "training", "val_metrics", "data", "history",
                 "selected_epoch", "train_time_s", "parameters", "size", "in_channels"):
         assert key in meta, key
@@ -123,9 +123,9 @@ def test_resume_after_sigkill_gives_identical_weights(uninterrupted, tmp_path):
     resumed = [line for line in out.stderr.splitlines() if "resuming from" in line]
     assert resumed and ("after epoch 2/8" in resumed[0] or "after epoch 3/8" in resumed[0]), out.stderr
     assert "epoch 1/8" not in out.stderr
-    state, meta = ec.load_checkpoint(checkpoint)
-    ref_state, ref_meta = ec.load_checkpoint(reference)
-    assert ec.state_digest(state) == ec.state_digest(ref_state)
+    state, meta = expression_task.load_checkpoint(checkpoint)
+    ref_state, ref_meta = expression_task.load_checkpoint(reference)
+    assert expression_task.state_digest(state) == expression_task.state_digest(ref_state)
     assert meta["resumed_from_epoch"] in (2, 3) and meta["selected_epoch"] == ref_meta["selected_epoch"]
     assert [h["val_accuracy"] for h in meta["history"]] == [h["val_accuracy"] for h in ref_meta["history"]]
 
@@ -155,17 +155,17 @@ def test_soft_targets_need_soft_labels(tmp_path):
 def test_flip_tta_and_vgg_shapes():
     import torch
 
-    model = ec.build_model(1, 8, 32, "vgg")
+    model = expression_task.build_model(1, 8, 32, "vgg")
     assert 1_100_000 < sum(p.numel() for p in model.parameters()) < 1_250_000
     model.eval()
     images = np.random.default_rng(0).integers(0, 256, (4, 1, 48, 48), dtype=np.uint8)
-    plain = ec.run_model(model, images, "cpu", "fp32", 8)
-    mirrored = ec.run_model(model, images[..., ::-1].copy(), "cpu", "fp32", 8)
-    tta = ec.run_model(model, images, "cpu", "fp32", 8, tta="flip")
+    plain = expression_task.run_model(model, images, "cpu", "fp32", 8)
+    mirrored = expression_task.run_model(model, images[..., ::-1].copy(), "cpu", "fp32", 8)
+    tta = expression_task.run_model(model, images, "cpu", "fp32", 8, tta="flip")
     assert plain.shape == (4, 8)
     np.testing.assert_allclose(tta, (plain + mirrored) / 2, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="architecture"):
-        ec.build_model(1, 8, 8, "resnet")
+        expression_task.build_model(1, 8, 8, "resnet")
     assert torch.get_num_threads() >= 1
 
 

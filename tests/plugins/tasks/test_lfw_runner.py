@@ -13,7 +13,7 @@ from taskcodec.pluginmanager import PluginManager
 from taskcodec.publish import publish
 from taskcodec.runner import Runner
 from taskcodec.store import Store
-from taskcodec_plugins.metrics import verification as vm
+from taskcodec_plugins.metrics import verification
 from tests.helpers import fake_lfw
 from tests.helpers import random_checkpoint
 
@@ -35,7 +35,7 @@ def config(root, weights, **extra):
 def recompute(samples: pd.DataFrame, codec: str, rate_point) -> dict[str, float]:
     mine = samples[(samples.codec == codec) & (samples.rate_point.isna() if rate_point is None else samples.rate_point == rate_point)]
     rows = mine.to_dict(orient="records")
-    return vm.Verification().compute(rows) | vm.FixedThresholdVerification().compute(rows)
+    return verification.Verification().compute(rows) | verification.FixedThresholdVerification().compute(rows)
 
 
 def test_run_publish_and_recompute(tmp_path):

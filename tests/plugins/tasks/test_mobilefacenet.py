@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from taskcodec import ConfigError, TaskContext, TaskcodecError
-from taskcodec_plugins.tasks.face_embedders import base as fe
+from taskcodec_plugins.tasks.face_embedders import base as face_embedder_base
 from taskcodec_plugins.tasks.face_embedders.facenet import FaceNetTask
 from taskcodec_plugins.tasks.face_embedders.mobilefacenet import MobileFaceNetTask, build_mobilefacenet, load_mobilefacenet
 from tests.helpers import SHARED, natural_image, random_checkpoint
@@ -73,7 +73,7 @@ def test_embeddings_outputs_and_rows(tmp_path):
     assert emb.shape == (4, 256) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
     outputs = task.predict(crops)
     assert all(isinstance(o, str) and len(o) < 700 for o in outputs)
-    assert np.allclose(fe.decode_embedding(outputs[1]), emb[1], atol=2e-3)
+    assert np.allclose(face_embedder_base.decode_embedding(outputs[1]), emb[1], atol=2e-3)
     no_flip = MobileFaceNetTask(weights=str(tmp_path / "w.ckpt"), flip=False, precision="fp32")
     no_flip.prepare(Pairs(), context(tmp_path))
     assert no_flip.embed(np.stack(crops)).shape == (4, 128) and no_flip.fingerprint() != task.fingerprint()
@@ -128,7 +128,7 @@ def test_facenet_with_a_weight_file_embeds(tmp_path, monkeypatch):
     task = FaceNetTask(download=False, precision="fp32")
     task.prepare(Pairs(), context(tmp_path))
     out = task.predict([natural_image(160, 160, seed=i) for i in range(2)])
-    assert fe.decode_embedding(out[0]).shape == (1024,)
+    assert face_embedder_base.decode_embedding(out[0]).shape == (1024,)
     assert task.provenance()["weights_file"] == "20180402-114759-vggface2.pt"
 
 
@@ -162,7 +162,7 @@ def test_real_checkpoint_loads_strictly_and_separates_people(tmp_path):
     cta = MobileFaceNetTask(weights=str(CHECKPOINT), align_on_decoded="sphereface")
     cta.prepare(Pairs(), context(tmp_path))
     out = cta.predict(images[:2] + [np.zeros((250, 250, 3), np.uint8)])
-    assert out[2] is None and float(fe.decode_embedding(out[0]) @ fe.decode_embedding(out[1])) > 0.4
+    assert out[2] is None and float(face_embedder_base.decode_embedding(out[0]) @ face_embedder_base.decode_embedding(out[1])) > 0.4
 
 
 def test_folded_batchnorm_gives_the_same_embeddings(tmp_path):
@@ -192,8 +192,8 @@ def test_worker_processes_give_the_same_outputs(tmp_path):
     pooled = MobileFaceNetTask(weights=weights, precision="fp32", workers=2)
     pooled.prepare(Pairs(), context(tmp_path))
     try:
-        a = np.stack([fe.decode_embedding(o) for o in local.predict(crops)])
-        b = np.stack([fe.decode_embedding(o) for o in pooled.predict(crops)])
+        a = np.stack([face_embedder_base.decode_embedding(o) for o in local.predict(crops)])
+        b = np.stack([face_embedder_base.decode_embedding(o) for o in pooled.predict(crops)])
     finally:
         pooled.close()
     assert pooled.fingerprint() == local.fingerprint()
