@@ -28,7 +28,7 @@ from .files import sha256_file, write_atomic
 from .hashing import stable_json
 from .metric import TaskMetric
 from .markdown import md_code
-from .runner import REFERENCE, Collected
+from .results import REFERENCE, Collected
 
 RESULT_COLUMNS = ("codec", "rate_point", "parameter", "images", "bpp", "payload_bpp")
 

@@ -15,7 +15,7 @@ import numpy as np
 import taskcodec
 from taskcodec.config import parse_config
 from taskcodec.files import sha256_file
-from taskcodec.runner import Collected
+from taskcodec.results import Collected
 from taskcodec_plugins.metrics.classification import Accuracy
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from taskcodec import TaskMetric
 from taskcodec.errors import PublishError
 from taskcodec.files import sha256_file
 from taskcodec.publish import MANIFEST, publish, read_manifest, up_to_date
-from taskcodec.runner import Collected
+from taskcodec.results import Collected
 
 from tests.helpers import board_digests, make_collected
 
