@@ -45,6 +45,13 @@ class CodecFamily:
     save: Callable[[CodecModel, dict[str, Any]], None]  # write a trained model with its metadata
     load_metadata: Callable[[Path], dict[str, Any]]  # a written checkpoint's metadata (raises if unreadable)
     describe: dict[str, Any]  # architecture facts for the summary
+    # one model for every rate point (a variable-rate codec): all points train together, in every mode, and
+    # ``save_all(models, metadata)`` writes them (build returns views of one model)
+    save_all: Callable[[list[CodecModel], list[dict[str, Any]]], None] | None = None
+
+    @property
+    def one_model(self) -> bool:
+        return self.save_all is not None
 
 
 def hardware(device: str) -> dict[str, Any]:
@@ -86,7 +93,7 @@ def train_rate_points(request: CodecTrainingRequest, o: dict[str, Any], points: 
     run = _Run.start(request, o, family, identity)
     summary: dict[str, Any] = {"out": str(run.out), "mode": mode, "trained": [], "skipped": []}
     records: dict[str, Any] = {}
-    groups = _groups(request, points)
+    groups = _groups(request, points, family.one_model)
     for group in groups:
         _train_group(run, group, summary, records)
     records.update(_other_points_records(family, run.out / "training.json", [p for g in groups for p in g]))
@@ -133,9 +140,10 @@ class _Run:
         return cls(request, o, family, data, val, adapter, out, task_out, weights, common)
 
 
-def _groups(request: CodecTrainingRequest, points: Sequence[float]) -> list[tuple[float, ...]]:
-    """The trainings: one per rate point, or all together in joint mode; only those asked for (``train_only``)."""
-    groups = [tuple(points)] if request.mode == "joint" else [(p,) for p in points]
+def _groups(request: CodecTrainingRequest, points: Sequence[float], one_model: bool) -> list[tuple[float, ...]]:
+    """The trainings: one per rate point, or all together in joint mode or for a variable-rate model; only
+    those asked for (``train_only``)."""
+    groups = [tuple(points)] if request.mode == "joint" or one_model else [(p,) for p in points]
     if request.train_only is not None:  # keys stay those of the whole config (init digests of all points)
         wanted = [float(p) for p in request.train_only]
         groups = [g for g in groups if all(any(math.isclose(p, q, rel_tol=1e-9) for q in wanted) for p in g)]
@@ -159,9 +167,13 @@ def _train_group(run: _Run, group: tuple[float, ...], summary: dict[str, Any], r
         f"{o['steps']} steps x {o['batch_size']} on {len(run.data.ids)} images")
     facts = Trainer(request, o, models, run.data, key, run.adapter).run()
     metrics = evaluate(models, run.val, run.adapter, request.context.device) if run.val is not None else {}
-    for m in models:
-        meta = _checkpoint_metadata(run, key, group, facts, metrics.get(m.point))
-        family.save(m, meta)
+    metas = [_checkpoint_metadata(run, key, group, facts, metrics.get(m.point)) for m in models]
+    if family.save_all is not None:
+        family.save_all(models, metas)
+    else:
+        for m, meta in zip(models, metas):
+            family.save(m, meta)
+    for m, meta in zip(models, metas):
         records[f"{m.point:g}"] = {**meta, **family.describe, "rate_point": m.point, "mode": mode}
         log(f"train-codec: wrote {files[m.point]}" + (f"  validation {metrics[m.point]}" if m.point in metrics else ""))
     if mode == "joint":

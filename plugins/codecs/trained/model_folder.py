@@ -96,6 +96,19 @@ class ModelFolderCodec(Codec):
         """The entry of a loaded checkpoint (raise CodecError for one this codec cannot use)."""
         raise NotImplementedError
 
+    def _entries_from(self, document: dict[str, Any], path: Path) -> list[Any]:
+        """The rate points a loaded checkpoint holds: one (:meth:`_entry_from`) unless a variable-rate codec
+        overrides this."""
+        return [self._entry_from(document, path)]
+
+    def _ready_model(self, document: dict[str, Any]) -> Any:
+        """The model a codec codes with, from its loaded checkpoint."""
+        return self.models_module.model_from_checkpoint(document, self._options["device"])
+
+    def _ready_stand_in(self, model: Any) -> Any:
+        """The model a codec codes with, from a rebuilt stand-in."""
+        return self.models_module.prepare_for_coding(model, self._options["device"])
+
     def _rebuild_stand_in(self, entry: Any) -> tuple[Any, str]:
         """An untrained stand-in rebuilt from its entry: (model, its weights digest)."""
         raise NotImplementedError
@@ -150,7 +163,7 @@ class ModelFolderCodec(Codec):
                 if self._options[key] is not None and self._options[key] != document[key]:
                     raise CodecError(f"codec {self.name!r}: {path} has {key}={document[key]!r}, the options say "
                                      f"{key}={self._options[key]!r}")
-            entries.append(self._entry_from(document, path))  # the model itself is built on first use (_model)
+            entries += self._entries_from(document, path)  # the model itself is built on first use (_model)
         return self._checked(entries, str(folder))
 
     def _checked(self, entries: list[Any], where: str) -> list[Any]:
@@ -194,13 +207,13 @@ class ModelFolderCodec(Codec):
                 if document["digest"] != entry.digest:
                     raise CodecError(f"codec {self.name!r}: {entry.path} changed since the codec was configured "
                                      f"(weights digest {document['digest'][:16]}, expected {entry.digest[:16]})")
-                model = models.model_from_checkpoint(document, device)
+                model = self._ready_model(document)
             else:
                 model, digest = self._rebuild_stand_in(entry)
                 if digest != entry.digest:
                     raise CodecError(f"codec {self.name!r}: the untrained stand-in for {self.rate_parameter} "
                                      f"{entry.rate_point:g} is not reproducible in this process (another torch?)")
-                model = models.prepare_for_coding(model, device)
+                model = self._ready_stand_in(model)
             cache_model(key, model)
         _MODELS.move_to_end(key)
         return _MODELS[key]

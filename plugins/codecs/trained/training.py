@@ -184,11 +184,12 @@ class Trainer:
     def _optimisers(self) -> dict[str, Any]:
         import torch
 
-        main, aux = [], []
-        for m in self.models:
+        main, aux, seen = [], [], set()
+        for m in self.models:  # the rate points of a variable-rate model share their parameters: each once
             a, b = _split_parameters(m.model)
-            main += a
-            aux += b
+            main += [p for p in a if id(p) not in seen]
+            aux += [p for p in b if id(p) not in seen]
+            seen.update(id(p) for p in a + b)
         opts = {"main": torch.optim.Adam(main, lr=self.o["lr"])}
         if aux:
             opts["aux"] = torch.optim.Adam(aux, lr=self.o["aux_lr"])
@@ -276,10 +277,20 @@ class Trainer:
         if "task" in opts:
             opts["task"].step()
         if "aux" in opts:
-            aux_loss = sum(m.model.aux_loss() for m in self.models)
+            aux_loss = sum(loss() for loss in self._aux_losses())
             aux_loss.backward()
             opts["aux"].step()
         return parts
+
+    def _aux_losses(self) -> list[Callable[[], Any]]:
+        """Each distinct model's auxiliary loss once (a variable-rate model's views share one)."""
+        losses, seen = [], set()
+        for m in self.models:
+            owner = getattr(m.model, "model", m.model)
+            if id(owner) not in seen:
+                seen.add(id(owner))
+                losses.append(m.model.aux_loss)
+        return losses
 
     def _log_progress(self, done: int, running: dict[str, list[float]], batch: int, t0: float) -> dict[str, float]:
         """The history record of the steps since the last one (their mean loss parts), logged."""

@@ -1,0 +1,163 @@
+"""Checkpoints of the ``integer-hyperprior`` codec: one file holds one variable-rate model.
+
+Checkpoint (``*.pt`` in the codec's ``models`` folder, ``torch.save``, read with ``weights_only=True``):
+
+  format "taskcodec-integer-hyperprior", format_version 1,
+  N, M, Nz, stages, in_channels (the architecture, :class:`.network.GainedHyperprior`),
+  lambdas (the rate points, ascending: rate point i uses gain row i), mode ("rd", "task", "joint",
+  "untrained"), seed,
+  state_dict: the floating-point training weights (what fine-tuning starts from),
+  exact: the integer model the codec codes with, exported once from the weights when the file is
+    written (:func:`.integer_network.export`): integer weights, shifts, gains and the entropy
+    coder's tables. Nothing that selects an entropy model or makes a pixel is recomputed in floating
+    point on the machine that decodes.
+  digest: sha256 of the architecture, the lambdas and every tensor of ``state_dict`` and ``exact``;
+  and JSON-like metadata (training facts, loss weights, training data, validation per rate point).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from taskcodec_plugins.codecs.trained.checkpoints import CHECKPOINT_SUFFIX, MODES, CheckpointError, read_checkpoint
+from taskcodec_plugins.torch_utils import save_atomic
+
+CHECKPOINT_FORMAT = "taskcodec-integer-hyperprior"
+CHECKPOINT_VERSION = 1
+ARCH_KEYS = ("N", "M", "Nz", "stages", "in_channels")
+STREAM_ID_BYTES = 2
+
+
+@dataclass(frozen=True)
+class RatePointEntry:
+    """One rate point: a model (by digest) and the gain row it uses."""
+
+    lmbda: float
+    index: int
+    digest: str  # the checkpoint's digest
+    arch: tuple[int, ...]  # ARCH_KEYS' values
+    mode: str
+    seed: int
+    path: str | None = None
+
+    @property
+    def rate_point(self) -> float:
+        return self.lmbda
+
+    @property
+    def model_id(self) -> bytes:
+        """What the stream carries: the first bytes of sha256(model digest, rate point index)."""
+        return hashlib.sha256(f"{self.digest}:{self.index}".encode()).digest()[:STREAM_ID_BYTES]
+
+    @property
+    def full_id(self) -> bytes:
+        """What the stream's checksum covers besides its bytes: a stream of another model fails it."""
+        return hashlib.sha256(f"{self.digest}:{self.index}".encode()).digest()
+
+    def describe(self) -> dict[str, Any]:
+        return {"lambda": self.lmbda, "index": self.index, "digest": self.digest,
+                **dict(zip(ARCH_KEYS, self.arch)), "mode": self.mode, "seed": self.seed}
+
+
+def build_model(N: int, M: int, Nz: int, stages: int, in_channels: int, rate_points: int):
+    from taskcodec import ensure_torchvision
+
+    ensure_torchvision()  # before compressai imports torchvision
+    from taskcodec_plugins.codecs.integer_hyperprior.network import GainedHyperprior
+
+    return GainedHyperprior(N, M, Nz, in_channels, stages, rate_points)
+
+
+def weights_digest(arch: dict[str, int], lambdas: list[float], tensors: dict[str, dict[str, Any]]) -> str:
+    import torch
+
+    h = hashlib.sha256(json.dumps([[arch[k] for k in ARCH_KEYS], [float(v) for v in lambdas]]).encode())
+    for group in sorted(tensors):
+        for key in sorted(tensors[group]):
+            tensor = tensors[group][key].detach().to("cpu").contiguous()
+            h.update(f"{group}.{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def check_metadata(document: dict[str, Any], where: str) -> None:
+    problems = []
+    for key in ARCH_KEYS:
+        value = document.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"{key}={value!r} must be a positive integer")
+    if document.get("in_channels") not in (1, 3):
+        problems.append(f"in_channels={document.get('in_channels')!r} must be 1 or 3")
+    lambdas = document.get("lambdas")
+    if (not isinstance(lambdas, list) or not lambdas
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                       for v in lambdas) or sorted(set(lambdas)) != lambdas):
+        problems.append(f"lambdas={lambdas!r} must be a non-empty ascending list of distinct positive numbers")
+    if document.get("mode") not in MODES:
+        problems.append(f"mode {document.get('mode')!r} is not one of {list(MODES)}")
+    seed = document.get("seed")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        problems.append(f"seed={seed!r} must be an integer")
+    if not isinstance(document.get("exact"), dict):
+        problems.append("'exact' (the integer model) is missing")
+    if problems:
+        raise CheckpointError(f"{where}: " + "; ".join(problems))
+
+
+def _document_digest(document: dict[str, Any], state_dict: dict[str, Any]) -> str:
+    return weights_digest({k: document[k] for k in ARCH_KEYS}, document["lambdas"],
+                          {"state_dict": state_dict, "exact": document["exact"]})
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checked checkpoint dict with ``digest`` recomputed (CheckpointError naming the file otherwise)."""
+    return read_checkpoint(path, checkpoint_format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION,
+                           family="integer-hyperprior", check=check_metadata, digest=_document_digest,
+                           digest_required=True)
+
+
+def training_state(model) -> dict[str, Any]:
+    """The float weights as stored (entropy-coder tables, which the integer export replaces, left out)."""
+    from taskcodec_plugins.codecs.trained.checkpoints import is_derived
+
+    return {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items() if not is_derived(k)}
+
+
+def save_checkpoint(path: str | Path, model, *, lambdas: list[float], mode: str, seed: int,
+                    **metadata: Any) -> str:
+    """Export ``model`` to integers and write the checkpoint atomically; return its digest."""
+    from taskcodec_plugins.codecs.integer_hyperprior import integer_network
+
+    arch = {"N": model.N, "M": model.M, "Nz": model.Nz, "stages": model.stages, "in_channels": model.in_channels}
+    document = {**metadata, "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **arch,
+                "lambdas": [float(v) for v in lambdas], "mode": mode, "seed": int(seed)}
+    document["state_dict"] = training_state(model)
+    document["exact"] = integer_network.export(model)
+    check_metadata(document, str(path))
+    document["digest"] = _document_digest(document, document["state_dict"])
+    save_atomic(document, Path(path))
+    return document["digest"]
+
+
+def model_from_checkpoint(document: dict[str, Any]):
+    """The float model of a checkpoint (for fine-tuning), in train mode."""
+    import torch
+
+    model = build_model(*(document[k] for k in ARCH_KEYS), rate_points=len(document["lambdas"]))
+    result = torch.nn.Module.load_state_dict(model, document["state_dict"], strict=False)
+    from taskcodec_plugins.codecs.trained.checkpoints import is_derived
+
+    missing = [k for k in result.missing_keys if not is_derived(k)]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"state_dict does not fit integer-hyperprior "
+                              f"{dict(zip(ARCH_KEYS, (document[k] for k in ARCH_KEYS)))}: missing {missing[:5]}, "
+                              f"unexpected {result.unexpected_keys[:5]}")
+    return model
+
+
+__all__ = ["ARCH_KEYS", "CHECKPOINT_SUFFIX", "CheckpointError", "RatePointEntry", "build_model", "load_checkpoint",
+           "model_from_checkpoint", "save_checkpoint", "weights_digest"]
