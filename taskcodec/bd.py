@@ -280,6 +280,19 @@ def bootstrap_bd_rate(anchor_rates, anchor_scores, test_rates, test_scores, *, n
 
 
 # ---------------------------------------------------------------------------------------- rate lookup
+def quality_at_rate(rates, qualities, rate: float, higher_is_better: bool = True) -> float | None:
+    """The monotone front's quality at ``rate``, linear in log(rate) between front points; ``None`` outside
+    the front's rate range (no extrapolation)."""
+    r, q = monotone_front(rates, qualities, higher_is_better)
+    if r.size == 0 or not (r[0] <= rate <= r[-1]):
+        return None
+    k = int(np.searchsorted(r, rate))
+    if r[k] == rate or k == 0:
+        return float(q[k])
+    w = (np.log(rate) - np.log(r[k - 1])) / (np.log(r[k]) - np.log(r[k - 1]))
+    return float(q[k - 1] + w * (q[k] - q[k - 1]))
+
+
 def rate_at_quality(rates, qualities, target: float, higher_is_better: bool = True) -> float | None:
     """The smallest rate at which the monotone front reaches ``target`` quality.
 

@@ -24,6 +24,7 @@ from .bd import (
     bd_rate,
     bootstrap_bd_rate,
     monotone_front,
+    quality_at_rate,
     rate_at_quality,
 )
 from .markdown import md_code, md_note, md_text
@@ -33,6 +34,7 @@ REFERENCE = "none"
 IMAGE_METRICS = ("psnr", "ms_ssim")
 SAMPLE_ID_COLUMNS = ("image", "sample", "sample_id", "pair", "id")
 BOOTSTRAP_N = 200
+MATCHED_RATES = (0.25, 0.5, 1.0, 2.0)  # bpp: the rate-matched columns of task boards
 BOOTSTRAP_SEED = 0
 HEADERS = {"rate_point": "rate point", "bpp": "bpp", "payload_bpp": "payload bpp", "estimated_bpp": "estimated bpp",
            "psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}
@@ -66,15 +68,16 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
     fronts = {c: int(monotone_front(*_curve(results, c, quality_metric), higher_is_better)[0].size)
               for c in coded}
     drop = _one_point_drop(results, coded, quality_metric, higher_is_better, percent)
+    matched = _rate_matched(results, coded, quality_metric, higher_is_better)
     _plot(folder / "rd.png", results, title, quality_metric, coded, higher_is_better)
     readme = _readme(results, title=title, qm=quality_metric, hib=higher_is_better, percent=percent,
-                     codecs=codecs, bd_rows=bd_rows, fronts=fronts, drop=drop, bootstrap=per_sample is not None,
+                     codecs=codecs, bd_rows=bd_rows, fronts=fronts, drop=drop, matched=matched, bootstrap=per_sample is not None,
                      notes=[*notes, *auto_notes], provenance=provenance)
     (folder / "README.md").write_text(readme, encoding="utf-8")
     return {
         "title": title, "quality_metric": quality_metric, "higher_is_better": higher_is_better,
         "anchor": anchor, "extra_anchors": list(extra_anchors), "method": "pchip",
-        "bd": bd_rows, "front_points": fronts, "one_point_drop": drop, "notes": auto_notes,
+        "bd": bd_rows, "front_points": fronts, "one_point_drop": drop, "rate_matched": matched, "notes": auto_notes,
         "files": ["README.md", "rd.png"],
     }
 
@@ -186,6 +189,15 @@ def _bootstrap(per_sample, score_col, codec, anchor, hib) -> BootstrapResult | N
                              n_boot=BOOTSTRAP_N, seed=BOOTSTRAP_SEED, higher_is_better=hib)
 
 
+def _rate_matched(results, coded, qm, hib) -> dict | None:
+    """Each codec's task quality at the fixed rates :data:`MATCHED_RATES` (bpp), read off its monotone front
+    (linear in log-rate; None outside the rates it covers). Task boards only."""
+    if qm in IMAGE_METRICS:
+        return None
+    return {"bpp": list(MATCHED_RATES), "quality": {c: [quality_at_rate(*_curve(results, c, qm), r, hib)
+                                                        for r in MATCHED_RATES] for c in coded}}
+
+
 def _one_point_drop(results, coded, qm, hib, percent) -> dict | None:
     """bpp at which each codec first reaches the reference quality minus one point (0.01 for fractions)."""
     if qm in IMAGE_METRICS:
@@ -262,7 +274,7 @@ def _bd_table(bd_rows: list[dict], qm: str, percent: bool, bootstrap: bool) -> s
     return _table(pd.DataFrame(out))
 
 
-def _codec_table(results, codecs, fronts, drop, qm, percent) -> str:
+def _codec_table(results, codecs, fronts, drop, matched, qm, percent) -> str:
     rows = []
     for c in codecs:
         if c == REFERENCE:
@@ -272,6 +284,9 @@ def _codec_table(results, codecs, fronts, drop, qm, percent) -> str:
             b = drop["bpp"][c]
             row[f"bpp at {_fmt(qm, drop['target'], percent)}{'%' if percent else ''}"] = \
                 "not reached" if b is None else f"{b:.3f}"
+        if matched is not None:
+            for rate, q in zip(matched["bpp"], matched["quality"][c]):
+                row[f"{qm} at {rate:g} bpp"] = "-" if q is None else _fmt(qm, q, percent)
         rows.append(row)
     return _table(pd.DataFrame(rows))
 
@@ -289,7 +304,7 @@ def _provenance(provenance: dict) -> list[str]:
     return lines
 
 
-def _readme(results, *, title, qm, hib, percent, codecs, bd_rows, fronts, drop, bootstrap, notes,
+def _readme(results, *, title, qm, hib, percent, codecs, bd_rows, fronts, drop, matched, bootstrap, notes,
             provenance) -> str:
     unit = " (shown in %, BD in percentage points)" if percent else ""
     direction = "higher is better" if hib else "lower is better"
@@ -319,9 +334,11 @@ def _readme(results, *, title, qm, hib, percent, codecs, bd_rows, fronts, drop, 
     lines += ["## Curves", ""]
     if drop is not None:
         ref = _fmt(qm, drop["reference"], percent) + ("%" if percent else "")
-        lines += [f"Last column: the lowest rate at which the codec's front reaches the uncompressed reference "
-                  f"({ref}) minus one point (interpolated linearly in log-rate between front points).", ""]
-    lines += [_codec_table(results, codecs, fronts, drop, qm, percent), "",
+        lines += [f"`bpp at ...`: the lowest rate at which the codec's front reaches the uncompressed reference "
+                  f"({ref}) minus one point (interpolated linearly in log-rate between front points)."
+                  + (f" `{qm} at R bpp`: the front's {qm} at that rate, interpolated the same way ('-': outside the "
+                     f"rates the codec's front covers)." if matched is not None else ""), ""]
+    lines += [_codec_table(results, codecs, fronts, drop, matched, qm, percent), "",
               "![rate-quality](rd.png)", "",
               "Hollow markers: points off the codec's monotone front (not used for BD).", ""]
     if notes:

@@ -250,7 +250,28 @@ def _check_bd(folder: Path, raw: dict[str, Any], document: dict[str, Any], image
         if not _close(drop_a.get(codec), drop_b.get(codec), rtol=BD_ATOL):
             verdict.problems.append(f"{codec} bpp at clean minus one point: published {drop_a.get(codec)!r}, "
                                     f"recomputed {drop_b.get(codec)!r}")
+    if "rate_matched" in published:  # boards published before the rate-matched columns have none
+        _check_rate_matched(verdict, published["rate_matched"], summary.get("rate_matched"))
     return verdict
+
+
+def _check_rate_matched(verdict: Verdict, published: Any, recomputed: Any) -> None:
+    verdict.checked += 1
+    if (published is None) != (recomputed is None):
+        verdict.problems.append(f"rate-matched columns: published {published!r}, recomputed {recomputed!r}")
+        return
+    if published is None:
+        return
+    if published.get("bpp") != recomputed.get("bpp") or set(published["quality"]) != set(recomputed["quality"]):
+        verdict.problems.append(f"rate-matched columns: published rates/codecs {published.get('bpp')} "
+                                f"{sorted(published['quality'])}, recomputed {recomputed.get('bpp')} "
+                                f"{sorted(recomputed['quality'])}")
+        return
+    for codec, values in sorted(published["quality"].items()):
+        for rate, a, b in zip(published["bpp"], values, recomputed["quality"][codec]):
+            verdict.checked += 1
+            if (a is None) != (b is None) or (a is not None and not _close(a, b, rtol=BD_ATOL)):
+                verdict.problems.append(f"{codec} quality at {rate:g} bpp: published {a!r}, recomputed {b!r}")
 
 
 def _check_data(raw: dict[str, Any], document: dict[str, Any], registry: Any) -> list[Verdict]:

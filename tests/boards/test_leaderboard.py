@@ -97,7 +97,15 @@ def test_task_leaderboard_with_bootstrap(tmp_path):
     assert drop["target"] == pytest.approx(0.79)
     assert drop["bpp"]["jpeg"] == pytest.approx(4.0) and drop["bpp"]["half"] == pytest.approx(2.0)
     assert drop["bpp"]["late"] == pytest.approx(2 ** (1 / 7))
-    assert ["late", "4", "4", "1.104"] in rows and "bpp at 79.00%" in readme
+    assert ["late", "4", "4", "1.104", "-", "-", "78.00", "85.00"] in rows and "bpp at 79.00%" in readme
+
+    # rate-matched columns: the front's accuracy at 0.25, 0.5, 1 and 2 bpp, none outside the covered rates
+    matched = summary["rate_matched"]
+    assert matched["bpp"] == [0.25, 0.5, 1.0, 2.0]
+    jpeg = matched["quality"]["jpeg"]
+    assert jpeg[0] is None and jpeg[1:] == pytest.approx([0.50, 0.65, 0.75])
+    assert matched["quality"]["half"] == pytest.approx([0.50, 0.65, 0.75, 0.79])
+    assert "accuracy at 0.5 bpp" in readme
 
     assert "![rate-quality](rd.png)" in readme and "- demo numbers" in readme
     assert "Regenerate with: `taskcodec leaderboard configs/demo.yaml`" in readme

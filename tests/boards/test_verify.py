@@ -90,3 +90,19 @@ def test_a_truncated_per_image_file_is_caught(tmp_path):
         frame.iloc[:-5].to_csv(fh, index=False)
     found = problems(folder)
     assert any("images: published 30, recomputed 25" in p for p in found["row webp 80"])
+
+
+def test_an_edited_rate_matched_accuracy_is_caught(tmp_path):
+    import json
+
+    from taskcodec.publish import certify_manifest
+
+    folder = board(tmp_path)
+    document = json.loads((folder / "results.json").read_text())
+    matched = document["bd"]["rate_matched"]
+    codec = next(c for c, values in matched["quality"].items() if any(v is not None for v in values))
+    k = next(i for i, v in enumerate(matched["quality"][codec]) if v is not None)
+    matched["quality"][codec][k] += 0.05
+    (folder / "results.json").write_text(json.dumps(document))
+    certify_manifest(folder)
+    assert any(f"{codec} quality at {matched['bpp'][k]:g} bpp" in p for p in problems(folder)["BD-rates"])

@@ -214,3 +214,13 @@ def test_rate_at_quality_interpolates_in_log_rate():
     assert rate_at_quality([1, 4], [0.70, 0.80], 0.65) == pytest.approx(1.0)  # reached at the first point
     assert rate_at_quality([1, 4], [0.70, 0.80], 0.81) is None
     assert rate_at_quality([1, 4], [0.30, 0.20], 0.25, higher_is_better=False) == pytest.approx(2.0)
+
+
+def test_quality_at_rate_reads_the_front_in_log_rate_without_extrapolating():
+    from taskcodec.bd import quality_at_rate
+
+    rates, quality = [1.0, 4.0, 2.0, 8.0], [0.6, 0.8, 0.55, 0.9]  # (2, 0.55) lies off the monotone front
+    assert quality_at_rate(rates, quality, 2.0) == pytest.approx(0.7)  # halfway in log-rate from 1 to 4
+    assert quality_at_rate(rates, quality, 1.0) == pytest.approx(0.6)
+    assert quality_at_rate(rates, quality, 8.0) == pytest.approx(0.9)
+    assert quality_at_rate(rates, quality, 0.5) is None and quality_at_rate(rates, quality, 9.0) is None
