@@ -100,6 +100,13 @@ class IntegerHyperpriorCodec(model_folder.ModelFolderCodec):
 
         return train_integer_hyperprior(request)
 
+    def identity(self) -> dict[str, Any]:
+        """As every trained-models codec's, without the device: the integer arithmetic gives the same bytes
+        and pixels on the CPU and the GPU, so their streams share one cache."""
+        identity = super().identity()
+        identity["options"] = {k: v for k, v in identity["options"].items() if k != "device"}
+        return identity
+
     # models ------------------------------------------------------------------------------------------
     def _entries_from(self, document: dict[str, Any], path: Path) -> list[models.RatePointEntry]:
         arch = tuple(document[k] for k in models.ARCH_KEYS)

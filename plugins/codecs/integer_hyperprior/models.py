@@ -6,7 +6,8 @@ Checkpoint (``*.pt`` in the codec's ``models`` folder, ``torch.save``, read with
   N, M, Nz, stages, in_channels (the architecture, :class:`.network.GainedHyperprior`),
   lambdas (the rate points, ascending: rate point i uses gain row i), mode ("rd", "task", "joint",
   "untrained"), seed,
-  state_dict: the floating-point training weights (what fine-tuning starts from),
+  state_dict: the floating-point training weights, stored as float16 (what fine-tuning starts from;
+    half the size, and coding never reads them),
   exact: the integer model the codec codes with, exported once from the weights when the file is
     written (:func:`.integer_network.export`): integer weights, shifts, gains and the entropy
     coder's tables. Nothing that selects an entropy model or makes a pixel is recomputed in floating
@@ -121,10 +122,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def training_state(model) -> dict[str, Any]:
-    """The float weights as stored (entropy-coder tables, which the integer export replaces, left out)."""
+    """The float weights as stored: float16 (entropy-coder tables, which the integer export replaces, left out)."""
+    import torch
+
     from taskcodec_plugins.codecs.trained.checkpoints import is_derived
 
-    return {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items() if not is_derived(k)}
+    return {k: v.detach().to("cpu", torch.float16).clone() for k, v in model.state_dict().items() if not is_derived(k)}
 
 
 def save_checkpoint(path: str | Path, model, *, lambdas: list[float], mode: str, seed: int,
@@ -148,7 +151,8 @@ def model_from_checkpoint(document: dict[str, Any]):
     import torch
 
     model = build_model(*(document[k] for k in ARCH_KEYS), rate_points=len(document["lambdas"]))
-    result = torch.nn.Module.load_state_dict(model, document["state_dict"], strict=False)
+    state = {k: v.float() for k, v in document["state_dict"].items()}
+    result = torch.nn.Module.load_state_dict(model, state, strict=False)
     from taskcodec_plugins.codecs.trained.checkpoints import is_derived
 
     missing = [k for k in result.missing_keys if not is_derived(k)]
