@@ -1,8 +1,10 @@
 """``taskcodec train-codec`` for the ``integer-hyperprior`` codec: one variable-rate model for all lambdas.
 
-All rate points train together (each step the batch goes through the model at every rate point's
-gain row; the loss is their sum), in every mode, with the objective and options of
-:mod:`taskcodec_plugins.codecs.trained.training`. Writes ONE checkpoint, ``<out>/model.pt`` (format in
+All rate points train together, in every mode: each step the batch is dealt out to the rate points
+(rate point i of n gets images i, i+n, ...; ``batch_size`` is the whole batch) and goes through the
+model at their gain rows; the loss is their sum. So a step costs what one rate point's step of
+``batch_size / n`` images would, and the shared transforms see ``batch_size`` images. Objective and
+options: :mod:`taskcodec_plugins.codecs.trained.training`. Writes ONE checkpoint, ``<out>/model.pt`` (format in
 :mod:`.models`; the integer model is exported when it is written), and ``<out>/training.json``.
 
 Training options besides :data:`taskcodec_plugins.codecs.trained.training.TRAIN_DEFAULTS`:
@@ -76,7 +78,9 @@ def train_integer_hyperprior(request: CodecTrainingRequest) -> dict[str, Any]:
         from taskcodec_plugins.codecs.integer_hyperprior.network import RatePointView
 
         model = the_model()
-        return CodecModel(point, RatePointView(model, lambdas.index(point)), compressai_rate_bits, model.downsampling)
+        index = lambdas.index(point)
+        return CodecModel(point, RatePointView(model, index), compressai_rate_bits, model.downsampling,
+                          batch_share=(index, len(lambdas)))
 
     def save_all(trained: list[CodecModel], metas: list[dict[str, Any]]) -> None:
         common = {k: v for k, v in metas[0].items() if k != "validation"}
@@ -90,6 +94,6 @@ def train_integer_hyperprior(request: CodecTrainingRequest) -> dict[str, Any]:
 
     family = driver.CodecFamily("integer-hyperprior", lambda point: out / CHECKPOINT_NAME, build,
                                 lambda m, meta: None, load_metadata, arch, save_all=save_all)
-    identity = {"options": {k: v for k, v in o.items() if k != "init"}, "version": 1,
+    identity = {"options": {k: v for k, v in o.items() if k != "init"}, "version": 2,  # 2: shared batches
                 "init_digest": init["digest"] if init is not None else None}
     return driver.train_rate_points(request, o, lambdas, family, identity)

@@ -137,6 +137,9 @@ class CodecModel:
     rate_bits: Callable[[dict[str, Any]], Any]  # forward output -> bits per image (tensor N)
     pad_multiple: int
     lmbda: float | None = None  # the loss's lambda when the rate point is not one (default: the point)
+    # (i, n): this rate point trains on images i, i+n, i+2n... of each batch (the n rate points of a variable-rate
+    # model share one batch: as many images per step as one rate point alone, n times the data seen); None: all
+    batch_share: tuple[int, int] | None = None
 
     @property
     def trade_off(self) -> float:
@@ -219,7 +222,7 @@ class Trainer:
         for m in self.models:
             m.model.eval()
         return {"steps": o["steps"], "batch_size": batch, "seconds": round(seconds, 1),
-                "images_per_s": round(o["steps"] * batch * len(self.models) / max(seconds, 1e-9), 1),
+                "images_per_s": round(o["steps"] * self._images_per_step(batch) / max(seconds, 1e-9), 1),
                 "history": history}
 
     def _training_mode(self) -> None:
@@ -282,6 +285,10 @@ class Trainer:
             opts["aux"].step()
         return parts
 
+    def _images_per_step(self, batch: int) -> int:
+        """Images through a codec per step: the batch once per rate point, or once when the points share it."""
+        return batch if all(m.batch_share is not None for m in self.models) else batch * len(self.models)
+
     def _aux_losses(self) -> list[Callable[[], Any]]:
         """Each distinct model's auxiliary loss once (a variable-rate model's views share one)."""
         losses, seen = [], set()
@@ -296,7 +303,7 @@ class Trainer:
         """The history record of the steps since the last one (their mean loss parts), logged."""
         record = {"step": done, **{k: float(np.mean(v)) for k, v in running.items()},
                   "seconds": round(time.perf_counter() - t0, 1)}
-        rate = done * batch * len(self.models) / max(1e-9, time.perf_counter() - t0)
+        rate = done * self._images_per_step(batch) / max(1e-9, time.perf_counter() - t0)
         self.log("train-codec: step {}/{}  ".format(done, self.o["steps"]) + "  ".join(
             f"{k} {v:.4g}" for k, v in record.items() if k not in ("step", "seconds")) + f"  ({rate:.0f} img/s)")
         return record
@@ -321,6 +328,11 @@ class Trainer:
             with torch.no_grad():  # the ORIGINAL task model's features: in joint mode a moving target could collapse
                 target = self.adapter.target_features(x)
         for m in self.models:
+            x_all, labels_all, target_all = x, labels, target
+            if m.batch_share is not None:
+                i, n = m.batch_share
+                x, labels = x_all[i::n], labels_all[i::n]
+                target = target_all[i::n] if target_all is not None else None
             out = m.model(_pad(x, m.pad_multiple))
             x_hat = out["x_hat"][..., :h, :w]
             bpp = m.rate_bits(out).mean() / (h * w)
@@ -341,6 +353,7 @@ class Trainer:
                 distortion = distortion + o["gamma"] * task * self._scale(ema, "task")
                 parts[f"task{tag}"] = float(task.detach())
             total = total + bpp + m.trade_off * distortion
+            x, labels, target = x_all, labels_all, target_all
         if self.joint and o["clean_weight"] > 0:
             clean = self.adapter.loss(x, x, labels)
             total = total + o["clean_weight"] * clean
