@@ -27,12 +27,13 @@ from taskcodec.errors import PublishError
 from taskcodec.pluginmanager import get_plugin_manager
 from taskcodec.publish import publish
 from taskcodec.results import REFERENCE, Collected
+from taskcodec.verify import rate_point_key
 
 
-def _records(path: Path, rows: set[str]) -> list[dict]:
+def _records(path: Path, points: dict[str, set[str]]) -> list[dict]:
     frame = pd.read_csv(path, keep_default_na=True)
-    frame = frame[frame["codec"].astype(str).isin(rows)]
-    records = frame.to_dict(orient="records")
+    keep = [str(c) in points and rate_point_key(p) in points[str(c)] for c, p in zip(frame["codec"], frame["rate_point"])]
+    records = frame[keep].to_dict(orient="records")
     for record in records:  # empty cells come back as NaN: give the renderer the None it wrote them from
         for key, value in record.items():
             if isinstance(value, float) and value != value:
@@ -58,10 +59,20 @@ def derive(source_folder: Path, config_path: Path, out: Path) -> bool:
     _check_same_evaluation(source, config, source_folder)
     identities = source["provenance"]["codecs"]
     wanted = {c.row for c in config.codecs}
+    published = {}
+    for r in source["rows"]:
+        published.setdefault(r["codec"], set()).add(rate_point_key(r["rate_point"]))
+    points = {REFERENCE: {""}}
     for codec in config.codecs:
         if codec.row not in identities:
             raise PublishError(f"{config.source}: row {codec.row!r} is not on the board {source_folder}")
-        mine = json.loads(json.dumps(registry.get("codec", codec.name).target(**codec.options).identity(), default=str))
+        instance = registry.get("codec", codec.name).target(**codec.options)
+        points[codec.row] = {rate_point_key(p) for p in (codec.rate_points or instance.default_rate_points or (None,))}
+        missing = sorted(points[codec.row] - published[codec.row])
+        if missing:
+            raise PublishError(f"{config.source}: row {codec.row!r} rate points {missing} are not on the board "
+                               f"{source_folder} (it has {sorted(published[codec.row])})")
+        mine = json.loads(json.dumps(instance.identity(), default=str))
         if mine != identities[codec.row]:
             raise PublishError(f"{config.source}: row {codec.row!r} is not the codec {source_folder} published "
                                f"(identity {mine} vs {identities[codec.row]})")
@@ -71,16 +82,19 @@ def derive(source_folder: Path, config_path: Path, out: Path) -> bool:
         if (codec.task_options or None) != (old_task or None):
             raise PublishError(f"{config.source}: row {codec.row!r} task_options {codec.task_options} differ from "
                                f"{source_folder}'s {old_task}")
-    keep = wanted | {REFERENCE}
-    rows = [dict(r) for r in source["rows"] if r["codec"] in keep]
+    def kept(r: dict) -> bool:
+        return r["codec"] in points and rate_point_key(r["rate_point"]) in points[r["codec"]]
+
+    rows = [dict(r) for r in source["rows"] if kept(r)]
     # results.json stores infinities (a lossless row's PSNR) as null; results.csv keeps them
     table = pd.read_csv(source_folder / "results.csv")
-    for row, (_, line) in zip(rows, table[table["codec"].astype(str).isin(keep)].iterrows()):
+    lines = [line for _, line in table.iterrows() if kept({"codec": str(line["codec"]), "rate_point": line["rate_point"]})]
+    for row, line in zip(rows, lines):
         for key, value in row.items():
             if value is None and isinstance(line.get(key), float) and abs(line[key]) == float("inf"):
                 row[key] = float(line[key])
-    images = _records(source_folder / "images.csv.gz", keep)
-    samples = _records(source_folder / "samples.csv.gz", keep) if (source_folder / "samples.csv.gz").is_file() else []
+    images = _records(source_folder / "images.csv.gz", points)
+    samples = _records(source_folder / "samples.csv.gz", points) if (source_folder / "samples.csv.gz").is_file() else []
     provenance = dict(source["provenance"])
     provenance.update(
         command=f"python scripts/derive_board.py {source_folder} {config_path} {out}",

@@ -1,0 +1,80 @@
+"""scripts/derive_board.py: a board of some rows of a published board, from its files alone; refused when the
+data, the task or a row's codec differs."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+
+import pytest
+from click.testing import CliRunner
+
+from taskcodec.cli import main
+from taskcodec.errors import PublishError
+from taskcodec.pluginmanager import get_plugin_manager
+from taskcodec.verify import verify_board
+
+from tests.helpers import REPO
+
+SOURCE = """benchmark: source
+dataset: {name: synthetic-faces, split: test, options: {count: 12, size: [32, 32]}}
+metrics: [psnr]
+codecs:
+  - {name: jpeg, rate_points: [20, 50, 90]}
+  - {name: webp, rate_points: [20, 50, 90]}
+  - {name: jpeg, row: jpeg-small, rate_points: [10, 30]}
+leaderboard: {anchor: jpeg}
+"""
+
+
+def _derive():
+    spec = importlib.util.spec_from_file_location("derive_board", REPO / "scripts" / "derive_board.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.derive
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("derive")
+    (folder / "source.yaml").write_text(SOURCE)
+    ran = CliRunner().invoke(main, ["run", str(folder / "source.yaml"), "--out", str(folder / "board"),
+                                    "--store", str(folder / "store"), "--no-progress", "--workers", "1"])
+    assert ran.exit_code == 0, ran.output
+    return folder
+
+
+def test_derived_board_has_the_source_rows_and_verifies(source, tmp_path):
+    config = tmp_path / "study.yaml"
+    config.write_text(SOURCE.replace("benchmark: source", "benchmark: study").replace(
+        "  - {name: webp, rate_points: [20, 50, 90]}\n", ""))
+    assert _derive()(source / "board", config, tmp_path / "study")
+    rows = list(csv.DictReader(open(tmp_path / "study" / "results.csv")))
+    original = [r for r in csv.DictReader(open(source / "board" / "results.csv")) if r["codec"] != "webp"]
+    assert rows == original and {r["codec"] for r in rows} == {"none", "jpeg", "jpeg-small"}
+    assert all(v.ok for v in verify_board(tmp_path / "study", get_plugin_manager().registry))
+
+
+@pytest.mark.parametrize("change,reason", [
+    (("count: 12", "count: 13"), "dataset differs"),
+    (("- {name: webp, rate_points: [20, 50, 90]}", "- {name: webp, options: {method: 6}, rate_points: [20]}"),
+     "row 'webp' is not the codec"),
+    (("row: jpeg-small", "row: jpeg-tiny"), "row 'jpeg-tiny' is not on the board"),
+])
+def test_a_derived_board_of_other_data_or_codecs_is_refused(source, tmp_path, change, reason):
+    config = tmp_path / "study.yaml"
+    config.write_text(SOURCE.replace(*change))
+    with pytest.raises(PublishError, match=reason):
+        _derive()(source / "board", config, tmp_path / "study")
+    assert not (tmp_path / "study").exists()
+
+
+def test_a_derived_board_keeps_only_the_configured_rate_points(source, tmp_path):
+    config = tmp_path / "study.yaml"
+    config.write_text(SOURCE.replace("{name: webp, rate_points: [20, 50, 90]}", "{name: webp, rate_points: [50, 90]}"))
+    _derive()(source / "board", config, tmp_path / "study")
+    rows = list(csv.DictReader(open(tmp_path / "study" / "results.csv")))
+    assert sorted(r["rate_point"] for r in rows if r["codec"] == "webp") == ["50", "90"]
+    assert all(v.ok for v in verify_board(tmp_path / "study", get_plugin_manager().registry))
+    config.write_text(SOURCE.replace("{name: webp, rate_points: [20, 50, 90]}", "{name: webp, rate_points: [30]}"))
+    with pytest.raises(PublishError, match=r"rate points \['30'\] are not on the board"):
+        _derive()(source / "board", config, tmp_path / "other")
