@@ -35,7 +35,6 @@ coding (the arithmetic is exact), which the tests check. ``encode_with_stats`` a
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -58,17 +57,7 @@ def _version() -> str:
                       taskcodec.LazyVersion.installed("compressai") + " rANS"])
 
 
-def _optional_lambdas(value: Any) -> list[float] | None:
-    if value is None:
-        return None
-    numbers_ok = isinstance(value, (list, tuple)) and value and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value)
-    if not numbers_ok or len({float(v) for v in value}) != len(value):
-        raise ValueError("a non-empty list of distinct positive numbers or null")
-    return sorted(float(v) for v in value)
-
-
-OPTION_SPECS = model_folder.option_specs("untrained_lambdas", _optional_lambdas, {
+OPTION_SPECS = model_folder.option_specs("untrained_lambdas", model_folder.optional_lambdas, {
     key: (None, taskcodec.Accept.integer(1, 4096, optional=True)) for key in ("N", "M", "Nz", "stages")})
 
 

@@ -46,7 +46,6 @@ Torch's thread rate_points are left as the process has them. Models live in a pe
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +68,6 @@ def _version() -> str:
     return "; ".join([FORMAT_REVISION, f"stream v{bitstream.FORMAT_VERSION}", *libraries, f"entropy coder {models.ENTROPY_CODER}"])
 
 
-def _optional_lambdas(value: Any) -> list[float] | None:
-    if value is None:
-        return None
-    numbers_ok = isinstance(value, (list, tuple)) and value and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value)
-    if not numbers_ok or len({float(v) for v in value}) != len(value):
-        raise ValueError("a non-empty list of distinct positive numbers or null")
-    return sorted(float(v) for v in value)
-
-
 def _pad_multiple(value: Any) -> int | None:
     value = taskcodec.Accept.integer(1, 1 << 15, optional=True)(value)
     if value is not None and value & (value - 1):
@@ -86,7 +75,7 @@ def _pad_multiple(value: Any) -> int | None:
     return value
 
 
-OPTION_SPECS = model_folder.option_specs("untrained_lambdas", _optional_lambdas, {
+OPTION_SPECS = model_folder.option_specs("untrained_lambdas", model_folder.optional_lambdas, {
     "arch": (None, taskcodec.Accept.one_of(*models.ARCHITECTURES, optional=True)),
     "N": (None, taskcodec.Accept.integer(1, 4096, optional=True)),
     "M": (None, taskcodec.Accept.integer(1, 4096, optional=True)),

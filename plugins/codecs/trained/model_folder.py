@@ -34,6 +34,17 @@ def optional_path(value: Any) -> str | None:
     raise ValueError("a folder path or null")
 
 
+def optional_lambdas(value: Any) -> list[float] | None:
+    """The stand-ins' lambdas: null, or a non-empty list of distinct positive numbers (returned ascending)."""
+    if value is None:
+        return None
+    numbers_ok = isinstance(value, (list, tuple)) and value and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value)
+    if not numbers_ok or len({float(v) for v in value}) != len(value):
+        raise ValueError("a non-empty list of distinct positive numbers or null")
+    return sorted(float(v) for v in value)
+
+
 def option_specs(stand_ins: str, check_stand_ins: Callable[[Any], Any], architecture: OptionSpecs,
                  coding: OptionSpecs | None = None) -> OptionSpecs:
     """A trained-models codec's option table, in this order (the order the options are listed in): ``models``,

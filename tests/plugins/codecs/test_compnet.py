@@ -31,17 +31,6 @@ from tests.helpers import REPO, write_images
 from tests.helpers import natural_image
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Small models on shared, busy cores: one torch thread (the codec leaves the setting alone)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def stand_in() -> CompNetPngCodec:
     return CompNetPngCodec(untrained_seed=1)

@@ -24,16 +24,6 @@ from tests.contract import test_codec_contract as contract
 from tests.helpers import REPO, natural_image
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def gray_codec() -> IntegerHyperpriorCodec:
     return IntegerHyperpriorCodec(untrained_seed=3)

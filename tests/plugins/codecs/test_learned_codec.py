@@ -33,19 +33,6 @@ TINY = {"N": 16, "M": 24}
 TRAINED_ENV = "TASKCODEC_LEARNED_MODELS"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models on shared, busy cores: one torch thread is 10-100x faster than two spinning ones.
-    (The codec itself leaves the process's thread rate points alone; the fresh-process test decodes
-    with another thread count.)"""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny() -> dict[str, LearnedCodec]:
     """One untrained 3-channel codec per architecture."""
