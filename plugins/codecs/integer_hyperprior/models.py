@@ -6,8 +6,10 @@ Checkpoint (``*.pt`` in the codec's ``models`` folder, ``torch.save``, read with
   N, M, Nz, stages, in_channels (the architecture, :class:`.network.GainedHyperprior`),
   lambdas (the rate points, ascending: rate point i uses gain row i), mode ("rd", "task", "joint",
   "untrained"), seed,
-  state_dict: the floating-point training weights, stored as float16 (what fine-tuning starts from;
-    half the size, and coding never reads them),
+  state_dict: the floating-point training parameters, stored as float16 (what fine-tuning starts from;
+    half the size, and coding never reads them); no buffers: those are constants that the
+    constructor sets (float16 would turn CompressAI's likelihood bound 1e-9 into 0, whose log is
+    -inf in training). Files written before 2026-12-03 also hold buffers, which loading ignores,
   exact: the integer model the codec codes with, exported once from the weights when the file is
     written (:func:`.integer_network.export`): integer weights, shifts, gains and the entropy
     coder's tables. Nothing that selects an entropy model or makes a pixel is recomputed in floating
@@ -122,12 +124,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def training_state(model) -> dict[str, Any]:
-    """The float weights as stored: float16 (entropy-coder tables, which the integer export replaces, left out)."""
+    """The float parameters as stored: float16, buffers left out (the constructor's constants)."""
     import torch
 
-    from taskcodec_plugins.codecs.trained.checkpoints import is_derived
-
-    return {k: v.detach().to("cpu", torch.float16).clone() for k, v in model.state_dict().items() if not is_derived(k)}
+    return {k: v.detach().to("cpu", torch.float16).clone() for k, v in model.named_parameters()}
 
 
 def save_checkpoint(path: str | Path, model, *, lambdas: list[float], mode: str, seed: int,
@@ -151,11 +151,11 @@ def model_from_checkpoint(document: dict[str, Any]):
     import torch
 
     model = build_model(*(document[k] for k in ARCH_KEYS), rate_points=len(document["lambdas"]))
-    state = {k: v.float() for k, v in document["state_dict"].items()}
+    buffers = {k for k, _ in model.named_buffers()}
+    # the buffers stay the constructor's (older files hold float16 copies of them, see the module docstring)
+    state = {k: v.float() for k, v in document["state_dict"].items() if k not in buffers}
     result = torch.nn.Module.load_state_dict(model, state, strict=False)
-    from taskcodec_plugins.codecs.trained.checkpoints import is_derived
-
-    missing = [k for k in result.missing_keys if not is_derived(k)]
+    missing = [k for k in result.missing_keys if k not in buffers]
     if missing or result.unexpected_keys:
         raise CheckpointError(f"state_dict does not fit integer-hyperprior "
                               f"{dict(zip(ARCH_KEYS, (document[k] for k in ARCH_KEYS)))}: missing {missing[:5]}, "

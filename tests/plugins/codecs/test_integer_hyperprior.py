@@ -201,6 +201,25 @@ def test_checkpoint_round_trip_and_rate_points(tmp_path) -> None:
         codec.encode(natural_image(16, 16, color=False), 0.005)
 
 
+def test_a_model_read_for_fine_tuning_keeps_its_constants(tmp_path) -> None:
+    """The checkpoint's float16 weights are its parameters only: the buffers (CompressAI's likelihood bound 1e-9,
+    which float16 makes 0, and the scale bound) stay the constructor's, so an outlying latent costs finite bits
+    (a zero bound gave inf bits and NaN weights 86 steps into a fine-tune)."""
+    import torch
+
+    _write_checkpoint(tmp_path / "model.pt")
+    document = models.load_checkpoint(tmp_path / "model.pt")
+    assert all(v.dtype == torch.float16 for v in document["state_dict"].values())
+    fresh = models.build_model(16, 24, 8, 2, 1, rate_points=2)
+    model = models.model_from_checkpoint(document)
+    for name, buffer in fresh.named_buffers():
+        assert torch.equal(dict(model.named_buffers())[name], buffer), name
+    parameters = dict(model.named_parameters())
+    assert all(torch.equal(parameters[k], v.float()) for k, v in document["state_dict"].items())
+    _, likelihoods = model.entropy_bottleneck(torch.full((1, 8, 2, 2), 1e4))
+    assert likelihoods.min() > 0 and torch.isfinite(-torch.log2(likelihoods)).all()
+
+
 def test_damaged_checkpoint_and_clashing_lambdas_are_refused(tmp_path) -> None:
     _write_checkpoint(tmp_path / "a" / "model.pt")
     blob = bytearray((tmp_path / "a" / "model.pt").read_bytes())
