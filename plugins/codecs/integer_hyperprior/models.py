@@ -146,21 +146,48 @@ def save_checkpoint(path: str | Path, model, *, lambdas: list[float], mode: str,
     return document["digest"]
 
 
-def model_from_checkpoint(document: dict[str, Any]):
-    """The float model of a checkpoint (for fine-tuning), in train mode."""
+def model_from_checkpoint(document: dict[str, Any], lambdas: list[float] | None = None):
+    """The float model of a checkpoint (for fine-tuning), in train mode.
+
+    ``lambdas`` (default: the checkpoint's) may add rate points to the checkpoint's: their gain rows start
+    on the straight line through the nearest two trained rows in log lambda (interpolated between them,
+    extrapolated beyond the ends), which is where a variable-rate model's gains lie nearly.
+    """
     import torch
 
-    model = build_model(*(document[k] for k in ARCH_KEYS), rate_points=len(document["lambdas"]))
+    trained = list(document["lambdas"])
+    lambdas = trained if lambdas is None else list(lambdas)
+    if not set(trained) <= set(lambdas):
+        raise CheckpointError(f"the checkpoint was trained for lambdas {trained}; a fine-tune may add rate points "
+                              f"but keeps those, got {lambdas}")
+    model = build_model(*(document[k] for k in ARCH_KEYS), rate_points=len(lambdas))
     buffers = {k for k, _ in model.named_buffers()}
+    gains = ("log_gain", "log_inverse_gain")
     # the buffers stay the constructor's (older files hold float16 copies of them, see the module docstring)
-    state = {k: v.float() for k, v in document["state_dict"].items() if k not in buffers}
+    state = {k: v.float() for k, v in document["state_dict"].items() if k not in buffers and k not in gains}
     result = torch.nn.Module.load_state_dict(model, state, strict=False)
-    missing = [k for k in result.missing_keys if k not in buffers]
+    missing = [k for k in result.missing_keys if k not in buffers and k not in gains]
     if missing or result.unexpected_keys:
         raise CheckpointError(f"state_dict does not fit integer-hyperprior "
                               f"{dict(zip(ARCH_KEYS, (document[k] for k in ARCH_KEYS)))}: missing {missing[:5]}, "
                               f"unexpected {result.unexpected_keys[:5]}")
+    with torch.no_grad():
+        for name in gains:
+            rows = document["state_dict"][name].float()
+            getattr(model, name).copy_(torch.stack([_gain_row(rows, trained, v) for v in lambdas]))
     return model
+
+
+def _gain_row(rows: Any, trained: list[float], lmbda: float) -> Any:
+    """Row ``lmbda`` of the trained gain rows: itself, or the log-lambda line through the nearest two."""
+    if lmbda in trained:
+        return rows[trained.index(lmbda)]
+    if len(trained) == 1:
+        return rows[0]
+    below = max([i for i, v in enumerate(trained) if v < lmbda], default=0)
+    i = min(below, len(trained) - 2)
+    t = (math.log(lmbda) - math.log(trained[i])) / (math.log(trained[i + 1]) - math.log(trained[i]))
+    return rows[i] + t * (rows[i + 1] - rows[i])
 
 
 __all__ = ["ARCH_KEYS", "CHECKPOINT_SUFFIX", "CheckpointError", "RatePointEntry", "build_model", "load_checkpoint",

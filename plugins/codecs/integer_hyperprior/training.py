@@ -10,7 +10,8 @@ options: :mod:`taskcodec_plugins.codecs.trained.training`. Writes ONE checkpoint
 Training options besides :data:`taskcodec_plugins.codecs.trained.training.TRAIN_DEFAULTS`:
 ``N``, ``M``, ``Nz``, ``stages`` (the architecture, taken from ``init`` when given) and
 ``in_channels`` (default: the training images' channels). ``init``: a checkpoint of this codec with
-the same lambdas.
+its lambdas (rate points it lacks start from its
+gain rows, inter- or extrapolated in log lambda: :func:`.models.model_from_checkpoint`).
 """
 from __future__ import annotations
 
@@ -33,9 +34,9 @@ def _init_document(init: Any, lambdas: list[float]) -> dict[str, Any] | None:
         document = models.load_checkpoint(Path(init))
     except models.CheckpointError as exc:
         raise CodecError(f"codec 'integer-hyperprior': init: {exc}") from None
-    if document["lambdas"] != lambdas:
-        raise CodecError(f"codec 'integer-hyperprior': init {init} was trained for lambdas {document['lambdas']}, "
-                         f"the config asks for {lambdas}")
+    if not set(document["lambdas"]) <= set(lambdas):
+        raise CodecError(f"codec 'integer-hyperprior': init {init} was trained for lambdas {document['lambdas']}; "
+                         f"the config's rate points {lambdas} must include them all (it may add more)")
     return document
 
 
@@ -67,7 +68,7 @@ def train_integer_hyperprior(request: CodecTrainingRequest) -> dict[str, Any]:
     def the_model():
         if "model" not in shared:
             if init is not None:
-                shared["model"] = models.model_from_checkpoint(init)
+                shared["model"] = models.model_from_checkpoint(init, lambdas)
             else:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(seed)

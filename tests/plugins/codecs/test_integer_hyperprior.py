@@ -220,6 +220,23 @@ def test_a_model_read_for_fine_tuning_keeps_its_constants(tmp_path) -> None:
     assert likelihoods.min() > 0 and torch.isfinite(-torch.log2(likelihoods)).all()
 
 
+def test_a_fine_tune_may_add_rate_points_whose_gains_start_on_the_log_lambda_line(tmp_path) -> None:
+    import torch
+
+    _write_checkpoint(tmp_path / "model.pt")  # lambdas 0.001 and 0.01
+    document = models.load_checkpoint(tmp_path / "model.pt")
+    rows = document["state_dict"]["log_gain"].float()
+    model = models.model_from_checkpoint(document, [0.0001, 0.001, 0.01 ** 0.5 * 0.001 ** 0.5, 0.01, 0.1])
+    gain = model.log_gain.detach()
+    assert gain.shape == (5, rows.shape[1])
+    assert torch.equal(gain[1], rows[0]) and torch.equal(gain[3], rows[1])
+    assert torch.allclose(gain[2], (rows[0] + rows[1]) / 2, atol=1e-6)  # halfway in log lambda
+    assert torch.allclose(gain[4], 2 * rows[1] - rows[0], atol=1e-6)  # one decade beyond the top
+    assert torch.allclose(gain[0], 2 * rows[0] - rows[1], atol=1e-6)
+    with pytest.raises(models.CheckpointError, match=r"keeps those"):
+        models.model_from_checkpoint(document, [0.001, 0.1])
+
+
 def test_damaged_checkpoint_and_clashing_lambdas_are_refused(tmp_path) -> None:
     _write_checkpoint(tmp_path / "a" / "model.pt")
     blob = bytearray((tmp_path / "a" / "model.pt").read_bytes())
@@ -300,6 +317,27 @@ def test_one_training_writes_one_checkpoint_for_all_rate_points_and_skips_when_d
     assert len(codec.encode(image, 0.5)) > len(codec.encode(image, 0.0005))
     again = _train(_training_config(tmp_path, "rd", 60), tmp_path / "store")
     assert not again["trained"] and len(again["skipped"]) == 2
+
+
+def test_a_fine_tune_from_a_checkpoint_may_add_rate_points_but_not_drop_them(tmp_path) -> None:
+    import yaml
+
+    _train(_training_config(tmp_path, "rd", 20), tmp_path / "store")
+    path = _training_config(tmp_path, "more", 10)
+    raw = yaml.safe_load(path.read_text())
+    raw["train_codec"]["options"]["init"] = str(tmp_path / "rd" / "model.pt")
+    raw["train_codec"]["rate_points"] = [0.0005, 0.02, 0.5, 2.0]
+    path.write_text(yaml.safe_dump(raw))
+    _train(path, tmp_path / "store")
+    document = models.load_checkpoint(tmp_path / "more" / "model.pt")
+    assert document["lambdas"] == [0.0005, 0.02, 0.5, 2.0]
+    assert document["init"]["digest"] == models.load_checkpoint(tmp_path / "rd" / "model.pt")["digest"]
+    bpp = [document["validation"][f"{v:g}"]["estimated_bpp"] for v in document["lambdas"]]
+    assert bpp == sorted(bpp)  # the added points fall in line
+    raw["train_codec"]["rate_points"] = [0.02, 0.5]
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(CodecError, match=r"must include them all"):
+        _train(path, tmp_path / "store")
 
 
 def test_interrupted_training_resumes_to_the_same_model(tmp_path) -> None:
