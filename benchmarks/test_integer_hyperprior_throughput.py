@@ -5,7 +5,7 @@ Run with ``OMP_NUM_THREADS=1 python -m pytest benchmarks/test_integer_hyperprior
 Timed work, 64 FER+-sized 48x48 gray images, encode + decode:
 
   single:  ``encode`` + ``decode`` per image through the Codec (what the runner calls today);
-  batched: ``encode_batch`` + ``decode_batch`` (the same bytes and pixels, asserted);
+  batched: ``encode_batch_with_stats`` + ``decode_batch`` (the same bytes and pixels, asserted);
   bare:    CompressAI ``ScaleHyperprior(96, 128)`` ``compress`` + ``decompress`` on one batch of float tensors
            (64x64 inputs: its 64x downsampling; float arithmetic, whose streams are not portable).
 
@@ -44,10 +44,10 @@ def test_integer_hyperprior_single_batched_and_bare(benchmark, images) -> None:
         return sum(codec.decode(codec.encode(im, point)).size for im in images)
 
     def batched() -> int:
-        streams = [data for data, _ in codec.encode_batch(images, point)]
+        streams = [data for data, _ in codec.encode_batch_with_stats(images, point)]
         return sum(im.size for im in codec.decode_batch(streams))
 
-    streams = [data for data, _ in codec.encode_batch(images, point)]
+    streams = [data for data, _ in codec.encode_batch_with_stats(images, point)]
     assert streams == [codec.encode(im, point) for im in images]
 
     taskcodec.ensure_torchvision()

@@ -7,7 +7,7 @@ imports light in a codec plugin: import torch or codec libraries inside methods 
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -48,7 +48,7 @@ class Codec(abc.ABC):
     attribute ``accepted_options`` (see :func:`taskcodec.options.option_names`). Check the values
     with :func:`taskcodec.read_options`, so that a bad one is the same error as everywhere.
 
-    Subclasses' ``encode``, ``encode_with_stats`` and ``decode`` are wrapped (see
+    Subclasses' ``encode``, ``encode_with_stats``, ``decode`` and the batch methods are wrapped (see
     ``__init_subclass__``): the image is checked, the rate_point validated, and any
     exception other than CodecError from the underlying library is re-raised as a
     CodecError naming the codec, so a plugin needs no error handling of its own.
@@ -126,6 +126,21 @@ class Codec(abc.ABC):
         """
         return self.encode(image, rate_point), {}
 
+    def encode_batch_with_stats(self, images: Sequence[np.ndarray],
+                                rate_point: RatePoint) -> list[tuple[bytes, dict[str, float]]]:
+        """:meth:`encode_with_stats` of each of ``images`` (all of one shape), in order.
+
+        The runner encodes a chunk's images of one shape with one call. The default encodes them one at
+        a time; a codec that is faster on a batch (a network) overrides it, and must give exactly the
+        bytes and stats of one-at-a-time coding (the codec contract checks it).
+        """
+        return [self.encode_with_stats(image, rate_point) for image in images]
+
+    def decode_batch(self, streams: Sequence[bytes]) -> list[np.ndarray]:
+        """:meth:`decode` of each of ``streams``, in order; overridden like :meth:`encode_batch_with_stats`,
+        with exactly the pixels of one-at-a-time decoding."""
+        return [self.decode(data) for data in streams]
+
     def payload_bytes(self, data: bytes) -> int | None:
         """Bytes of ``data`` that are not fixed headers/tables, where separable; else None."""
         return None
@@ -140,3 +155,6 @@ class Codec(abc.ABC):
         report (JSON types). Codecs that cannot be trained keep this default, which raises.
         """
         raise CodecError(f"codec {cls.name!r} has no training command (it does not implement Codec.train)")
+
+
+guard_methods(Codec)  # the defaults too (the batch methods), so that every codec's are checked

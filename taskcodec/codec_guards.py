@@ -1,4 +1,4 @@
-"""The checks wrapped around every codec's ``encode``, ``encode_with_stats`` and ``decode``.
+"""The checks wrapped around every codec's ``encode``, ``encode_with_stats``, ``decode`` and their batch forms.
 
 The image is checked, the rate point validated, the stats checked, and any exception other than
 CodecError from the underlying library is re-raised as a CodecError naming the codec, so that a
@@ -19,11 +19,13 @@ if TYPE_CHECKING:
 
 
 def guard_methods(cls: type) -> None:
-    """Wrap the ``encode``, ``encode_with_stats`` and ``decode`` that ``cls`` itself defines (once each)."""
-    wrappers = {"encode": _guard_encode, "encode_with_stats": _guard_encode_with_stats, "decode": _guard_decode}
+    """Wrap the coding methods that ``cls`` itself defines (once each)."""
+    wrappers = {"encode": _guard_encode, "encode_with_stats": _guard_encode_with_stats, "decode": _guard_decode,
+                "encode_batch_with_stats": _guard_encode_batch, "decode_batch": _guard_decode_batch}
     for name, wrap in wrappers.items():
         method = cls.__dict__.get(name)
-        if method is not None and not getattr(method, "_guarded", False):
+        abstract = getattr(method, "__isabstractmethod__", False)
+        if method is not None and not abstract and not getattr(method, "_guarded", False):
             setattr(cls, name, wrap(method))
 
 
@@ -93,3 +95,57 @@ def _guard_decode(decode):
 
     guarded._guarded = True  # type: ignore[attr-defined]
     return guarded
+
+
+def _guard_encode_batch(encode_batch):
+    @functools.wraps(encode_batch)
+    def guarded(self: Codec, images: Any, rate_point: RatePoint) -> list[tuple[bytes, dict[str, float]]]:
+        images = list(images)
+        for i, image in enumerate(images):
+            check_image(image, f"codec {self.name!r}: batch image {i}")
+        if len({image.shape for image in images}) > 1:
+            raise CodecError(f"codec {self.name!r}: a batch holds images of one shape, got "
+                             f"{sorted({image.shape for image in images})}")
+        rate_point = self.validate_rate_point(rate_point)
+        try:
+            results = encode_batch(self, images, rate_point)
+        except CodecError:
+            raise
+        except Exception as exc:
+            raise CodecError(
+                f"codec {self.name!r}: encoding a batch of {len(images)} images at {self.rate_parameter}="
+                f"{rate_point!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        results = _checked_count(self, "encode_batch_with_stats", list(results), len(images))
+        return [_check_stats_result(self, result) for result in results]
+
+    guarded._guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def _guard_decode_batch(decode_batch):
+    @functools.wraps(decode_batch)
+    def guarded(self: Codec, streams: Any) -> list[np.ndarray]:
+        streams = list(streams)
+        for i, data in enumerate(streams):
+            if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
+                raise CodecError(f"codec {self.name!r}: decode_batch: stream {i} is not a non-empty bytes object")
+        try:
+            images = decode_batch(self, streams)
+        except CodecError:
+            raise
+        except Exception as exc:
+            raise CodecError(
+                f"codec {self.name!r}: cannot decode a batch of {len(streams)} streams (corrupt or not this "
+                f"codec's?): {type(exc).__name__}: {exc}"
+            ) from exc
+        return _checked_count(self, "decode_batch", list(images), len(streams))
+
+    guarded._guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def _checked_count(codec: Codec, method: str, results: list[Any], expected: int) -> list[Any]:
+    if len(results) != expected:
+        raise CodecError(f"codec {codec.name!r}: {method} returned {len(results)} results for {expected} inputs")
+    return results

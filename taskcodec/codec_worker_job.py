@@ -4,13 +4,15 @@ codec at one rate point.
 This is the unit of work the runner hands to worker processes, so it imports little:
 the codec and metric objects arrive pickled, and the bitstreams are written straight
 into the store's content-addressed folder. Encoding goes through
-:meth:`Codec.encode_with_stats`; each stat the codec reports is kept as the image metric
-``stat:<name>`` beside the real metrics (``encode_seconds`` includes computing them).
+:meth:`Codec.encode_batch_with_stats` (per image shape); each stat the codec reports is kept as
+the image metric ``stat:<name>`` beside the real metrics (``encode_seconds`` includes computing
+them).
 
 Numbers from plugins are checked here, where the culprit is known: ``payload_bytes`` must be
 None or an integer in 0..len(stream); an image metric must give a finite-or-infinite number
 or None (undefined for that image, counted by the runner); NaN is an error.
-With ``check_determinism`` each image is encoded twice and its stream decoded twice.
+With ``check_determinism`` each image is encoded and its stream decoded once more, alone: so a
+codec whose batches differ from one-at-a-time coding is caught too.
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ from .metric import ImageMetric
 from .store import STAT_PREFIX, EncodingRecord, encoding_key, stream_sha256
 
 
+Item = tuple[str, str, np.ndarray]  # (sample id, image digest, image)
+
+
 @dataclass
 class ChunkResult:
     records: list[EncodingRecord] = field(default_factory=list)
@@ -43,54 +48,100 @@ def encode_chunk(
     codec_identity: dict[str, Any],
     row: str,
     rate_point: Any,
-    items: Sequence[tuple[str, str, np.ndarray]],  # (sample id, image digest, image)
+    items: Sequence[Item],
     streams_dir: str,
     metrics: Sequence[ImageMetric],
     keep_decoded: bool,
     check_determinism: bool = False,
 ) -> ChunkResult:
-    """Encode each image, store its bitstream, decode it, and measure it."""
+    """Encode each image, store its bitstream, decode it, and measure it.
+
+    The images of one shape go to the codec together (:meth:`Codec.encode_batch_with_stats` and
+    :meth:`Codec.decode_batch`, one image at a time unless the codec batches); a batch's seconds are
+    shared out evenly over its images.
+    """
     out = ChunkResult()
-    for sample_id, digest, image in items:
-        where = f"codec {codec.name!r} (row {row!r}) at {codec.rate_parameter or 'rate_point'}={rate_point!r} on image {sample_id!r}"
-        key = encoding_key(codec_identity, rate_point, digest)
-        t0 = time.perf_counter()
-        try:
-            data, stats = codec.encode_with_stats(image, rate_point)
-        except CodecError as exc:
-            raise CodecError(f"{where}: encode failed: {exc}") from None
-        t1 = time.perf_counter()
-        if not isinstance(data, (bytes, bytearray)):
-            raise CodecError(f"{where}: encode returned {type(data).__name__}, expected bytes")
-        data = bytes(data)
-        try:
-            decoded = codec.decode(data)
-        except CodecError as exc:
-            raise CodecError(f"{where}: decoding its own bitstream failed: {exc}") from None
-        t2 = time.perf_counter()
-        check_image(decoded, f"{where}: decode output")
-        if decoded.shape != image.shape:
-            raise CodecError(f"{where}: decoded shape {decoded.shape} differs from the original {image.shape}")
-        if check_determinism:
-            _check_determinism(codec, where, image, rate_point, data, decoded)
-        payload = checked_payload_bytes(codec.payload_bytes(data), len(data), where)
-        stream = Path(streams_dir) / key[:2] / key
-        write_atomic(stream, data, durable=False)  # the runner re-encodes a stream found damaged
-        out.records.append(
-            EncodingRecord(
-                key=key, codec=codec.name, rate_point=rate_point, image_digest=digest,
-                height=image.shape[0], width=image.shape[1], n_bytes=len(data),
-                payload_bytes=payload, decoded_digest=image_digest(decoded),
-                encode_seconds=t1 - t0, decode_seconds=t2 - t1, stream_sha256=stream_sha256(data),
+    for group in _by_shape(items):
+        coded = _encode_group(codec, row, rate_point, group)
+        decoded_images = _decode_group(codec, row, rate_point, group, [data for data, _ in coded[0]])
+        encode_share, decode_share = coded[1] / len(group), decoded_images[1] / len(group)
+        for (sample_id, digest, image), (data, stats), decoded in zip(group, coded[0], decoded_images[0]):
+            where = _where(codec, row, rate_point, sample_id)
+            key = encoding_key(codec_identity, rate_point, digest)
+            check_image(decoded, f"{where}: decode output")
+            if decoded.shape != image.shape:
+                raise CodecError(f"{where}: decoded shape {decoded.shape} differs from the original {image.shape}")
+            if check_determinism:
+                _check_determinism(codec, where, image, rate_point, data, decoded)
+            payload = checked_payload_bytes(codec.payload_bytes(data), len(data), where)
+            stream = Path(streams_dir) / key[:2] / key
+            write_atomic(stream, data, durable=False)  # the runner re-encodes a stream found damaged
+            out.records.append(
+                EncodingRecord(
+                    key=key, codec=codec.name, rate_point=rate_point, image_digest=digest,
+                    height=image.shape[0], width=image.shape[1], n_bytes=len(data),
+                    payload_bytes=payload, decoded_digest=image_digest(decoded),
+                    encode_seconds=encode_share, decode_seconds=decode_share, stream_sha256=stream_sha256(data),
+                )
             )
-        )
-        for metric in metrics:
-            value = checked_metric_value(metric.compute(image, decoded), metric.name, where)
-            out.metrics.append((key, metric.name, value))
-        out.metrics.extend((key, STAT_PREFIX + name, float(value)) for name, value in stats.items())
-        if keep_decoded:
-            out.decoded[key] = decoded
+            for metric in metrics:
+                value = checked_metric_value(metric.compute(image, decoded), metric.name, where)
+                out.metrics.append((key, metric.name, value))
+            out.metrics.extend((key, STAT_PREFIX + name, float(value)) for name, value in stats.items())
+            if keep_decoded:
+                out.decoded[key] = decoded
     return out
+
+
+def _by_shape(items: Sequence[Item]) -> list[list[Item]]:
+    """The items grouped by image shape, groups in order of first appearance, items in order."""
+    groups: dict[tuple[int, ...], list[Item]] = {}
+    for item in items:
+        groups.setdefault(item[2].shape, []).append(item)
+    return list(groups.values())
+
+
+def _where(codec: Codec, row: str, rate_point: Any, sample_id: str) -> str:
+    return f"codec {codec.name!r} (row {row!r}) at {codec.rate_parameter or 'rate_point'}={rate_point!r} on image {sample_id!r}"
+
+
+def _encode_group(codec: Codec, row: str, rate_point: Any,
+                  group: list[Item]) -> tuple[list[tuple[bytes, dict[str, float]]], float]:
+    """The streams and stats of a group's images and the seconds it took; errors name the image."""
+    t0 = time.perf_counter()
+    try:
+        coded = codec.encode_batch_with_stats([image for _, _, image in group], rate_point)
+    except CodecError as exc:
+        for sample_id, _, image in group:  # one at a time, to name the image that fails
+            try:
+                codec.encode_with_stats(image, rate_point)
+            except CodecError as single:
+                raise CodecError(f"{_where(codec, row, rate_point, sample_id)}: encode failed: {single}") from None
+        raise CodecError(f"{_where(codec, row, rate_point, group[0][0])} and the next {len(group) - 1} images: "
+                         f"encoding them as a batch failed (one at a time works): {exc}") from None
+    seconds = time.perf_counter() - t0
+    for (sample_id, _, _), (data, _) in zip(group, coded):
+        if not isinstance(data, (bytes, bytearray)):
+            raise CodecError(f"{_where(codec, row, rate_point, sample_id)}: encode returned {type(data).__name__}, "
+                             f"expected bytes")
+    return [(bytes(data), stats) for data, stats in coded], seconds
+
+
+def _decode_group(codec: Codec, row: str, rate_point: Any, group: list[Item],
+                  streams: list[bytes]) -> tuple[list[np.ndarray], float]:
+    t0 = time.perf_counter()
+    try:
+        images = codec.decode_batch(streams)
+    except CodecError as exc:
+        for (sample_id, _, _), data in zip(group, streams):
+            try:
+                codec.decode(data)
+            except CodecError as single:
+                raise CodecError(f"{_where(codec, row, rate_point, sample_id)}: decoding its own bitstream failed: "
+                                 f"{single}") from None
+        raise CodecError(f"{_where(codec, row, rate_point, group[0][0])} and the next {len(group) - 1} images: "
+                         f"decoding their streams as a batch failed (one at a time works): {exc}") from None
+    return images, time.perf_counter() - t0
 
 
 def checked_payload_bytes(value: Any, n_bytes: int, where: str) -> int | None:
@@ -128,13 +179,15 @@ def _check_determinism(codec: Codec, where: str, image: np.ndarray, rate_point: 
     again, _ = codec.encode_with_stats(image.copy(), rate_point)
     if bytes(again) != data:
         raise CodecError(
-            f"{where}: the encoder is not deterministic: encoding the same image twice gave different bytes "
+            f"{where}: the encoder is not deterministic: encoding the same image twice (in its batch, then "
+            f"alone) gave different bytes "
             f"({len(data)} and {len(again)} bytes, sha256 {stream_sha256(data)[:12]} and "
             f"{stream_sha256(bytes(again))[:12]}); its results would differ from one fresh store to another"
         )
     redecoded = codec.decode(data)
     if image_digest(redecoded) != image_digest(decoded):
         raise CodecError(
-            f"{where}: the decoder is not deterministic: decoding the same {len(data)}-byte stream twice gave "
+            f"{where}: the decoder is not deterministic: decoding the same {len(data)}-byte stream twice (in its "
+            f"batch, then alone) gave "
             f"different pixels"
         )

@@ -10,6 +10,8 @@ run these same functions on a configured instance by providing their own ``codec
     copy, at every default rate point; ``decode`` likewise), for gray (HxW) and RGB (HxWx3) uint8 images of
     any size (37x53 included), at every default rate point;
   * ``decode`` returns a uint8 image of the original shape (exact for lossless codecs);
+  * ``encode_batch_with_stats`` and ``decode_batch`` (what the runner calls) give exactly the bytes,
+    stats and pixels of one-at-a-time coding;
   * more bytes for a higher rate point on a natural-looking image (direction from the rate
     parameter's name where known, else from the end points);
   * bad rate points and bad images raise CodecError naming the codec;
@@ -108,6 +110,27 @@ def test_deterministic(codec: Codec, color: bool) -> None:
             np.testing.assert_array_equal(decoder.decode(first), decoded, err_msg=f"decode at {rate_point!r}")
 
 
+@pytest.mark.parametrize("color", [False, True], ids=["gray", "rgb"])
+def test_batches_equal_one_at_a_time(codec: Codec, color: bool) -> None:
+    images = [natural_image(40, 56, color=color, seed=s) for s in (11, 12, 13)]
+    for rate_point in codec.default_rate_points:
+        alone = [codec.encode_with_stats(image, rate_point) for image in images]
+        batch = codec.encode_batch_with_stats(images, rate_point)
+        assert [data for data, _ in batch] == [data for data, _ in alone], f"batch bytes differ at {rate_point!r}"
+        assert [stats for _, stats in batch] == [stats for _, stats in alone], f"batch stats differ at {rate_point!r}"
+        streams = [data for data, _ in batch]
+        for decoded, data in zip(codec.decode_batch(streams[::-1])[::-1], streams):
+            np.testing.assert_array_equal(decoded, codec.decode(data), err_msg=f"decode_batch at {rate_point!r}")
+
+
+def test_a_batch_of_mixed_shapes_or_bad_streams_is_refused(codec: Codec) -> None:
+    point = codec.default_rate_points[0]
+    with pytest.raises(CodecError, match=f"codec '{codec.name}'.*one shape"):
+        codec.encode_batch_with_stats([natural_image(16, 16, color=False), natural_image(16, 24, color=False)], point)
+    with pytest.raises(CodecError, match=f"codec '{codec.name}'.*stream 1"):
+        codec.decode_batch([codec.encode(natural_image(16, 16, color=False), point), b""])
+
+
 def test_more_bytes_at_higher_rate(codec: Codec) -> None:
     if codec.rate_parameter is None or len(codec.default_rate_points) < 2:
         pytest.skip("no rate parameter")
@@ -182,6 +205,7 @@ def contract_for_configured_codecs() -> dict[str, object]:
     """The contract's tests and image fixture, for a codec's own test module to run on its configured
     instances (a codec with ``needs_options`` is skipped above): ``globals().update(...)`` there,
     next to a ``codec`` fixture. Each test is named ``test_contract_<name>``."""
-    tests = (test_metadata, test_round_trip_every_rate_point, test_deterministic, test_more_bytes_at_higher_rate,
+    tests = (test_metadata, test_round_trip_every_rate_point, test_deterministic, test_batches_equal_one_at_a_time,
+             test_a_batch_of_mixed_shapes_or_bad_streams_is_refused, test_more_bytes_at_higher_rate,
              test_bad_rate_points_raise, test_bad_images_raise, test_corrupt_streams)
     return {"images": images, **{f"test_contract_{t.__name__[len('test_'):]}": t for t in tests}}

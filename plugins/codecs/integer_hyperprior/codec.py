@@ -28,7 +28,7 @@ Options:
 Coding: the image is padded at the bottom and right to a multiple of the model's downsampling
 factor (replicate; the padded area is coded and its bits count), analysed to integer latents,
 ``z`` coded with its per-channel tables and ``y`` with the table each latent's integer scale
-selects, in one rANS string after an 8-byte header (:mod:`.stream`). :meth:`encode_batch` and
+selects, in one rANS string after an 8-byte header (:mod:`.stream`). :meth:`encode_batch_with_stats` and
 :meth:`decode_batch` code images of one size together; their bytes and pixels equal one-at-a-time
 coding (the arithmetic is exact), which the tests check. ``encode_with_stats`` adds
 ``estimated_bits``: -log2 of the coded tables' probabilities of the symbols.
@@ -161,8 +161,11 @@ class IntegerHyperpriorCodec(model_folder.ModelFolderCodec):
         m = exact.downsampling
         return np.pad(batch, ((0, 0), (0, 0), (0, -height % m), (0, -width % m)), mode="edge")
 
-    def encode_batch(self, images: Sequence[np.ndarray], rate_point: Any,
-                     estimate: bool = False) -> list[tuple[bytes, dict[str, float]]]:
+    def encode_batch_with_stats(self, images: Sequence[np.ndarray], rate_point: Any) -> list[tuple[bytes, dict[str, float]]]:
+        return self._code_batch(images, rate_point, estimate=True)
+
+    def _code_batch(self, images: Sequence[np.ndarray], rate_point: Any,
+                    estimate: bool) -> list[tuple[bytes, dict[str, float]]]:
         """Streams (and, with ``estimate``, their estimated bits) of images of one shape, in order."""
         import torch
 
@@ -186,7 +189,7 @@ class IntegerHyperpriorCodec(model_folder.ModelFolderCodec):
         return out
 
     def _encode(self, image: np.ndarray, rate_point: Any, estimate: bool) -> tuple[bytes, dict[str, float]]:
-        return self.encode_batch([image], rate_point, estimate)[0]
+        return self._code_batch([image], rate_point, estimate)[0]
 
     def decode(self, data: bytes) -> np.ndarray:
         return self.decode_batch([data])[0]

@@ -62,7 +62,7 @@ def test_integer_model_follows_the_float_model() -> None:
 def test_batches_code_exactly_as_single_images(color_codec) -> None:
     images = _faces(5, (40, 56, 3), seed=1)
     for rate_point in color_codec.default_rate_points:
-        batch = [data for data, _ in color_codec.encode_batch(images, rate_point)]
+        batch = [data for data, _ in color_codec.encode_batch_with_stats(images, rate_point)]
         assert batch == [color_codec.encode(im, rate_point) for im in images]
         decoded = color_codec.decode_batch(batch[::-1])[::-1]  # another order, one call
         for data, image in zip(batch, decoded):
@@ -83,7 +83,7 @@ OTHER_PROCESS = textwrap.dedent(
     out = {}
     for rate_point in codec.default_rate_points:
         if job["batch"]:
-            streams = [data for data, _ in codec.encode_batch(images, rate_point)]
+            streams = [data for data, _ in codec.encode_batch_with_stats(images, rate_point)]
         else:
             streams = [codec.encode(image, rate_point) for image in images]
         decoded = codec.decode_batch(streams) if job["batch"] else [codec.decode(s) for s in streams]
