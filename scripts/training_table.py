@@ -1,7 +1,7 @@
 """Print a markdown table of what trained a leaderboard's learned rows, from the training.json
 files that `taskcodec train-codec` writes beside the checkpoints.
 
-    python scripts/training_table.py leaderboard/models/ferplus/learned-mse leaderboard/models/ferplus/learned-task
+    python scripts/training_table.py leaderboard/lfw/models/learned-mse leaderboard/lfw/models/learned-task
 
 One line per rate point: mode, loss weights, steps x batch, training time, images/s, hardware,
 training data, and the validation numbers recorded at the end of the training.
