@@ -1,6 +1,7 @@
 """What a published leaderboard records about how it was made."""
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -39,16 +40,31 @@ def git_revision(folder: Path | None = None) -> dict[str, Any] | None:
         return None
 
 
+def processor_name() -> str:
+    """The CPU's model name (numpy's and torch's kernels, hence float results, depend on it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def build_provenance(config, dataset, fingerprint: str, cells, run_info: dict[str, Any], plugins) -> dict[str, Any]:
     codecs: dict[str, Any] = {}
+    devices: dict[str, str] = {}
     for cell in cells:
         codecs.setdefault(cell.row, cell.identity)
+        # where this run's encodes and decodes computed (a device-independent codec leaves it out of its identity)
+        devices.setdefault(cell.row, str(cell.codec.options().get("device", "cpu")))
     raw_dataset = config.raw.get("dataset", {})
     return {
         "command": f"taskcodec run {run_info.get('config_file', config.source)}",
         "taskcodec": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "machine": {"processor": processor_name(), "cpus": os.cpu_count()},
         "packages": package_versions(),
         "plugins": {p.name: f"{p.source} {p.version}".strip() for p in plugins.plugins if not p.error},
         "git": git_revision(),
@@ -72,5 +88,6 @@ def build_provenance(config, dataset, fingerprint: str, cells, run_info: dict[st
         **({"row_tasks": run_info["row_tasks"]} if run_info.get("row_tasks") else {}),
         "device": run_info.get("device"),
         "codecs": codecs,
+        "codec_devices": devices,  # streams reused from the store were coded where it was filled
         "rate": RATE_NOTE,
     }

@@ -123,6 +123,8 @@ def test_publish_refuses_a_dirty_tree_and_run_writes_runs_by_default(tmp_path, m
     assert published.exit_code == 0, published.output
     document = json.loads((tmp_path / "leaderboard" / "c" / "results.json").read_text())
     assert document["provenance"]["command"].endswith("--publish")
+    assert document["provenance"]["codec_devices"] == {"png": "cpu"}
+    assert document["provenance"]["machine"]["processor"] and document["provenance"]["machine"]["cpus"] >= 1
 
 
 # ------------------------------------------------------------------------------ task metrics' board methods
