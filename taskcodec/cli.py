@@ -330,6 +330,41 @@ def list_(kind: str) -> None:
     _table(headers, rows)
 
 
+@main.group()
+def check() -> None:
+    """Run the plugin contract on an installed plugin (see taskcodec/conformance.py)."""
+
+
+@check.command("codec")
+@click.argument("name")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A codec option (VALUE read as YAML: 3, 0.5, true, text); repeatable.")
+@click.option("--only", "only", multiple=True, help="Run only this check (repeatable); default: all.")
+def check_codec(name: str, options: tuple[str, ...], only: tuple[str, ...]) -> None:
+    """Check the codec NAME against the codec contract: exit 0 when every check passes, 1 otherwise."""
+    import yaml
+
+    from . import conformance
+
+    unknown = sorted(set(only) - set(conformance.CHECKS))
+    if unknown:
+        _fail(TaskcodecError(f"--only {unknown}: no such check; the checks are {', '.join(conformance.CHECKS)}"))
+    values = {}
+    for text in options:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            _fail(TaskcodecError(f"--option {text!r}: expected KEY=VALUE"))
+        values[key] = yaml.safe_load(value)
+    with _resumable_errors():
+        codec = _plugins().get("codec", name).target(**values)
+    failed = 0
+    for result in conformance.run_checks(codec, list(only) or None):
+        failed += not result.passed
+        click.echo(f"{'ok  ' if result.passed else 'FAIL'}  {result.name}" + (f": {result.detail}" if result.detail else ""))
+    click.echo(f"taskcodec check codec {name}: {len(only or conformance.CHECKS) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
 def _table(headers, rows) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)] if rows else [len(h) for h in headers]
     widths[-1] = 0  # the last column is free text

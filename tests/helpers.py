@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import taskcodec
+from taskcodec.conformance import natural_image  # noqa: F401 - the tests' one test image
 from taskcodec.config import parse_config
 from taskcodec.files import sha256_file
 from taskcodec.results import Collected
@@ -36,24 +37,6 @@ def write_images(folder: Path, count: int = 6, size=(40, 56), channels: int = 3)
 
 def textconfig(text: str) -> str:
     return textwrap.dedent(text).lstrip()
-
-
-def natural_image(height: int, width: int, color: bool = True, seed: int = 0) -> np.ndarray:
-    """A deterministic natural-looking image: smooth gradients, a few shapes, mild noise."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    v, u = y / max(height - 1, 1), x / max(width - 1, 1)
-    lum = 70 + 90 * u + 40 * np.sin(2.5 * np.pi * v) * (1 - 0.5 * u)
-    lum = np.where(((u - 0.5) / 0.28) ** 2 + ((v - 0.45) / 0.36) ** 2 < 1, lum * 0.6 + 90, lum)  # "face"
-    lum = np.where((np.abs(u - 0.2) < 0.08) & (np.abs(v - 0.8) < 0.1), 35, lum)  # a dark square
-    lum = np.where((u - 0.78) ** 2 + (v - 0.2) ** 2 < 0.01, 230, lum)  # a bright disc
-    if color:
-        tint = np.array([1.0, 0.85, 0.7]) + 0.15 * np.stack([u, v, 1 - u], axis=-1)
-        img = lum[..., None] * tint
-    else:
-        img = lum
-    img = img + rng.normal(0.0, 3.0, img.shape)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
 BOARD_CLASSES = ["neutral", "happy", "sad"]
