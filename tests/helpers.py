@@ -39,6 +39,13 @@ def textconfig(text: str) -> str:
     return textwrap.dedent(text).lstrip()
 
 
+def committed_model_folders(prefix: str) -> list[str]:
+    """The committed model folders named ``prefix*``: under leaderboard/models/<board>/ and leaderboard/<board>/models/."""
+    root = REPO / "leaderboard"
+    found = sorted({*root.glob(f"models/*/{prefix}*"), *root.glob(f"*/models/{prefix}*")})
+    return [str(f) for f in found if f.is_dir() and any(f.glob("*.pt"))]
+
+
 BOARD_CLASSES = ["neutral", "happy", "sad"]
 BOARD_IMAGES = 30
 

@@ -3,7 +3,7 @@ thread count, batch size and process), batched coding equal to one-at-a-time cod
 checks, checkpoints, training, and the codec contract on configured instances.
 
 Untrained stand-ins (N 32, M 48) keep it to seconds. The rate check on committed models reads
-``leaderboard/models/*/integer-*``.
+``leaderboard/models/*/integer-*`` and ``leaderboard/*/models/integer-*``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from taskcodec import CodecError
 from taskcodec_plugins.codecs.integer_hyperprior import integer_network, models, stream
 from taskcodec_plugins.codecs.integer_hyperprior.codec import IntegerHyperpriorCodec
 from tests.contract import test_codec_contract as contract
-from tests.helpers import REPO, natural_image
+from tests.helpers import REPO, committed_model_folders, natural_image
 
 
 @pytest.fixture(scope="module")
@@ -250,12 +250,8 @@ def test_damaged_checkpoint_and_clashing_lambdas_are_refused(tmp_path) -> None:
         IntegerHyperpriorCodec(models=str(tmp_path / "a"))
 
 
-def _committed_models() -> list[str]:
-    return [str(f) for f in sorted((REPO / "leaderboard" / "models").glob("*/integer-*")) if any(f.glob("*.pt"))]
-
-
-@pytest.mark.skipif(not _committed_models(), reason="no committed integer-hyperprior models")
-@pytest.mark.parametrize("folder", _committed_models())
+@pytest.mark.skipif(not committed_model_folders("integer-"), reason="no committed integer-hyperprior models")
+@pytest.mark.parametrize("folder", committed_model_folders("integer-"))
 def test_estimated_rate_within_a_few_percent_on_trained_models(folder: str) -> None:
     """Trained models: the payload matches the coded tables' -log2 probabilities within 3% plus rANS's
     final state (up to 8 bytes per image), on 6 face-sized images per rate point."""

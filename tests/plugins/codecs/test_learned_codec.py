@@ -25,8 +25,7 @@ from taskcodec_plugins.codecs.learned import models as learned_models
 from taskcodec_plugins.codecs.trained import model_folder
 from taskcodec_plugins.codecs.learned.codec import LearnedCodec
 from tests.contract import test_codec_contract as contract
-from tests.helpers import REPO, write_images
-from tests.helpers import natural_image
+from tests.helpers import REPO, committed_model_folders, natural_image, write_images
 
 ARCHS = list(learned_models.ARCHITECTURES)
 TINY = {"N": 16, "M": 24}
@@ -269,8 +268,7 @@ def _trained_folders() -> list[str]:
     """$TASKCODEC_LEARNED_MODELS, else the trained models committed with the leaderboards."""
     if os.environ.get(TRAINED_ENV):
         return [os.environ[TRAINED_ENV]]
-    root = REPO / "leaderboard"
-    return [str(f) for f in sorted(root.glob("*/models/learned-*")) if f.is_dir() and any(f.glob("*.pt"))]
+    return committed_model_folders("learned-")
 
 
 @pytest.mark.skipif(not _trained_folders(), reason=f"needs trained checkpoints: set {TRAINED_ENV}=FOLDER")
