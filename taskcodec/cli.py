@@ -164,7 +164,10 @@ def train(config: Path, out: Path | None, store: Path | None, no_progress: bool)
 @click.option("--rate-points", "only", metavar="P1,P2,...",
               help="Train only these of the config's rate points (e.g. one process per core); "
                    "training.json keeps the others' records.")
-def train_codec(config: Path, store: Path | None, no_progress: bool, only: str | None) -> None:
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the resumable training state here instead of the store: commit the folder, and the same "
+                   "command continues the training on another machine.")
+def train_codec(config: Path, store: Path | None, no_progress: bool, only: str | None, state_dir: Path | None) -> None:
     """Train a codec's models (one per rate point) from the training CONFIG (YAML).
 
     The config names the codec, the mode (rd, task or joint), the rate points, the output
@@ -184,7 +187,7 @@ def train_codec(config: Path, store: Path | None, no_progress: bool, only: str |
     with _resumable_errors():
         started = time.perf_counter()
         facts = run_training(config, _plugins(), Store(store).root, progress=not no_progress,
-                             log=lambda msg: click.echo(msg, err=True), only=points)
+                             log=lambda msg: click.echo(msg, err=True), only=points, state_dir=state_dir)
     click.echo(json.dumps(facts, indent=1, default=str))
     click.echo(f"taskcodec: train-codec {config}: done in {time.perf_counter() - started:.1f} s")
 

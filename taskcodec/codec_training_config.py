@@ -136,13 +136,17 @@ def build_request(cfg: CodecTrainingConfig, plugins: Any, store_root: Path, *, p
 
 
 def train_codec(config_path: str | Path, plugins: Any, store_root: Path, *, progress: bool = True,
-                log: Any = print, only: Sequence[float] | None = None) -> dict[str, Any]:
+                log: Any = print, only: Sequence[float] | None = None,
+                state_dir: Path | None = None) -> dict[str, Any]:
     """Train the config's models; ``only``: a subset of its rate points (the same models, keys and
-    files as a full run, so several processes can share one config)."""
+    files as a full run, so several processes can share one config); ``state_dir``: where the resumable
+    training state goes instead of the store (e.g. a folder committed so that another machine continues)."""
     cfg = load_training_config(config_path)
     codec_cls, request = build_request(cfg, plugins, store_root, progress=progress, log=log)
     if only is not None:
         request = replace(request, train_only=_subset(cfg, only))
+    if state_dir is not None:
+        request = replace(request, state_dir=Path(state_dir))
     facts = codec_cls.train(request)
     if not isinstance(facts, dict):
         raise TaskcodecError(f"codec {cfg.codec!r}: train() returned {type(facts).__name__}, expected a dict")

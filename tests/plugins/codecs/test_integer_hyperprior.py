@@ -294,11 +294,12 @@ def _training_config(folder: Path, name: str, steps: int) -> Path:
     return path
 
 
-def _train(path: Path, store: Path, log=None) -> dict:
+def _train(path: Path, store: Path, log=None, state_dir: Path | None = None) -> dict:
     from taskcodec.codec_training_config import train_codec
     from taskcodec.pluginmanager import get_plugin_manager
 
-    return train_codec(path, get_plugin_manager(), store, progress=False, log=log or (lambda m: None))
+    return train_codec(path, get_plugin_manager(), store, progress=False, log=log or (lambda m: None),
+                       state_dir=state_dir)
 
 
 def test_one_training_writes_one_checkpoint_for_all_rate_points_and_skips_when_done(tmp_path) -> None:
@@ -355,3 +356,13 @@ def test_interrupted_training_resumes_to_the_same_model(tmp_path) -> None:
     whole = models.load_checkpoint(tmp_path / "whole" / "model.pt")
     resumed = models.load_checkpoint(tmp_path / "parts" / "model.pt")
     assert whole["digest"] == resumed["digest"]
+    # the state in a folder of its own (committed, say): another store, as on another machine, continues it
+    moved = _training_config(tmp_path, "moved", 30)
+    with pytest.raises(Stop):
+        _train(moved, tmp_path / "store-c", log=stop_at_20, state_dir=tmp_path / "state")
+    assert list((tmp_path / "state").glob("*.state.pt"))
+    messages.clear()
+    _train(moved, tmp_path / "store-d", log=messages.append, state_dir=tmp_path / "state")
+    assert any("resuming at step 10" in m for m in messages)
+    assert models.load_checkpoint(tmp_path / "moved" / "model.pt")["digest"] == whole["digest"]
+    assert not list((tmp_path / "state").glob("*.state.pt"))  # done: the state is removed
