@@ -1,4 +1,4 @@
-"""The codec contract (:mod:`taskcodec.conformance`, what ``taskcodec check codec`` runs) over every codec in
+"""The codec contract (:mod:`taskcodec.conformance.codec_checks`, what ``taskcodec check codec`` runs) over every codec in
 the plugin manager's registry, built-in and third-party, constructed with its default options.
 
 A codec that declares ``needs_options = True`` (it cannot work without configuration, e.g. a folder of
@@ -33,9 +33,9 @@ def test_registered_under_its_name(codec: Codec) -> None:
     assert PM.get("codec", codec.name).target is type(codec)
 
 
-@pytest.mark.parametrize("check", list(conformance.CHECKS))
+@pytest.mark.parametrize("check", list(conformance.CODEC_CHECKS))
 def test_contract(codec: Codec, check: str) -> None:
-    conformance.CHECKS[check](codec)
+    conformance.CODEC_CHECKS[check](codec)
 
 
 def contract_for_configured_codecs() -> dict[str, object]:

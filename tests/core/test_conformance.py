@@ -40,7 +40,7 @@ class FragileDecoder(CroppingDecoder):
 
 
 def _results(codec) -> dict[str, conformance.CheckResult]:
-    return {r.name: r for r in conformance.run_checks(codec)}
+    return {r.name: r for r in conformance.run_checks(conformance.CODEC_CHECKS, codec)}
 
 
 def test_a_contract_breaking_codec_fails_with_the_check_and_the_reason() -> None:
@@ -79,5 +79,61 @@ def test_the_readme_example_codec_passes_every_check(tmp_path, monkeypatch) -> N
     (tmp_path / "readme_jpegls.py").write_text(block.group(1))
     monkeypatch.syspath_prepend(str(tmp_path))  # importable here and, through sys.path, in the other process
     module = importlib.import_module("readme_jpegls")
-    results = conformance.run_checks(module.JpegLS())
+    results = conformance.run_checks(conformance.CODEC_CHECKS, module.JpegLS())
     assert all(r.passed for r in results), [r for r in results if not r.passed]
+
+
+# ---------------------------------------------------------------------------------------------- datasets, metrics
+class FlakyDataset(taskcodec.Dataset):
+    """Repeats an id and draws new pixels on every read: two rules broken; accepts any root."""
+
+    name = "flaky-test"
+    needs_root = True
+
+    def __init__(self, root=None, split="test"):
+        self.root = root
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> taskcodec.Sample:
+        if index >= 4:
+            raise IndexError(index)
+        pixels = np.random.default_rng().integers(0, 256, (8, 8), dtype=np.uint8)
+        return taskcodec.Sample(id=f"s{min(index, 2)}", image=pixels, label=0)
+
+
+def _dataset_results(cls, **options) -> dict[str, conformance.CheckResult]:
+    build = lambda **changes: cls(**{**options, **changes})  # noqa: E731
+    case = conformance.DatasetUnderTest(build(), build, limit=8)
+    return {r.name: r for r in conformance.run_checks(conformance.DATASET_CHECKS, case)}
+
+
+def test_a_dataset_that_breaks_its_contract_fails_naming_the_rule() -> None:
+    results = _dataset_results(FlakyDataset, root=None)
+    assert "'s2' repeats" in results["samples"].detail
+    assert "changes from one read to the next" in results["stable"].detail
+    assert "was accepted; expected a DatasetError" in results["missing-root"].detail
+
+
+def test_built_in_datasets_and_image_metrics_pass(tmp_path) -> None:
+    from taskcodec.pluginmanager import get_plugin_manager
+    from tests.helpers import write_images
+
+    pm = get_plugin_manager()
+    synthetic = _dataset_results(pm.get("dataset", "synthetic-faces").target, root=None, split="test")
+    assert all(r.passed for r in synthetic.values()), synthetic
+    write_images(tmp_path / "folder", 5)
+    folder = _dataset_results(pm.get("dataset", "image-dir").target, root=tmp_path / "folder", split="test")
+    assert all(r.passed for r in folder.values()), folder
+    for name in ("psnr", "ms-ssim"):
+        metric = pm.get("metric", name).target()
+        assert all(r.passed for r in conformance.run_checks(conformance.IMAGE_METRIC_CHECKS, metric)), name
+
+
+def test_check_dataset_and_metric_commands() -> None:
+    assert CliRunner().invoke(main, ["check", "dataset", "synthetic-faces", "--limit", "8"]).exit_code == 0
+    ok = CliRunner().invoke(main, ["check", "metric", "psnr"])
+    assert ok.exit_code == 0 and "ok    values" in ok.output, ok.output
+    task_metric = CliRunner().invoke(main, ["check", "metric", "accuracy"])
+    assert task_metric.exit_code == 2 and "task metric" in task_metric.output

@@ -1,4 +1,4 @@
-"""The codec contract, shipped with the package: what every codec plugin must keep, checked on an instance.
+"""The codec contract: what every codec plugin must keep, checked on an instance.
 
 ``taskcodec check codec NAME [--option K=V ...]`` runs it on an installed codec (no clone of this
 repository needed); the test suite runs the same checks over every registered codec
@@ -29,59 +29,25 @@ import pickle
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .codec import Codec
-from .errors import CodecError
+from ..codec import Codec
+from ..errors import CodecError
+from .common import ContractFailure, natural_image, require
 
 INCREASING = {"quality", "psnr", "bpp", "bitrate", "rate", "lambda", "lmbda"}  # larger rate point -> more bytes
 DECREASING = {"distance", "qp", "crf", "quantizer", "q-index"}  # larger rate point -> fewer bytes
 SHAPES = ((37, 53), (37, 53, 3), (53, 37, 3), (48, 48), (64, 64, 3))
 
 
-class ContractFailure(AssertionError):
-    """A codec broke the contract; the message says which rule, where, and what was expected."""
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    passed: bool
-    detail: str = ""
-
-
-def natural_image(height: int, width: int, color: bool = True, seed: int = 0) -> np.ndarray:
-    """A deterministic natural-looking image: smooth gradients, a few shapes, mild noise."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    v, u = y / max(height - 1, 1), x / max(width - 1, 1)
-    lum = 70 + 90 * u + 40 * np.sin(2.5 * np.pi * v) * (1 - 0.5 * u)
-    lum = np.where(((u - 0.5) / 0.28) ** 2 + ((v - 0.45) / 0.36) ** 2 < 1, lum * 0.6 + 90, lum)  # "face"
-    lum = np.where((np.abs(u - 0.2) < 0.08) & (np.abs(v - 0.8) < 0.1), 35, lum)  # a dark square
-    lum = np.where((u - 0.78) ** 2 + (v - 0.2) ** 2 < 0.01, 230, lum)  # a bright disc
-    if color:
-        tint = np.array([1.0, 0.85, 0.7]) + 0.15 * np.stack([u, v, 1 - u], axis=-1)
-        img = lum[..., None] * tint
-    else:
-        img = lum
-    img = img + rng.normal(0.0, 3.0, img.shape)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ContractFailure(message)
-
-
 def _raises_codec_error(codec: Codec, call: Callable[[], Any], what: str) -> None:
     try:
         call()
     except CodecError as exc:
-        _require(codec.name in str(exc), f"{what}: the CodecError does not name the codec: {exc}")
+        require(codec.name in str(exc), f"{what}: the CodecError does not name the codec: {exc}")
         return
     except Exception as exc:  # noqa: BLE001 - the contract is that nothing else escapes
         raise ContractFailure(f"{what}: raised {type(exc).__name__} ({exc}), expected CodecError") from exc
@@ -90,16 +56,16 @@ def _raises_codec_error(codec: Codec, call: Callable[[], Any], what: str) -> Non
 
 # ---------------------------------------------------------------------------------------------- the checks
 def check_metadata(codec: Codec) -> None:
-    _require(isinstance(codec.version, str) and bool(codec.version), f"version {codec.version!r}: expected a non-empty str")
-    _require(isinstance(codec.description, str) and bool(codec.description), "description: expected a non-empty str")
-    _require(codec.rate_parameter is None or isinstance(codec.rate_parameter, str),
+    require(isinstance(codec.version, str) and bool(codec.version), f"version {codec.version!r}: expected a non-empty str")
+    require(isinstance(codec.description, str) and bool(codec.description), "description: expected a non-empty str")
+    require(codec.rate_parameter is None or isinstance(codec.rate_parameter, str),
              f"rate_parameter {codec.rate_parameter!r}: expected a str or None")
     points = tuple(codec.default_rate_points)
-    _require(bool(points), "default_rate_points is empty")
+    require(bool(points), "default_rate_points is empty")
     if codec.rate_parameter is None:
-        _require(points == (None,), f"default_rate_points {points}: a codec without a rate parameter has (None,)")
+        require(points == (None,), f"default_rate_points {points}: a codec without a rate parameter has (None,)")
     else:
-        _require(None not in points, f"default_rate_points {points} holds None but rate_parameter is set")
+        require(None not in points, f"default_rate_points {points} holds None but rate_parameter is set")
         for point in points:
             try:
                 codec.validate_rate_point(point)
@@ -112,7 +78,7 @@ def check_metadata(codec: Codec) -> None:
     except (TypeError, ValueError) as exc:
         raise ContractFailure(f"options() or identity() is not JSON: {exc}") from None
     again = type(codec)(**options).options()
-    _require(again == options, f"options() does not round-trip through the constructor: {options} -> {again}")
+    require(again == options, f"options() does not round-trip through the constructor: {options} -> {again}")
 
 
 def check_round_trip(codec: Codec) -> None:
@@ -121,16 +87,16 @@ def check_round_trip(codec: Codec) -> None:
         for point in codec.default_rate_points:
             where = f"{'x'.join(map(str, shape))} image at {codec.rate_parameter}={point!r}"
             data = codec.encode(image, point)
-            _require(type(data) is bytes and len(data) > 0, f"{where}: encode returned {type(data).__name__} "
+            require(type(data) is bytes and len(data) > 0, f"{where}: encode returned {type(data).__name__} "
                      f"of length {len(data) if hasattr(data, '__len__') else '?'}, expected non-empty bytes")
             decoded = codec.decode(data)
-            _require(isinstance(decoded, np.ndarray) and decoded.dtype == np.uint8 and decoded.shape == image.shape,
+            require(isinstance(decoded, np.ndarray) and decoded.dtype == np.uint8 and decoded.shape == image.shape,
                      f"{where}: decode returned {type(decoded).__name__} {getattr(decoded, 'dtype', '')} "
                      f"{getattr(decoded, 'shape', '')}, expected uint8 {image.shape}")
             if codec.rate_parameter is None:
-                _require(np.array_equal(decoded, image), f"{where}: a lossless codec changed pixels")
+                require(np.array_equal(decoded, image), f"{where}: a lossless codec changed pixels")
             payload = codec.payload_bytes(data)
-            _require(payload is None or (isinstance(payload, int) and not isinstance(payload, bool)
+            require(payload is None or (isinstance(payload, int) and not isinstance(payload, bool)
                                          and 0 <= payload <= len(data)),
                      f"{where}: payload_bytes {payload!r}: expected None or an int in 0..{len(data)}")
 
@@ -144,10 +110,10 @@ def check_determinism(codec: Codec) -> None:
             where = f"{'RGB' if color else 'gray'} image at {codec.rate_parameter}={point!r}"
             first = codec.encode(image, point)
             for name, encoder in (("the same instance", codec), ("a fresh instance", fresh), ("a pickled copy", copied)):
-                _require(encoder.encode(image.copy(), point) == first, f"{where}: {name} encodes other bytes")
+                require(encoder.encode(image.copy(), point) == first, f"{where}: {name} encodes other bytes")
             decoded = codec.decode(first)
             for name, decoder in (("the same instance", codec), ("a fresh instance", fresh), ("a pickled copy", copied)):
-                _require(np.array_equal(decoder.decode(first), decoded), f"{where}: {name} decodes other pixels")
+                require(np.array_equal(decoder.decode(first), decoded), f"{where}: {name} decodes other pixels")
 
 
 _OTHER_PROCESS = """
@@ -177,8 +143,8 @@ def check_another_process(codec: Codec) -> None:
         result = pickle.loads(out.read_bytes())
     for (image, point), data, decoded, encoded in zip(jobs, streams, result["decoded"], result["encoded"]):
         where = f"{'RGB' if image.ndim == 3 else 'gray'} image at {codec.rate_parameter}={point!r}"
-        _require(np.array_equal(decoded, codec.decode(data)), f"{where}: another process decodes other pixels")
-        _require(encoded == data, f"{where}: another process encodes other bytes")
+        require(np.array_equal(decoded, codec.decode(data)), f"{where}: another process decodes other pixels")
+        require(encoded == data, f"{where}: another process encodes other bytes")
 
 
 def check_batches(codec: Codec) -> None:
@@ -188,11 +154,11 @@ def check_batches(codec: Codec) -> None:
             where = f"{'RGB' if color else 'gray'} images at {codec.rate_parameter}={point!r}"
             alone = [codec.encode_with_stats(image, point) for image in images]
             batch = codec.encode_batch_with_stats(images, point)
-            _require([d for d, _ in batch] == [d for d, _ in alone], f"{where}: encode_batch_with_stats gives other bytes")
-            _require([s for _, s in batch] == [s for _, s in alone], f"{where}: encode_batch_with_stats gives other stats")
+            require([d for d, _ in batch] == [d for d, _ in alone], f"{where}: encode_batch_with_stats gives other bytes")
+            require([s for _, s in batch] == [s for _, s in alone], f"{where}: encode_batch_with_stats gives other stats")
             streams = [d for d, _ in batch]
             for decoded, data in zip(codec.decode_batch(streams[::-1])[::-1], streams):
-                _require(np.array_equal(decoded, codec.decode(data)), f"{where}: decode_batch gives other pixels")
+                require(np.array_equal(decoded, codec.decode(data)), f"{where}: decode_batch gives other pixels")
     point = codec.default_rate_points[0]
     mixed = [natural_image(16, 16, color=False), natural_image(16, 24, color=False)]
     _raises_codec_error(codec, lambda: codec.encode_batch_with_stats(mixed, point), "a batch of two shapes")
@@ -210,9 +176,9 @@ def check_rate_order(codec: Codec) -> None:
     direction = 1 if name in INCREASING else -1 if name in DECREASING else (1 if sizes[-1] >= sizes[0] else -1)
     ordered = sizes if direction == 1 else sizes[::-1]
     trend = f"{codec.rate_parameter} {points} -> bytes {sizes}"
-    _require(ordered[-1] > ordered[0], f"no more bytes at the higher rate: {trend}")
+    require(ordered[-1] > ordered[0], f"no more bytes at the higher rate: {trend}")
     for smaller, larger in zip(ordered, ordered[1:]):
-        _require(larger >= smaller - (0.02 * smaller + 4), f"bytes fall as the rate rises: {trend}")
+        require(larger >= smaller - (0.02 * smaller + 4), f"bytes fall as the rate rises: {trend}")
 
 
 def check_bad_rate_points(codec: Codec) -> None:
@@ -239,7 +205,7 @@ def _decodes_or_refuses(codec: Codec, data: bytes, what: str) -> None:
         return
     except Exception as exc:  # noqa: BLE001
         raise ContractFailure(f"{what}: decode raised {type(exc).__name__} ({exc}), expected CodecError or an image") from exc
-    _require(isinstance(decoded, np.ndarray) and decoded.dtype == np.uint8
+    require(isinstance(decoded, np.ndarray) and decoded.dtype == np.uint8
              and (decoded.ndim == 2 or (decoded.ndim == 3 and decoded.shape[2] == 3)),
              f"{what}: decode returned neither CodecError nor a uint8 gray or RGB image")
 
@@ -259,22 +225,8 @@ def check_damaged_streams(codec: Codec) -> None:
     _decodes_or_refuses(codec, bytes(rng.integers(0, 256, 300, dtype=np.uint8)), "300 random bytes")
 
 
-CHECKS: dict[str, Callable[[Codec], None]] = {
+CODEC_CHECKS: dict[str, Callable[[Codec], None]] = {
     "metadata": check_metadata, "round-trip": check_round_trip, "determinism": check_determinism,
     "another-process": check_another_process, "batches": check_batches, "rate-order": check_rate_order,
     "bad-rate-points": check_bad_rate_points, "bad-images": check_bad_images, "damaged-streams": check_damaged_streams,
 }
-
-
-def run_checks(codec: Codec, names: list[str] | None = None) -> list[CheckResult]:
-    """Each named check (default: all) on ``codec``; a check that raises anything fails with the reason."""
-    results = []
-    for name in names or list(CHECKS):
-        try:
-            CHECKS[name](codec)
-        except Exception as exc:  # noqa: BLE001 - a failed check is reported, not raised
-            results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc}" if not isinstance(exc, ContractFailure)
-                                       else str(exc)))
-        else:
-            results.append(CheckResult(name, True))
-    return results
