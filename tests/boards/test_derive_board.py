@@ -58,7 +58,7 @@ def test_derived_board_has_the_source_rows_and_verifies(source, tmp_path):
     (("count: 12", "count: 13"), "dataset differs"),
     (("- {name: webp, rate_points: [20, 50, 90]}", "- {name: webp, options: {method: 6}, rate_points: [20]}"),
      "row 'webp' is not the codec"),
-    (("row: jpeg-small", "row: jpeg-tiny"), "row 'jpeg-tiny' is not on the board"),
+    (("row: jpeg-small", "row: jpeg-tiny"), "row 'jpeg-tiny' is on none of the boards"),
 ])
 def test_a_derived_board_of_other_data_or_codecs_is_refused(source, tmp_path, change, reason):
     config = tmp_path / "study.yaml"
@@ -78,3 +78,40 @@ def test_a_derived_board_keeps_only_the_configured_rate_points(source, tmp_path)
     config.write_text(SOURCE.replace("{name: webp, rate_points: [20, 50, 90]}", "{name: webp, rate_points: [30]}"))
     with pytest.raises(PublishError, match=r"rate points \['30'\] are not on the board"):
         _derive()(source / "board", config, tmp_path / "other")
+
+
+def _run(folder, name: str, text: str):
+    (folder / f"{name}.yaml").write_text(text)
+    ran = CliRunner().invoke(main, ["run", str(folder / f"{name}.yaml"), "--out", str(folder / name),
+                                    "--store", str(folder / "store"), "--no-progress", "--workers", "1"])
+    assert ran.exit_code == 0, ran.output
+    return folder / name
+
+
+def test_rows_of_two_boards_merge_without_recomputing_and_verify(source, tmp_path):
+    """A published board plus a run of only a new row: the merged board holds both boards' rows as published."""
+    new_row = SOURCE.replace("benchmark: source", "benchmark: new-row").split("codecs:")[0] + (
+        "codecs:\n  - {name: webp, row: webp-fast, options: {method: 0}, rate_points: [30, 70]}\n")
+    second = _run(tmp_path, "new-row", new_row)
+    config = tmp_path / "merged.yaml"
+    config.write_text(SOURCE.replace("leaderboard:", "  - {name: webp, row: webp-fast, options: {method: 0}, "
+                                     "rate_points: [30, 70]}\nleaderboard:"))
+    assert _derive()([source / "board", second], config, tmp_path / "merged")
+    rows = list(csv.DictReader(open(tmp_path / "merged" / "results.csv")))
+    by_source = list(csv.DictReader(open(source / "board" / "results.csv"))) + [
+        r for r in csv.DictReader(open(second / "results.csv")) if r["codec"] != "none"]
+    key = lambda r: (r["codec"], r["rate_point"])  # noqa: E731
+    assert sorted(map(key, rows)) == sorted(map(key, by_source))
+    assert {key(r): r["bpp"] for r in rows} == {key(r): r["bpp"] for r in by_source}
+    assert all(v.ok for v in verify_board(tmp_path / "merged", get_plugin_manager().registry))
+    merged = __import__("json").loads((tmp_path / "merged" / "results.json").read_text())
+    assert [d["rows"] for d in merged["provenance"]["derived_from"]] == [["jpeg", "jpeg-small", "none", "webp"],
+                                                                         ["webp-fast"]]
+
+
+def test_a_second_board_of_other_images_is_refused(source, tmp_path):
+    other = _run(tmp_path, "other", SOURCE.replace("count: 12", "count: 11").replace("benchmark: source", "benchmark: o"))
+    config = tmp_path / "merged.yaml"
+    config.write_text(SOURCE.replace("count: 12", "count: 11"))
+    with pytest.raises(PublishError, match="dataset differs"):
+        _derive()([source / "board", other], config, tmp_path / "merged")
