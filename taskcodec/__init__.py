@@ -17,6 +17,7 @@ from .files import sha256_file, write_atomic
 from .hashing import stable_json
 from .hookspecs import hookimpl
 from .lazy_version import LazyVersion
+from .machine import processor_name, usable_cpus
 from .metric import ImageMetric, TaskMetric
 from .options import Accept, invalid_option, read_option, read_options, unknown_options
 from .task import Task, TaskContext, TaskTrainingRequest
@@ -45,10 +46,12 @@ __all__ = [
     "fetch_file",
     "hookimpl",
     "invalid_option",
+    "processor_name",
     "read_option",
     "read_options",
     "sha256_file",
     "stable_json",
     "unknown_options",
+    "usable_cpus",
     "write_atomic",
 ]

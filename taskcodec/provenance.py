@@ -1,7 +1,6 @@
 """What a published leaderboard records about how it was made."""
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 import sys
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .machine import processor_name, usable_cpus
 
 PACKAGES = ("numpy", "pandas", "imagecodecs", "pluggy", "torch", "torchvision", "compressai", "facenet-pytorch", "pytorch-msssim")
 RATE_NOTE = "bpp = 8 x bytes written (headers included) / (H x W of the original image), averaged over images"
@@ -40,17 +40,6 @@ def git_revision(folder: Path | None = None) -> dict[str, Any] | None:
         return None
 
 
-def processor_name() -> str:
-    """The CPU's model name (numpy's and torch's kernels, hence float results, depend on it)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def build_provenance(config, dataset, fingerprint: str, cells, run_info: dict[str, Any], plugins) -> dict[str, Any]:
     codecs: dict[str, Any] = {}
     devices: dict[str, str] = {}
@@ -64,7 +53,7 @@ def build_provenance(config, dataset, fingerprint: str, cells, run_info: dict[st
         "taskcodec": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "machine": {"processor": processor_name(), "cpus": os.cpu_count()},
+        "machine": {"processor": processor_name(), "cpus": usable_cpus()},
         "packages": package_versions(),
         "plugins": {p.name: f"{p.source} {p.version}".strip() for p in plugins.plugins if not p.error},
         "git": git_revision(),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -55,26 +54,13 @@ class CodecFamily:
 
 
 def hardware(device: str) -> dict[str, Any]:
-    import platform
-
     import torch
 
     facts: dict[str, Any] = {"device": device, "torch": str(torch.__version__), "torch_threads": torch.get_num_threads(),
-                             "cpu": _cpu_name() or platform.processor() or platform.machine(),
-                             "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
+                             "cpu": taskcodec.processor_name(), "cpus": taskcodec.usable_cpus()}
     if device.startswith("cuda"):
         facts["gpu"] = torch.cuda.get_device_name(0)
     return facts
-
-
-def _cpu_name() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
 def train_rate_points(request: CodecTrainingRequest, o: dict[str, Any], points: Sequence[float],
