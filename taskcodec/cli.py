@@ -401,16 +401,17 @@ def check_dataset(name: str, root: str | None, split: str | None, limit: int, op
     from .conformance import DATASET_CHECKS, DatasetUnderTest
 
     values = _option_values(options)
-    with _resumable_errors():
-        cls = _plugins().get("dataset", name).target
-        cache = {"cache_dir": Path(tempfile.mkdtemp(prefix="taskcodec-check-"))} if cls.wants_cache_dir else {}
-        chosen = {"root": resolve_root(root), "split": split or cls.splits[0]}
+    with tempfile.TemporaryDirectory(prefix="taskcodec-check-") as scratch:  # derived data, removed after
+        with _resumable_errors():
+            cls = _plugins().get("dataset", name).target
+            cache = {"cache_dir": Path(scratch)} if cls.wants_cache_dir else {}
+            chosen = {"root": resolve_root(root), "split": split or cls.splits[0]}
 
-        def build(**changes):
-            return cls(**{**chosen, **changes}, **cache, **values)
+            def build(**changes):
+                return cls(**{**chosen, **changes}, **cache, **values)
 
-        case = DatasetUnderTest(build(), build, limit)
-    _report("dataset", name, DATASET_CHECKS, case, only)
+            case = DatasetUnderTest(build(), build, limit)
+        _report("dataset", name, DATASET_CHECKS, case, only)
 
 
 @check.command("metric")
