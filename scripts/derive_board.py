@@ -32,6 +32,7 @@ from taskcodec.errors import PublishError
 from taskcodec.pluginmanager import get_plugin_manager
 from taskcodec.publish import publish
 from taskcodec.results import REFERENCE, Collected
+from taskcodec.schemas import read_json
 from taskcodec.verify import rate_point_key
 
 
@@ -118,7 +119,7 @@ def derive(source_folders: Path | list[Path], config_path: Path, out: Path) -> b
     folders = [source_folders] if isinstance(source_folders, Path) else list(source_folders)
     registry = get_plugin_manager()
     config = load_config(config_path, registry.registry)
-    sources = [(folder, json.loads((folder / "results.json").read_text())) for folder in folders]
+    sources = [(folder, read_json(folder / "results.json", "results")) for folder in folders]
     for folder, source in sources:
         _check_same_evaluation(source, config, folder)
         _check_same_run_facts(sources[0][1], source, sources[0][0], folder)

@@ -29,7 +29,9 @@ from .hashing import stable_json
 from .metric import TaskMetric
 from .markdown import md_code
 from .results import REFERENCE, Collected
+from .schemas import SchemaError, read_json, validate
 
+RESULTS_FORMAT = 3  # the result files schema (taskcodec/schemas/results-3.schema.json)
 RESULT_COLUMNS = ("codec", "rate_point", "parameter", "images", "bpp", "payload_bpp")
 
 
@@ -121,13 +123,16 @@ def content_digest(collected: Collected, config) -> str:
 
 def up_to_date(folder: Path, digest: str) -> dict[str, Any] | None:
     """The folder's BD summary if it was rendered from exactly this content and every file its manifest
-    lists is there with the recorded sha256 (a missing, truncated or stale file means: render again)."""
-    manifest = read_manifest(folder)
+    lists is there with the recorded sha256 (a missing, truncated, stale or malformed file means: render again)."""
+    try:
+        manifest = read_manifest(folder)
+    except SchemaError:
+        return None
     if manifest is None or manifest.get("content_digest") != digest or manifest_problems(folder, manifest):
         return None
     try:
-        document = json.loads((folder / "results.json").read_text())
-    except (OSError, ValueError):
+        document = read_json(folder / "results.json", "results")
+    except SchemaError:
         return None
     return document.get("bd") or {}
 
@@ -167,14 +172,17 @@ def publish(collected: Collected, config, folder: Path, *, force: bool = False) 
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.staging-"))
     try:
         files = _render(collected, config, staging, digest)
-        old = read_manifest(folder)
+        try:
+            old = read_manifest(folder)
+        except SchemaError:  # damaged: render anew; files only it listed may stay behind
+            old = None
         for name in files:
             os.replace(staging / name, folder / name)
         for name in (old or {}).get("files", {}):
             if name not in files and (folder / name).is_file():  # no longer rendered: would be stale
                 (folder / name).unlink()
         manifest = {"format": MANIFEST_FORMAT, "content_digest": digest, "files": files}
-        write_atomic(folder / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+        _write_manifest(folder, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return True
@@ -235,13 +243,16 @@ def _write_data_files(out: Path, collected: Collected, config, digest: str, resu
     """results.csv/json, images.csv.gz, samples.csv.gz (when the task wrote per-sample rows), config.yaml."""
     (out / "results.csv").write_bytes(_csv_bytes(results))
     document = {
+        "format": RESULTS_FORMAT,
         "content_digest": digest,
         "rows": _json_safe(results.to_dict(orient="records")),
         "quality_metric": metric,
         "bd": _json_safe(summary),
         "provenance": _json_safe(collected.provenance),
     }
-    (out / "results.json").write_bytes((json.dumps(document, indent=1, sort_keys=False, default=str) + "\n").encode())
+    text = json.dumps(document, indent=1, sort_keys=False, default=str) + "\n"
+    validate(json.loads(text), "results", f"results.json rendered from {config.source}")  # as a reader sees it
+    (out / "results.json").write_bytes(text.encode())
     (out / "images.csv.gz").write_bytes(_gzip_bytes(_csv_bytes(images)))
     if samples is not None:
         (out / "samples.csv.gz").write_bytes(_gzip_bytes(_csv_bytes(samples)))
@@ -257,26 +268,28 @@ MANIFEST_FORMAT = 1
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The folder's manifest (``{"content_digest", "files": {name: sha256}}``), or None if absent or unreadable."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
+    """The folder's manifest (``{"format", "content_digest", "files": {name: sha256}}``), or None if
+    absent; one that does not match its schema raises SchemaError."""
+    if not (folder / MANIFEST).is_file():
         return None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        return None
-    return manifest
+    return read_json(folder / MANIFEST, "manifest")
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    validate(manifest, "manifest", folder / MANIFEST)
+    write_atomic(folder / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
 
 
 def certify_manifest(folder: Path) -> dict[str, Any]:
     """Write the manifest of a board rendered before manifests existed, from its files as they are
     (``taskcodec verify --write-manifest``, which first recomputes every number in them)."""
-    document = json.loads((folder / "results.json").read_text())
+    document = read_json(folder / "results.json", "results")
     figures = sorted(p.name for p in folder.glob("*.png") if p.name != "rd.png")  # drawn by task metrics
     names = ["README.md", "rd.png", *figures, "results.csv", "results.json", "images.csv.gz", "samples.csv.gz",
              "config.yaml"]
     files = {name: sha256_file(folder / name) for name in names if (folder / name).is_file()}
     manifest = {"format": MANIFEST_FORMAT, "content_digest": document.get("content_digest"), "files": files}
-    write_atomic(folder / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    _write_manifest(folder, manifest)
     return manifest
 
 

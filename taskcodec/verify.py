@@ -26,6 +26,7 @@ import yaml
 
 from .metric import ImageMetric
 from .errors import PublishError, TaskcodecError
+from .schemas import SchemaError, read_json
 
 CSV_RTOL = 2e-5
 BD_ATOL = 1e-4
@@ -73,8 +74,8 @@ def verify_board(folder: Path, registry: Any, check_data: bool = False) -> list[
     for name in ("results.json", "results.csv", "images.csv.gz", "config.yaml"):
         if not (folder / name).is_file():
             raise PublishError(f"{folder}: not a published board (no {name})")
+    document = read_json(folder / "results.json", "results")  # malformed: refused, naming the value
     verdicts = [_check_manifest(folder)]
-    document = json.loads((folder / "results.json").read_text())
     raw = yaml.safe_load((folder / "config.yaml").read_text())
     results = pd.read_csv(folder / "results.csv")
     images = pd.read_csv(folder / "images.csv.gz")
@@ -112,13 +113,17 @@ def _check_manifest(folder: Path) -> Verdict:
     from .publish import MANIFEST, manifest_problems, read_manifest
 
     verdict = Verdict(f"files ({MANIFEST})")
-    manifest = read_manifest(folder)
+    try:
+        manifest = read_manifest(folder)
+    except SchemaError as exc:
+        verdict.problems.append(str(exc))
+        return verdict
     if manifest is None:
-        verdict.problems.append(f"{folder / MANIFEST}: missing or unreadable")
+        verdict.problems.append(f"{folder / MANIFEST}: missing")
         return verdict
     verdict.checked = len(manifest["files"])
     verdict.problems += manifest_problems(folder, manifest)
-    digest = json.loads((folder / "results.json").read_text()).get("content_digest")
+    digest = read_json(folder / "results.json", "results").get("content_digest")
     if manifest.get("content_digest") != digest:
         verdict.problems.append(f"{folder / MANIFEST}: content digest differs from results.json's")
     return verdict

@@ -6,7 +6,10 @@ from each other.
 from __future__ import annotations
 
 import csv
+import functools
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -71,9 +74,33 @@ def make_collected(row_names=("jpeg", "webp"), title="Demo", notes=(), shift: in
     raw = {"benchmark": "demo", "title": title, "dataset": {"name": "synthetic-faces"},
            "codecs": [{"name": "jpeg", "row": row_name} for row_name in row_names], "metrics": ["accuracy"],
            "leaderboard": {"anchor": row_names[0], "quality_metric": "accuracy", "notes": list(notes)}}
-    provenance = {"command": "taskcodec run demo.yaml", "dataset": {"classes": BOARD_CLASSES}}
+    provenance = {  # the keys the results schema requires (taskcodec/schemas/results-3.schema.json)
+        "command": "taskcodec run demo.yaml", "taskcodec": "0.1.0", "python": "3", "packages": {}, "plugins": {},
+        "git": {"revision": None, "dirty": None}, "config": raw, "seed": 0, "task": None, "codecs": {},
+        "dataset": {"name": "synthetic-faces", "fingerprint": "0" * 64, "images": BOARD_IMAGES,
+                    "classes": BOARD_CLASSES}}
     collected = Collected(rows=rows, images=images, samples=samples, provenance=provenance, task_metrics=[Accuracy()])
     return collected, parse_config(raw, "demo.yaml")
+
+
+_CAPABILITY_ORDER = ("default", "avx2", "avx512")
+
+
+@functools.lru_cache(maxsize=None)
+def best_cpu_capability() -> str:
+    """The widest ATEN_CPU_CAPABILITY this CPU runs (torch accepts a wider one and then dies of SIGILL)."""
+    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"],
+                           capture_output=True, text=True, env=env, timeout=120, check=True)
+    return probe.stdout.strip().lower() if probe.stdout.strip().lower() in _CAPABILITY_ORDER else "default"
+
+
+def skip_unless_cpu_runs(capability: str) -> None:
+    """Skip the calling test where this CPU lacks the SIMD kernels ``capability`` selects."""
+    import pytest
+
+    if _CAPABILITY_ORDER.index(capability) > _CAPABILITY_ORDER.index(best_cpu_capability()):
+        pytest.skip(f"this CPU runs ATen kernels up to {best_cpu_capability()}, not {capability}")
 
 
 def board_digests(folder: Path) -> dict[str, str]:

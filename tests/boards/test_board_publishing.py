@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import pickle
 import random
+import re
 import signal
 import time
 from pathlib import Path
@@ -27,7 +28,10 @@ def test_row_names_title_and_notes_render_as_text_not_markup(tmp_path):
     collected, config = make_collected(labels, title="Title <b>bold</b> | $5", notes=["<img src=x onerror=alert(1)>"])
     publish(collected, config, tmp_path / "board")
     readme = (tmp_path / "board" / "README.md").read_text()
-    assert "<script>" not in readme and "<img" not in readme and "<b>" not in readme
+    # the provenance's config is a fenced code block (shown verbatim, never rendered): look outside it
+    outside_code = re.sub(r"(?ms)^(`{3,})json$.*?^\1$", "", readme)
+    assert "json" in readme.split("## Provenance")[1] and len(outside_code) < len(readme)
+    assert "<script>" not in outside_code and "<img" not in outside_code and "<b>" not in outside_code
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in readme
     assert "&lt;img src=x onerror=alert(1)&gt;" in readme
     # every row of the leaderboard table has the header's number of cells: a '|' in a name stays in its cell

@@ -21,7 +21,7 @@ from taskcodec import CodecError
 from taskcodec_plugins.codecs.integer_hyperprior import integer_network, models, stream
 from taskcodec_plugins.codecs.integer_hyperprior.codec import IntegerHyperpriorCodec
 from tests.contract import test_codec_contract as contract
-from tests.helpers import REPO, committed_model_folders, natural_image
+from tests.helpers import REPO, committed_model_folders, natural_image, skip_unless_cpu_runs
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +100,7 @@ def test_bytes_and_pixels_do_not_depend_on_cpu_kernels_threads_or_batching(tmp_p
     count, batched or not: the same streams and the same decoded pixels as this process, from one
     checkpoint. (Untrained stand-ins are exported in each process, and their float-computed tables may
     differ between kernel sets: that is why checkpoints store the integer model.)"""
+    skip_unless_cpu_runs(capability)
     _write_checkpoint(tmp_path / "models" / "model.pt", lambdas=(0.001, 0.01, 0.1))
     codec = IntegerHyperpriorCodec(models=str(tmp_path / "models"))
     images = _faces(3, seed=7) + [np.full((48, 48), 255, np.uint8)]
