@@ -226,6 +226,56 @@ def leaderboard(target: Path, out: Path | None, store: Path | None) -> None:
     click.echo(f"taskcodec: re-rendered {folder}/ from the store")
 
 
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rows", "rows", required=True, multiple=True, metavar="NAME[,NAME...]",
+              help="The config's rows to submit (repeat the option or separate with commas).")
+@click.option("--board", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The published board the rows are for (its data, task model and protocol are used).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="The bundle folder to write.")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="TASKCODEC_STORE",
+              help="Results store [default: .taskcodec, or $TASKCODEC_STORE].")
+@click.option("--workers", type=click.IntRange(min=1), help="Codec worker processes [default: config, else all cores].")
+@click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
+def submit(config: Path, rows: tuple[str, ...], board: Path, out: Path, store: Path | None, workers: int | None,
+           no_progress: bool) -> None:
+    """Run only the named rows of CONFIG for the published board --board and write a bundle to send.
+
+    Refused, naming the differing fact, when the config's protocol (dataset options, metrics, seed, task
+    options) or the local data (fingerprint) or task weights (sha256) are not the board's. The bundle is a
+    board folder of those rows (per-image and per-sample files, manifest) plus bundle.json; the board's
+    maintainer adds it with `taskcodec merge BOARD BUNDLE`.
+    """
+    from .board_merge import submit_bundle
+
+    names = [name for value in rows for name in value.split(",") if name]
+    with _resumable_errors():
+        submit_bundle(config, names, board, out, store_root=store, workers=workers, progress=not no_progress)
+
+
+@main.command()
+@click.argument("board", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+def merge(board: Path, bundles: tuple[Path, ...]) -> None:
+    """Add the rows of each bundle (from `taskcodec submit`) to the published BOARD, recomputing none.
+
+    A bundle is refused, with the reason, unless it matches its schema, was made on the board's data
+    (fingerprint), task model (weights sha256) and protocol, gives the board's uncompressed row, every
+    number in it recomputes from its own per-sample files, and its rows do not collide with the board's.
+    The board is then re-rendered (BD-rates against its anchors with their intervals, rate-matched
+    columns, plots). Merging the same bundle again changes nothing; the order of bundles does not matter.
+    """
+    from .board_merge import merge_bundles
+
+    with _resumable_errors():
+        outcome = merge_bundles(board, list(bundles))
+    if outcome.added:
+        click.echo(f"taskcodec: merged rows {', '.join(outcome.added)} into {board}/"
+                   + (f" ({', '.join(outcome.already_there)} already there)" if outcome.already_there else ""))
+    else:
+        click.echo(f"taskcodec: {board}/ already holds every row of the bundles ({', '.join(outcome.already_there)})")
+
+
 def _board_folders(folders: tuple[Path, ...]) -> list[Path]:
     """Each folder that is a board (holds results.json), or the boards directly inside one that is not."""
     boards: list[Path] = []

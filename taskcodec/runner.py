@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .dataset import Dataset
+from .dataset import Dataset, samples_fingerprint
 from .hashing import image_digest, stable_json
 from .metric import ImageMetric, TaskMetric
 from .task import Task, TaskContext
@@ -68,6 +68,7 @@ class Runner:
         progress: bool = True,
         log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
         check_determinism: bool = False,
+        expect: Callable[[str, dict[str, Any] | None], None] | None = None,
     ):
         self.config = config
         self.store = store
@@ -76,6 +77,9 @@ class Runner:
         self.progress = progress
         self.log = log
         self.check_determinism = check_determinism  # encode and decode every image twice, compare
+        # called with (dataset fingerprint, the main task's provenance) before any coding: raises to refuse
+        # a run on other data or weights than expected (taskcodec submit against a published board)
+        self.expect = expect
         self._pool = WorkerPool(self.workers)
         self._decoded: dict[str, dict[str, np.ndarray]] = {}  # task id -> decoded images awaiting its inference
 
@@ -182,6 +186,8 @@ class Runner:
         if cfg.task is not None:
             task, task_id, run_info = self._task_models(dataset, cells, compute, run_info)
             tasks = {task_id: task, **{cell.task_id: cell.task for cell in cells}}
+        if self.expect is not None:
+            self.expect(samples_fingerprint(samples, digests), run_info.get("task") if task is not None else None)
         if compute:
             interrupted = True
             try:

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import PublishError
 
 # kind -> (the version written today, the versions read)
-VERSIONS = {"results": (3, (3,)), "manifest": (1, (1,))}
+VERSIONS = {"results": (3, (3,)), "manifest": (1, (1,)), "bundle": (1, (1,))}
 
 
 class SchemaError(PublishError):
