@@ -280,11 +280,13 @@ class LFW(Dataset):
             self._detector_id = detector.identity()
             cache = LandmarkCache(self.cache_dir / "landmarks", self._detector_id)
             keys = [sha256_file(p) for p in self.paths]
+            self._landmarks_shipped = None
             log = (lambda m: print(m, flush=True)) if self.progress else None
             try:
                 self._records = detect_files(self.paths, keys, cache, detector, progress=self.progress, log=log)
             finally:
                 detector.close()
+            self._landmarks_shipped = sum(1 for k in keys if k in cache.shipped)
             found = [r for r in self._records if r is not None]
             if not found:
                 raise DatasetError(f"dataset 'lfw': MTCNN found no face in any of {len(self.ids)} images")
@@ -338,5 +340,8 @@ class LFW(Dataset):
                 "fallback_rule": "median landmarks/box of the detected faces",
                 "relaxed_detections": [self.ids[i] for i, r in enumerate(records) if r and r.get("pass") == "relaxed"],
                 "images_with_several_faces": sum(1 for r in records if r is not None and r["faces"] > 1),
+                # landmarks from the file shipped with taskcodec (the same crops on every CPU) vs detected here
+                "landmarks_shipped": self._landmarks_shipped,
+                "landmarks_detected_here": len(self.ids) - self._landmarks_shipped,
             })
         return meta

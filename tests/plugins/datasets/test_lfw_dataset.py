@@ -97,3 +97,23 @@ def test_the_official_pair_files():
     assert meta["official_pairs_file"] and meta["identities"] > 4000
     for split, n in (("dev-train", 2200), ("dev-test", 1000)):
         assert len(LFW(root, split=split, align="none").pairs) == n
+
+
+@pytest.mark.shared_data
+def test_aligned_crops_come_from_the_shipped_landmarks_and_do_not_depend_on_the_cpu(tmp_path):
+    """Every image the LFW boards use aligns from the landmarks shipped with taskcodec (MTCNN's own outputs
+    differ between CPUs: 618+ of 7,701 crops did between an Intel and an AMD machine), so fold 1's crops
+    have one fingerprint everywhere (by hand, the same under NPY_DISABLE_CPU_FEATURES and
+    OPENBLAS_CORETYPE=Prescott/Sandybridge)."""
+    from taskcodec.dataset import samples_fingerprint
+    from taskcodec.hashing import image_digest
+
+    ds = LFW(DATASETS / "lfw", folds=[1], cache_dir=tmp_path, progress=False)
+    samples = list(ds)
+    assert ds.metadata()["landmarks_detected_here"] == 0 and ds.metadata()["landmarks_shipped"] == 807
+    assert samples_fingerprint(samples, [image_digest(s.image) for s in samples]) == FOLD1_FINGERPRINT
+    assert LFW(DATASETS / "lfw", split="view1-only", cache_dir=tmp_path, progress=False).metadata()[
+        "landmarks_detected_here"] == 0
+
+
+FOLD1_FINGERPRINT = "d9d2aa399cd19450ffcbf99a0fa7c48d3f04efe6a50348d8deb91053f033bf5c"

@@ -135,3 +135,30 @@ def test_mtcnn_finds_the_central_face_on_real_lfw_images():
         assert pts[:2, 1].mean() < pts[2, 1] < pts[3:, 1].mean()  # eyes above nose above mouth
         crop = alignment.align(image, rec, "sphereface")
         assert crop.shape == (112, 96, 3) and crop.std() > 20
+
+
+def test_shipped_landmarks_win_over_the_cache_and_detection(tmp_path, monkeypatch):
+    """Landmarks are data: a shipped record is used as it is, whatever this machine's cache or detector says."""
+    import gzip
+
+    from PIL import Image
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"img{i}.png")
+        Image.fromarray(np.full((8, 8, 3), 100 + i, np.uint8)).save(paths[-1])
+    keys = [taskcodec.sha256_file(p) for p in paths]
+    shipped = {keys[0]: {"box": [9, 9, 9, 9], "points": [[1, 1]] * 5, "prob": 1.0, "faces": 1, "pass": "default"}}
+    (tmp_path / "landmarks").mkdir()
+    (tmp_path / "landmarks" / "test-detector.json.gz").write_bytes(gzip.compress(json.dumps(shipped).encode()))
+    monkeypatch.setattr(detection, "SHIPPED_LANDMARKS", tmp_path / "landmarks")
+    det = CountingDetector()
+    stale = detection.LandmarkCache(tmp_path / "cache", "test-detector")
+    stale.add({keys[0]: {"box": [1, 2, 3, 4], "points": [[0, 0]] * 5, "prob": 1.0, "faces": 1, "pass": "default"}})
+    cache = detection.LandmarkCache(tmp_path / "cache", "test-detector")
+    out = detection.detect_files(paths, keys, cache, det, progress=False)
+    assert out[0]["box"] == [9, 9, 9, 9] and det.calls == 2  # only the images the file lacks are detected
+    assert set(cache.shipped) == {keys[0]}
+    (tmp_path / "landmarks" / "test-detector.json.gz").write_bytes(b"not gzip")
+    with pytest.raises(taskcodec.DatasetError, match="shipped landmarks are damaged"):
+        detection.LandmarkCache(tmp_path / "cache", "test-detector").records()
