@@ -401,9 +401,8 @@ def submit_bundle(config_path: Path, rows: Sequence[str], board_folder: Path, ou
     raw["leaderboard"] = {"anchor": rows[0], **({"quality_metric": full.leaderboard.quality_metric}
                                                  if full.leaderboard.quality_metric else {})}
     config = parse_config(raw, str(config_path), pm.registry)
-    mine = {"provenance": {"config": raw}}
-    if protocol(mine["provenance"]) != protocol(board.provenance):
-        raise PublishError(f"{config_path}: its protocol {json.dumps(protocol(mine['provenance']))} is not the "
+    if protocol({"config": raw}) != protocol(board.provenance):
+        raise PublishError(f"{config_path}: its protocol {json.dumps(protocol({'config': raw}))} is not the "
                            f"board {board_folder}'s {json.dumps(protocol(board.provenance))} (dataset options, metrics, "
                            f"seed and task options must be the board's)")
     if out.exists() and any(out.iterdir()):

@@ -75,7 +75,7 @@ def verify_board(folder: Path, registry: Any, check_data: bool = False) -> list[
         if not (folder / name).is_file():
             raise PublishError(f"{folder}: not a published board (no {name})")
     document = read_json(folder / "results.json", "results")  # malformed: refused, naming the value
-    verdicts = [_check_manifest(folder)]
+    verdicts = [_check_manifest(folder, document.get("content_digest"))]
     raw = yaml.safe_load((folder / "config.yaml").read_text())
     results = pd.read_csv(folder / "results.csv")
     images = pd.read_csv(folder / "images.csv.gz")
@@ -109,7 +109,7 @@ def exact_rates(images):
 
 
 # ------------------------------------------------------------------------------------- checks
-def _check_manifest(folder: Path) -> Verdict:
+def _check_manifest(folder: Path, digest: str | None) -> Verdict:
     from .publish import MANIFEST, manifest_problems, read_manifest
 
     verdict = Verdict(f"files ({MANIFEST})")
@@ -123,7 +123,6 @@ def _check_manifest(folder: Path) -> Verdict:
         return verdict
     verdict.checked = len(manifest["files"])
     verdict.problems += manifest_problems(folder, manifest)
-    digest = read_json(folder / "results.json", "results").get("content_digest")
     if manifest.get("content_digest") != digest:
         verdict.problems.append(f"{folder / MANIFEST}: content digest differs from results.json's")
     return verdict
