@@ -30,6 +30,7 @@ __all__ = [
     "bd_quality",
     "bd_rate",
     "bootstrap_bd_rate",
+    "interval_from_replicates",
     "monotone_front",
     "rate_at_quality",
 ]
@@ -264,6 +265,32 @@ def bootstrap_bd_rate(anchor_rates, anchor_scores, test_rates, test_scores, *, n
     else:
         mar, mas = resampled_means(ar.shape[1], ar, asc)
         mtr, mts = resampled_means(tr.shape[1], tr, tsc)
+    return interval_from_replicates(mar, mas, mtr, mts, estimate=estimate, confidence=confidence, seed=seed,
+                                    paired=paired, method=method, higher_is_better=higher_is_better,
+                                    min_valid_fraction=min_valid_fraction)
+
+
+def interval_from_replicates(anchor_rates, anchor_quality, test_rates, test_quality, *, estimate: float | None,
+                             confidence: float = 0.95, seed: int = 0, paired: bool = True,
+                             method: Method = "pchip", higher_is_better: bool = True,
+                             min_valid_fraction: float = 0.5) -> BootstrapResult:
+    """Percentile interval of BD-rate from bootstrap replicates of both curves.
+
+    Each argument is a ``(replicates, points)`` matrix: replicate b's rate or quality at every point of a
+    curve, however it was resampled (:func:`bootstrap_bd_rate` takes means of resampled samples; a metric
+    that is not a mean, such as 10-fold verification accuracy, recomputes itself on each resample). For a
+    paired interval, replicate b of both curves must come from the same resample. Replicates whose BD-rate
+    is undefined (no overlap) are dropped; with fewer than ``min_valid_fraction`` of them defined no
+    interval is returned. ``estimate``: the BD-rate of the full data, carried into the result.
+    """
+    mar, mas = np.asarray(anchor_rates, float), np.asarray(anchor_quality, float)
+    mtr, mts = np.asarray(test_rates, float), np.asarray(test_quality, float)
+    if mar.ndim != 2 or mar.shape != mas.shape or mtr.ndim != 2 or mtr.shape != mts.shape \
+            or mar.shape[0] != mtr.shape[0]:
+        raise ValueError(f"replicates must be (replicates, points) matrices with as many replicates in both "
+                         f"curves: anchor {mar.shape}/{mas.shape}, test {mtr.shape}/{mts.shape}")
+    _check_method(method)
+    n_boot = mar.shape[0]
     values = []
     for b in range(n_boot):
         v = bd_rate(mar[b], mas[b], mtr[b], mts[b], method, higher_is_better).value

@@ -356,6 +356,27 @@ def merge_bundles(board_folder: Path, bundle_folders: Sequence[Path]) -> MergeOu
     return MergeOutcome([p.row for p in picks], sorted(set(already)), written)
 
 
+def rerender_board(folder: Path) -> bool:
+    """Render the published board at ``folder`` again from its own files (e.g. after the renderer gained an
+    interval or a column): the same rows, samples and provenance, plus a ``rerendered`` record; nothing is
+    recomputed and no store is needed. False if the folder is already what this code renders."""
+    from .config import parse_config
+    from .pluginmanager import get_plugin_manager
+
+    registry = get_plugin_manager().registry
+    board = Source.read(folder)
+    config = _merged_config(board.provenance["config"], board.folder, parse_config)
+    picks = [Pick(row, 0, board.points(row), board.provenance["codecs"][row]) for row in board.row_names()]
+    from . import __version__
+    from .provenance import git_revision
+
+    provenance = dict(board.provenance)
+    provenance["rerendered"] = {
+        "git": git_revision(), "taskcodec": __version__, "command": f"taskcodec leaderboard {folder} --from-files",
+        "note": "rendered again from the board's own results and per-sample files; nothing recomputed"}
+    return combine([board], picks, config, registry, provenance, board.folder)
+
+
 def _same_row(holder: Source, bundle: Source, row: str) -> bool:
     """The row as ``bundle`` has it is exactly the row ``holder`` has (merging it again changes nothing)."""
     if holder.provenance["codecs"].get(row) != bundle.provenance["codecs"].get(row):

@@ -116,7 +116,7 @@ def _require_clean_tree() -> None:
         raise PublishError("--publish needs taskcodec run from a git checkout (the board records its revision); "
                            "use --out DIR to write a board elsewhere")
     if git["dirty"]:
-        raise PublishError(f"--publish refused: the git tree at revision {git['revision'][:12]} has uncommitted "
+        raise PublishError(f"publishing refused: the git tree at revision {git['revision'][:12]} has uncommitted "
                            f"changes to tracked files (see `git status`); commit them (and restore the board "
                            f"folder with `git checkout {BOARDS_DIR}/<benchmark>`) so that the board names a clean "
                            f"revision, or use --out DIR")
@@ -197,12 +197,31 @@ def train_codec(config: Path, store: Path | None, no_progress: bool, only: str |
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder to write [default: TARGET if a folder].")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="TASKCODEC_STORE",
               help="Results store [default: .taskcodec, or $TASKCODEC_STORE].")
-def leaderboard(target: Path, out: Path | None, store: Path | None) -> None:
+@click.option("--from-files", is_flag=True,
+              help="Render the published board TARGET again from its own files, without a store.")
+def leaderboard(target: Path, out: Path | None, store: Path | None, from_files: bool) -> None:
     """Re-render a leaderboard from the store, computing nothing.
 
     TARGET is a leaderboard folder (its config.yaml is used) or a config file.
-    Fails, naming what is missing, if the store lacks any result.
+    Fails, naming what is missing, if the store lacks any result. With
+    --from-files, TARGET is a published board, rendered again from its own
+    results and per-sample files (no store needed), e.g. after an update of
+    taskcodec added intervals or columns; its provenance records that.
     """
+    if from_files:
+        from .board_merge import rerender_board
+
+        if out is not None or not (target / "results.json").is_file():
+            _fail(TaskcodecError(f"--from-files re-renders a published board in place: give its folder "
+                                 f"(with results.json), without --out; got {target}"))
+        try:
+            if target.resolve().parent == Path(BOARDS_DIR).resolve():  # a published board names a clean revision
+                _require_clean_tree()
+            changed = rerender_board(target)
+        except TaskcodecError as exc:
+            _fail(exc)
+        click.echo(f"taskcodec: {'re-rendered' if changed else 'already up to date:'} {target}/ from its files")
+        return
     from .config import load_config
     from .errors import StoreError
     from .publish import check_writable, publish

@@ -1,8 +1,10 @@
-"""The hashes that identify things in cache keys: an image's digest, canonical JSON of rate points and options."""
+"""The hashes and canonical spellings that identify things: an image's digest, canonical JSON of rate points and
+options, one spelling of a rate point for matching rows across files."""
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -19,3 +21,13 @@ def image_digest(image: np.ndarray) -> str:
 def stable_json(value: Any) -> str:
     """Canonical JSON used for hashing rate points and options."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def rate_point_key(value: Any) -> str:
+    """One spelling of a rate point for the JSON rows and both CSV files (``""`` for none)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return ""
+    try:
+        return f"{float(value):.6g}"
+    except (TypeError, ValueError):
+        return str(value)

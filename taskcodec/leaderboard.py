@@ -10,7 +10,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,12 @@ from .bd import (
     bd_quality,
     bd_rate,
     bootstrap_bd_rate,
+    interval_from_replicates,
     monotone_front,
     quality_at_rate,
     rate_at_quality,
 )
+from .hashing import rate_point_key
 from .markdown import md_code, md_note, md_text
 from .plots import plot_rate_quality
 
@@ -43,6 +45,7 @@ HEADERS = {"rate_point": "rate point", "bpp": "bpp", "payload_bpp": "payload bpp
 def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quality_metric: str,
                        higher_is_better: bool = True, anchor: str = "jpeg", extra_anchors: Sequence[str] = (),
                        per_sample: pd.DataFrame | None = None, sample_score_column: str | None = None,
+                       quality_replicates: tuple[str, Mapping[tuple[str, str], np.ndarray]] | None = None,
                        notes: Sequence[str] = (), provenance: dict) -> dict:
     """Write ``folder/README.md`` and ``folder/rd.png``; return a JSON-ready summary with the BD numbers.
 
@@ -50,7 +53,10 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
     ``rate_point``, ``bpp`` and the ``quality_metric`` column, plus any of ``payload_bpp``, ``psnr``,
     ``ms_ssim`` and task metrics. ``per_sample`` (codec, rate_point, a sample id column such as ``image``,
     ``bpp`` and ``sample_score_column``, by default the ``quality_metric`` column) adds paired-bootstrap
-    95% intervals to the BD-rates.
+    95% intervals to the BD-rates. A quality that is not a mean of per-sample scores (10-fold verification
+    accuracy) brings its own bootstrap instead: ``quality_replicates`` = (how it resampled, {(codec,
+    :func:`rate_point_key`): the quality of each of :data:`BOOTSTRAP_N` paired resamples}); the rates stay
+    the rows' (see :meth:`taskcodec.TaskMetric.bootstrap_replicates`).
     """
     missing = [c for c in ("codec", "rate_point", "bpp", quality_metric) if c not in results.columns]
     if missing:
@@ -63,7 +69,15 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
     percent = _is_fraction(results, quality_metric)
     auto_notes: list[str] = []
     per_sample, score_col = _bootstrap_input(per_sample, sample_score_column, quality_metric, auto_notes)
-    bd_rows = _bd_rows(results, per_sample, score_col, coded, [anchor, *extra_anchors], quality_metric,
+    if per_sample is not None:
+        bootstrap = _sample_bootstrap(per_sample, score_col, higher_is_better)
+        method = f"paired percentile bootstrap over samples ({BOOTSTRAP_N} resamples, seed {BOOTSTRAP_SEED})"
+    elif quality_replicates is not None:
+        method, replicates = quality_replicates
+        bootstrap = _replicate_bootstrap(results, replicates, quality_metric, higher_is_better)
+    else:
+        bootstrap, method = None, ""
+    bd_rows = _bd_rows(results, bootstrap, coded, [anchor, *extra_anchors], quality_metric,
                        higher_is_better, auto_notes)
     fronts = {c: int(monotone_front(*_curve(results, c, quality_metric), higher_is_better)[0].size)
               for c in coded}
@@ -71,7 +85,7 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
     matched = _rate_matched(results, coded, quality_metric, higher_is_better)
     _plot(folder / "rd.png", results, title, quality_metric, coded, higher_is_better)
     readme = _readme(results, title=title, qm=quality_metric, hib=higher_is_better, percent=percent,
-                     codecs=codecs, bd_rows=bd_rows, fronts=fronts, drop=drop, matched=matched, bootstrap=per_sample is not None,
+                     codecs=codecs, bd_rows=bd_rows, fronts=fronts, drop=drop, matched=matched, bootstrap=method,
                      notes=[*notes, *auto_notes], provenance=provenance)
     (folder / "README.md").write_text(readme, encoding="utf-8")
     return {
@@ -93,7 +107,7 @@ def _bootstrap_input(per_sample, score_col, quality_metric, auto_notes) -> tuple
     return per_sample, score_col
 
 
-def _bd_rows(results, per_sample, score_col, coded, anchors, qm, hib, auto_notes) -> list[dict[str, Any]]:
+def _bd_rows(results, bootstrap, coded, anchors, qm, hib, auto_notes) -> list[dict[str, Any]]:
     """BD numbers of every codec against each anchor; a note for each codec with one point and each anchor missing."""
     bd_rows: list[dict[str, Any]] = []
     single = [c for c in coded if int((results["codec"] == c).sum()) < 2]  # a point, not a curve: no BD-rate
@@ -107,7 +121,7 @@ def _bd_rows(results, per_sample, score_col, coded, anchors, qm, hib, auto_notes
             continue
         for c in coded:
             if c != a and c not in single:
-                bd_rows.append(_bd_entry(results, per_sample, score_col, c, a, qm, hib))
+                bd_rows.append(_bd_entry(results, bootstrap, c, a, qm, hib))
     return bd_rows
 
 
@@ -148,17 +162,18 @@ def _num(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _bd_entry(results, per_sample, score_col, codec, anchor, qm, hib) -> dict[str, Any]:
+def _bd_entry(results, bootstrap, codec, anchor, qm, hib) -> dict[str, Any]:
+    """One BD-rate row; ``bootstrap(codec, anchor)`` gives its interval (None: cannot), or is None (no data)."""
     ra, qa = _curve(results, anchor, qm)
     rt, qt = _curve(results, codec, qm)
     rate: BDResult = bd_rate(ra, qa, rt, qt, "pchip", hib)
     qual: BDResult = bd_quality(ra, qa, rt, qt, "pchip", hib)
-    boot = _bootstrap(per_sample, score_col, codec, anchor, hib) if per_sample is not None else None
+    boot = bootstrap(codec, anchor) if bootstrap is not None else None
     return {
         "codec": codec, "anchor": anchor, "bd_rate": _num(rate.value),
         "bd_rate_ci95": list(boot.interval) if boot is not None and boot.interval else None,
         "bootstrap_note": boot.note if boot is not None else
-        ("too few complete per-sample rows for a paired bootstrap" if per_sample is not None else ""),
+        ("too few complete per-sample rows for a paired bootstrap" if bootstrap is not None else ""),
         "bd_quality": _num(qual.value), "overlap_fraction": rate.overlap_fraction,
         "reliable": rate.reliable, "note": rate.note,
         "bd_quality_overlap_fraction": qual.overlap_fraction, "bd_quality_reliable": qual.reliable,
@@ -176,17 +191,40 @@ def _sample_matrices(per_sample: pd.DataFrame, codec: str, score_col: str) -> tu
     return grouped["bpp"].unstack("_id"), grouped[score_col].unstack("_id")
 
 
-def _bootstrap(per_sample, score_col, codec, anchor, hib) -> BootstrapResult | None:
-    ar, asc = _sample_matrices(per_sample, anchor, score_col)
-    tr, tsc = _sample_matrices(per_sample, codec, score_col)
-    common = ar.columns.intersection(tr.columns)
-    complete = [s for s in common if not (ar[s].isna().any() or asc[s].isna().any()
-                                          or tr[s].isna().any() or tsc[s].isna().any())]
-    if len(complete) < 2 or ar.shape[0] < 2 or tr.shape[0] < 2:
-        return None
-    return bootstrap_bd_rate(ar[complete].to_numpy(float), asc[complete].to_numpy(float),
-                             tr[complete].to_numpy(float), tsc[complete].to_numpy(float),
-                             n_boot=BOOTSTRAP_N, seed=BOOTSTRAP_SEED, higher_is_better=hib)
+def _sample_bootstrap(per_sample, score_col, hib) -> Callable[[str, str], BootstrapResult | None]:
+    """Intervals from per-sample scores: (codec, anchor) -> the paired bootstrap of the samples both have."""
+    def interval(codec: str, anchor: str) -> BootstrapResult | None:
+        ar, asc = _sample_matrices(per_sample, anchor, score_col)
+        tr, tsc = _sample_matrices(per_sample, codec, score_col)
+        common = ar.columns.intersection(tr.columns)
+        complete = [s for s in common if not (ar[s].isna().any() or asc[s].isna().any()
+                                              or tr[s].isna().any() or tsc[s].isna().any())]
+        if len(complete) < 2 or ar.shape[0] < 2 or tr.shape[0] < 2:
+            return None
+        return bootstrap_bd_rate(ar[complete].to_numpy(float), asc[complete].to_numpy(float),
+                                 tr[complete].to_numpy(float), tsc[complete].to_numpy(float),
+                                 n_boot=BOOTSTRAP_N, seed=BOOTSTRAP_SEED, higher_is_better=hib)
+    return interval
+
+
+def _replicate_bootstrap(results, replicates, qm, hib) -> Callable[[str, str], BootstrapResult | None]:
+    """Intervals from a metric's own replicates of each row's quality (rates held at the rows' bpp)."""
+    def matrices(codec: str) -> tuple[np.ndarray, np.ndarray] | None:
+        rows = results[results["codec"] == codec]
+        reps = [replicates.get((codec, rate_point_key(p))) for p in rows["rate_point"]]
+        if any(r is None for r in reps):
+            return None
+        quality = np.stack([np.asarray(r, dtype=float) for r in reps], axis=1)  # (replicates, points)
+        rates = np.broadcast_to(rows["bpp"].to_numpy(dtype=float), quality.shape)
+        return rates, quality
+
+    def interval(codec: str, anchor: str) -> BootstrapResult | None:
+        a, t = matrices(anchor), matrices(codec)
+        if a is None or t is None:
+            return None
+        estimate = bd_rate(*_curve(results, anchor, qm), *_curve(results, codec, qm), "pchip", hib).value
+        return interval_from_replicates(*a, *t, estimate=estimate, seed=BOOTSTRAP_SEED, higher_is_better=hib)
+    return interval
 
 
 def _rate_matched(results, coded, qm, hib) -> dict | None:
@@ -327,8 +365,7 @@ def _readme(results, *, title, qm, hib, percent, codecs, bd_rows, fronts, drop, 
         f"(negative = fewer bits than the anchor); BD-{qm} is the average change in `{qm}` at equal rate. "
         f"Values are flagged when the quality ranges overlap by less than {MIN_OVERLAP_FRACTION:.0%} of the "
         f"narrower range or a front has fewer than {MIN_FRONT_POINTS} points."
-        + (f" 95% intervals: paired percentile bootstrap over samples ({BOOTSTRAP_N} resamples, "
-           f"seed {BOOTSTRAP_SEED})." if bootstrap else ""), "",
+        + (f" 95% intervals: {bootstrap}." if bootstrap else ""), "",
     ]
     lines += [_bd_table(bd_rows, qm, percent, bootstrap), ""] if bd_rows else ["No BD-rates (see notes).", ""]
     lines += ["## Curves", ""]

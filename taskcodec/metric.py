@@ -27,11 +27,12 @@ class ImageMetric(abc.ABC):
 class TaskMetric(abc.ABC):
     """A metric over a task's per-sample rows; returns one or more named columns.
 
-    Two optional methods add to a published board what a metric can make of the per-sample rows:
-    :meth:`sample_scores` (per-sample scores for the BD-rates' bootstrap intervals) and
+    Optional methods add to a published board what a metric can make of the per-sample rows:
+    :meth:`sample_scores` (per-sample scores for the BD-rates' bootstrap intervals), or
+    :meth:`bootstrap_replicates` for a metric that is no mean of per-sample scores, and
     :meth:`draw_figures` (figure files in the board folder). The framework calls them for the
     board's task metrics in config order, each implementation once even where several metrics
-    share it (inherit it from one base class); ``taskcodec verify`` calls ``sample_scores`` too.
+    share it (inherit it from one base class); ``taskcodec verify`` calls the first two too.
     """
 
     name: ClassVar[str]
@@ -51,6 +52,21 @@ class TaskMetric(abc.ABC):
         ``bpp``). Return ``(column name, values)``, one value per row (e.g. ``("correct", pred ==
         label)``), or None where this metric gives no per-sample score for these rows. The first
         metric that returns one supplies the scores. Default: None.
+        """
+        return None
+
+    def bootstrap_replicates(self, samples: Any, column: str, n_boot: int,
+                             seed: int) -> tuple[str, dict[tuple[str, Any], np.ndarray]] | None:
+        """Optional: for a ``column`` that is not a mean of per-sample scores (e.g. 10-fold verification
+        accuracy), that column recomputed on ``n_boot`` resamples of each row's samples, for the BD-rates'
+        95% intervals; the rates stay the rows' own.
+
+        ``samples``: a pandas DataFrame of the board's per-sample rows (``codec``, ``rate_point`` and the
+        task's columns). Return ``(how the samples were resampled, in a few words; {(codec, rate_point):
+        array of n_boot values}})`` for every (codec, rate point) of ``samples``, or None where this
+        metric does not compute ``column`` from these rows. Resample b must draw the same samples for
+        every (codec, rate point), from ``seed``, so that two curves' intervals are paired. Consulted only
+        where no metric gives :meth:`sample_scores`. Default: None.
         """
         return None
 

@@ -25,7 +25,7 @@ import yaml
 
 from .errors import PublishError
 from .files import sha256_file, write_atomic
-from .hashing import stable_json
+from .hashing import rate_point_key, stable_json
 from .metric import TaskMetric
 from .markdown import md_code
 from .results import REFERENCE, Collected
@@ -109,6 +109,26 @@ def bootstrap_samples(samples, images, metrics: Sequence[Any]):
             per_sample[column] = values
             return per_sample, column
     return None, None
+
+
+def bootstrap_inputs(samples, images, metrics: Sequence[Any], column: str) -> dict[str, Any]:
+    """The keyword arguments of :func:`taskcodec.leaderboard.render_leaderboard` that give the BD-rates
+    their intervals: per-sample scores (:func:`bootstrap_samples`), else the first metric's replicates of
+    ``column`` (``TaskMetric.bootstrap_replicates``), else none."""
+    from .leaderboard import BOOTSTRAP_N, BOOTSTRAP_SEED
+
+    per_sample, score_column = bootstrap_samples(samples, images, metrics)
+    if per_sample is not None:
+        return {"per_sample": per_sample, "sample_score_column": score_column}
+    if samples is None:
+        return {}
+    for metric in board_hooks(metrics, "bootstrap_replicates"):
+        found = metric.bootstrap_replicates(samples, column, BOOTSTRAP_N, BOOTSTRAP_SEED)
+        if found is not None:
+            method, replicates = found
+            return {"quality_replicates": (method, {(str(codec), rate_point_key(point)): values
+                                                    for (codec, point), values in replicates.items()})}
+    return {}
 
 
 def content_digest(collected: Collected, config) -> str:
@@ -196,7 +216,7 @@ def _render(collected: Collected, config, out: Path, digest: str) -> dict[str, s
     images = _frame(collected.images)
     samples = _frame(collected.samples) if collected.samples else None
     metric, higher = quality_metric(config, results)
-    per_sample, score_column = bootstrap_samples(samples, images, collected.task_metrics)
+    bootstrap = bootstrap_inputs(samples, images, collected.task_metrics, metric)
     notes = _notes(collected, config)
     for figures in board_hooks(collected.task_metrics, "draw_figures"):  # e.g. confusion matrices
         notes += figures.draw_figures(out, results, samples, collected.provenance)
@@ -208,8 +228,7 @@ def _render(collected: Collected, config, out: Path, digest: str) -> dict[str, s
         higher_is_better=higher,
         anchor=config.leaderboard.anchor,
         extra_anchors=config.leaderboard.extra_anchors,
-        per_sample=per_sample,
-        sample_score_column=score_column,
+        **bootstrap,
         notes=notes,
         provenance=collected.provenance,
     )

@@ -26,6 +26,7 @@ import yaml
 
 from .metric import ImageMetric
 from .errors import PublishError, TaskcodecError
+from .hashing import rate_point_key
 from .schemas import SchemaError, read_json
 
 CSV_RTOL = 2e-5
@@ -44,16 +45,6 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def rate_point_key(value: Any) -> str:
-    """One spelling of a rate point for the JSON rows and both CSV files (``""`` for none)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
-        return ""
-    try:
-        return f"{float(value):.6g}"
-    except (TypeError, ValueError):
-        return str(value)
 
 
 def _close(published: Any, recomputed: Any, rtol: float = CSV_RTOL, atol: float = 1e-12) -> bool:
@@ -220,19 +211,18 @@ def _check_bd(folder: Path, raw: dict[str, Any], document: dict[str, Any], image
 
     from .config import parse_config
     from .leaderboard import render_leaderboard
-    from .publish import bootstrap_samples
+    from .publish import bootstrap_inputs
 
     verdict = Verdict("BD-rates")
     published = document.get("bd") or {}
     config = parse_config(raw, str(folder / "config.yaml"))
     results = pd.DataFrame(document.get("rows") or [])
-    per_sample, score_column = bootstrap_samples(samples, images, task_metrics)
+    bootstrap = bootstrap_inputs(samples, images, task_metrics, document.get("quality_metric"))
     with tempfile.TemporaryDirectory() as scratch:
         summary = render_leaderboard(
             Path(scratch), results, title=config.title, quality_metric=document.get("quality_metric"),
             higher_is_better=published.get("higher_is_better", True), anchor=config.leaderboard.anchor,
-            extra_anchors=config.leaderboard.extra_anchors, per_sample=per_sample,
-            sample_score_column=score_column, notes=[], provenance={})
+            extra_anchors=config.leaderboard.extra_anchors, **bootstrap, notes=[], provenance={})
     mine = {(r["codec"], r["anchor"]): r for r in summary["bd"]}
     theirs = {(r["codec"], r["anchor"]): r for r in published.get("bd", [])}
     if set(mine) != set(theirs):

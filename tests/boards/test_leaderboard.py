@@ -173,3 +173,25 @@ def test_psnr_leaderboard_without_task(tmp_path):
 def test_missing_quality_column_raises(tmp_path):
     with pytest.raises(ValueError, match="balanced_accuracy"):
         _render(tmp_path, quality_metric="balanced_accuracy")
+
+
+def test_metric_replicates_give_intervals_with_the_rows_rates(tmp_path):
+    """A quality that is no mean of per-sample scores (10-fold verification accuracy) brings its own
+    resampled values: the interval comes from them, the rates stay the rows'."""
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 0.01, 200)  # one draw per resample, shared by both curves: paired
+    replicates = {(codec, f"{i + 1}"): np.asarray(acc)[i] + noise
+                  for codec, (bpp, acc) in CURVES.items() for i in range(len(bpp))}
+    summary = _render(tmp_path, quality_replicates=("resampled pairs (demo)", replicates))
+    bd = {r["codec"]: r for r in summary["bd"]}
+    assert bd["half"]["bd_rate"] == pytest.approx(-0.5, abs=1e-9)
+    # the same shift of both curves keeps "half the bits" on the shared range: a tight interval around -50%
+    low, high = bd["half"]["bd_rate_ci95"]
+    assert low <= -0.5 <= high and high - low < 0.1
+    readme = (tmp_path / "README.md").read_text()
+    assert "95% intervals: resampled pairs (demo)." in readme and "over samples" not in readme
+
+    del replicates[("late", "2")]
+    summary = _render(tmp_path / "gap", quality_replicates=("resampled pairs (demo)", replicates))
+    bd = {r["codec"]: r for r in summary["bd"]}
+    assert bd["late"]["bd_rate_ci95"] is None and bd["half"]["bd_rate_ci95"] is not None

@@ -186,3 +186,25 @@ def test_submit_refuses_other_weights_other_images_and_another_protocol(world, t
     assert refused.exit_code == 2 and "protocol" in refused.output
     unknown = invoke("submit", world["mine"], "--rows", "nope", "--board", board, "--out", tmp_path / "b4")
     assert unknown.exit_code == 2 and "nope" in unknown.output and "webp-fast" in unknown.output
+
+
+def test_a_board_renders_again_from_its_own_files(world, tmp_path):
+    """`taskcodec leaderboard BOARD --from-files`: after the renderer changed (e.g. gained intervals), a board
+    is rendered again without its store: the same rows and per-sample files, a record that it was."""
+    board = board_copy(world, tmp_path)
+    document = json.loads((board / "results.json").read_text())
+    assert "over pairs" in (board / "README.md").read_text()  # verification intervals resample pairs
+    for entry in document["bd"]["bd"]:  # as rendered by a taskcodec without verification intervals
+        entry["bd_rate_ci95"] = None
+    (board / "results.json").write_text(json.dumps(document))
+    samples = (board / "samples.csv.gz").read_bytes()
+    again = invoke("leaderboard", board, "--from-files")
+    assert again.exit_code == 0 and "re-rendered" in again.output, again.output
+    rendered = json.loads((board / "results.json").read_text())
+    assert rendered["rows"] == document["rows"]
+    assert gzip.decompress((board / "samples.csv.gz").read_bytes()) == gzip.decompress(samples)
+    assert rendered["provenance"]["rerendered"]["command"].endswith("--from-files")
+    assert all(v.ok for v in verify_board(board, get_plugin_manager().registry))
+    assert "already up to date" in invoke("leaderboard", board, "--from-files").output
+    refused = invoke("leaderboard", tmp_path, "--from-files")
+    assert refused.exit_code != 0 and "published board" in refused.output

@@ -167,3 +167,65 @@ def test_single_fold_files_are_split_into_ten_stratified_folds():
     for k in range(1, 11):
         assert same[folds == k].sum() == 5 and (~same[folds == k]).sum() == 5
     assert 0.5 < verification.Verification().compute(rows)["accuracy"] <= 1.0
+
+
+# ---------------------------------------------------------------------------- bootstrap replicates
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_resampled_accuracy_equals_recomputing_each_materialised_resample(seed):
+    """Weighted by draw counts, the 10-fold accuracy must be the metric's own on the resampled pairs (ties,
+    failed detections and clean-score thresholds included): the interval is of the published statistic."""
+    rows = generated_rows(seed=seed, per_class=12, clean_shift=0.3, fail_every=17)
+    folds, same, scores = verification.pair_arrays(rows)
+    _, _, clean = verification.pair_arrays(rows, "clean_score")
+    counts = verification.stratified_counts(folds, same, 25, seed)
+    for select in (None, clean):
+        replicates = verification.resampled_kfold_accuracy(folds, same, scores, counts, select)
+        for b in range(len(counts)):
+            drawn = np.repeat(np.arange(len(same)), counts[b])
+            accs, _ = verification.kfold_accuracy(folds[drawn], same[drawn], scores[drawn],
+                                                  None if select is None else select[drawn])
+            assert replicates[b] == pytest.approx(accs.mean(), abs=1e-12)
+
+
+def test_resamples_keep_each_folds_matched_and_mismatched_counts():
+    rows = generated_rows(per_class=7)
+    folds, same, _ = verification.pair_arrays(rows)
+    counts = verification.stratified_counts(folds, same, 40, 3)
+    for k in range(1, 11):
+        for label in (True, False):
+            assert (counts[:, (folds == k) & (same == label)].sum(axis=1) == 7).all()
+    assert (counts != 1).any()  # an actual resample, not the data again
+    assert np.array_equal(counts, verification.stratified_counts(folds, same, 40, 3))
+
+
+def _frame(codec_rows):
+    import pandas as pd
+
+    return pd.DataFrame([dict(r, codec=codec, rate_point=point) for (codec, point), rows in codec_rows.items()
+                         for r in rows])
+
+
+def test_replicates_are_paired_and_refused_for_rows_of_other_pairs():
+    metric = verification.Verification()
+    noisy = generated_rows(seed=5, separation=0.8)
+    clean = generated_rows(seed=5)
+    samples = _frame({("a", 1.0): clean, ("a", 2.0): noisy})
+    method, replicates = metric.bootstrap_replicates(samples, "accuracy", 30, 0)
+    assert "pairs" in method and set(replicates) == {("a", 1.0), ("a", 2.0)}
+    # the same resamples for both rows: a row's replicates do not depend on which other rows are there
+    alone = metric.bootstrap_replicates(_frame({("a", 2.0): noisy}), "accuracy", 30, 0)[1]
+    assert np.array_equal(alone[("a", 2.0)], replicates[("a", 2.0)])
+    assert replicates[("a", 1.0)].mean() > replicates[("a", 2.0)].mean()
+    assert metric.bootstrap_replicates(samples, "auc", 30, 0) is None  # not a 10-fold accuracy
+    shuffled = _frame({("a", 1.0): clean, ("b", 1.0): clean[::-1]})
+    assert metric.bootstrap_replicates(shuffled, "accuracy", 30, 0) is None
+
+
+def test_fixed_accuracy_replicates_use_the_clean_thresholds():
+    rows = generated_rows(seed=2, clean_shift=0.5)
+    samples = _frame({("a", 1.0): rows})
+    metric = verification.FixedThresholdVerification()
+    fixed = metric.bootstrap_replicates(samples, "fixed_accuracy", 20, 0)[1][("a", 1.0)]
+    plain = metric.bootstrap_replicates(samples, "accuracy", 20, 0)[1][("a", 1.0)]
+    assert not np.array_equal(fixed, plain)
+    assert metric.bootstrap_replicates(_frame({("a", 1.0): generated_rows()}), "fixed_accuracy", 20, 0) is None
