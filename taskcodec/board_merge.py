@@ -356,10 +356,11 @@ def merge_bundles(board_folder: Path, bundle_folders: Sequence[Path]) -> MergeOu
     return MergeOutcome([p.row for p in picks], sorted(set(already)), written)
 
 
-def rerender_board(folder: Path) -> bool:
+def rerender_board(folder: Path, boards_dir: str | None = None) -> bool:
     """Render the published board at ``folder`` again from its own files (e.g. after the renderer gained an
-    interval or a column): the same rows, samples and provenance, plus a ``rerendered`` record; nothing is
-    recomputed and no store is needed. False if the folder is already what this code renders."""
+    interval or a column): the same rows, samples and provenance, plus a ``rerendered`` record (the git
+    revision, dirty if anything outside ``boards_dir`` is uncommitted); nothing is recomputed and no store
+    is needed. False if the folder is already what this code renders."""
     from .config import parse_config
     from .pluginmanager import get_plugin_manager
 
@@ -372,7 +373,7 @@ def rerender_board(folder: Path) -> bool:
 
     provenance = dict(board.provenance)
     provenance["rerendered"] = {
-        "git": git_revision(), "taskcodec": __version__, "command": f"taskcodec leaderboard {folder} --from-files",
+        "git": git_revision(outside=boards_dir), "taskcodec": __version__, "command": f"taskcodec leaderboard {folder} --from-files",
         "note": "rendered again from the board's own results and per-sample files; nothing recomputed"}
     return combine([board], picks, config, registry, provenance, board.folder)
 

@@ -106,12 +106,13 @@ def run(config: Path, out: Path | None, publish: bool, store: Path | None, worke
     click.echo(f"taskcodec: {state} {folder}/ ({len(collected.rows)} rows) in {time.perf_counter() - started:.1f} s")
 
 
-def _require_clean_tree() -> None:
-    """Published boards record the git revision that made them: it must be a real, committed one."""
+def _require_clean_tree(boards_may_change: bool = False) -> None:
+    """Published boards record the git revision that made them: it must be a real, committed one (when
+    boards are only rendered again, other boards' uncommitted renders do not count)."""
     from .errors import PublishError
     from .provenance import git_revision
 
-    git = git_revision()
+    git = git_revision(outside=BOARDS_DIR if boards_may_change else None)
     if git is None:
         raise PublishError("--publish needs taskcodec run from a git checkout (the board records its revision); "
                            "use --out DIR to write a board elsewhere")
@@ -216,8 +217,8 @@ def leaderboard(target: Path, out: Path | None, store: Path | None, from_files: 
                                  f"(with results.json), without --out; got {target}"))
         try:
             if target.resolve().parent == Path(BOARDS_DIR).resolve():  # a published board names a clean revision
-                _require_clean_tree()
-            changed = rerender_board(target)
+                _require_clean_tree(boards_may_change=True)
+            changed = rerender_board(target, BOARDS_DIR)
         except TaskcodecError as exc:
             _fail(exc)
         click.echo(f"taskcodec: {'re-rendered' if changed else 'already up to date:'} {target}/ from its files")

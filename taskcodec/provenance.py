@@ -25,15 +25,18 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def git_revision(folder: Path | None = None) -> dict[str, Any] | None:
-    """The git revision of the taskcodec source tree (when it is a checkout) and whether it is dirty."""
+def git_revision(folder: Path | None = None, outside: str | None = None) -> dict[str, Any] | None:
+    """The git revision of the taskcodec source tree (when it is a checkout) and whether it is dirty
+    (with ``outside``, a folder such as the boards', only changes outside that folder count)."""
     folder = folder or Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
         if rev.returncode:
             return None
+        paths = ["--", ".", f":(exclude){outside}"] if outside else []
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no", *paths], cwd=folder, capture_output=True,
+            text=True, timeout=10
         )
         return {"revision": rev.stdout.strip(), "dirty": bool(status.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
