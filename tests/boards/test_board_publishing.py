@@ -115,14 +115,14 @@ def test_publish_refuses_a_dirty_tree_and_run_writes_runs_by_default(tmp_path, m
     cfg = tmp_path / "c.yaml"
     cfg.write_text("benchmark: c\ndataset: {name: synthetic-faces, options: {count: 8}}\ncodecs: [png]\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(taskcodec.provenance, "git_revision", lambda folder=None: {"revision": "ab" * 20, "dirty": True})
+    monkeypatch.setattr(taskcodec.provenance, "git_revision", lambda folder=None, outside=None: {"revision": "ab" * 20, "dirty": True})
     refused = CliRunner().invoke(main, ["run", str(cfg), "--publish", "--store", "s", "--no-progress"])
     assert refused.exit_code == 2 and "uncommitted changes" in refused.output
     assert not (tmp_path / "leaderboard").exists() and not (tmp_path / "s").exists()
     ran = CliRunner().invoke(main, ["run", str(cfg), "--store", "s", "--no-progress"])
     assert ran.exit_code == 0, ran.output
     assert (tmp_path / "runs" / "c" / "results.csv").is_file() and not (tmp_path / "leaderboard").exists()
-    monkeypatch.setattr(taskcodec.provenance, "git_revision", lambda folder=None: {"revision": "ab" * 20, "dirty": False})
+    monkeypatch.setattr(taskcodec.provenance, "git_revision", lambda folder=None, outside=None: {"revision": "ab" * 20, "dirty": False})
     published = CliRunner().invoke(main, ["run", str(cfg), "--publish", "--store", "s", "--no-progress"])
     assert published.exit_code == 0, published.output
     document = json.loads((tmp_path / "leaderboard" / "c" / "results.json").read_text())
