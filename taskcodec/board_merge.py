@@ -147,7 +147,7 @@ def _result_rows(source: Source, points: dict[str, set[str]]) -> list[dict]:
 
 
 def combine(sources: Sequence[Source], picks: Sequence[Pick], config, registry, provenance: dict[str, Any],
-            out: Path) -> bool:
+            out: Path, force: bool = False) -> bool:
     """Publish ``config``'s board at ``out`` from the ``picks`` (rows of ``sources``), with ``provenance``."""
     from .metric import ImageMetric
     from .publish import publish
@@ -170,7 +170,7 @@ def combine(sources: Sequence[Source], picks: Sequence[Pick], config, registry, 
     rows, images, samples = (sorted(records, key=lambda r: order[str(r["codec"])]) for records in (rows, images, samples))
     task_metrics = [cls() for cls in (registry.get("metric", name).target for name in config.metrics)
                     if not issubclass(cls, ImageMetric)]
-    return publish(Collected(rows, images, samples, provenance, task_metrics), config, out)
+    return publish(Collected(rows, images, samples, provenance, task_metrics), config, out, force=force)
 
 
 def _row_tasks(sources: Sequence[Source], rows: Sequence[str]) -> dict[str, Any]:
@@ -360,7 +360,8 @@ def rerender_board(folder: Path, boards_dir: str | None = None) -> bool:
     """Render the published board at ``folder`` again from its own files (e.g. after the renderer gained an
     interval or a column): the same rows, samples and provenance, plus a ``rerendered`` record (the git
     revision, dirty if anything outside ``boards_dir`` is uncommitted); nothing is recomputed and no store
-    is needed. False if the folder is already what this code renders."""
+    is needed. Rendered even where the content is unchanged (the renderer may have changed); False if
+    every file came out as it was."""
     from .config import parse_config
     from .pluginmanager import get_plugin_manager
 
@@ -375,7 +376,15 @@ def rerender_board(folder: Path, boards_dir: str | None = None) -> bool:
     provenance["rerendered"] = {
         "git": git_revision(outside=boards_dir), "taskcodec": __version__, "command": f"taskcodec leaderboard {folder} --from-files",
         "note": "rendered again from the board's own results and per-sample files; nothing recomputed"}
-    return combine([board], picks, config, registry, provenance, board.folder)
+    before = _file_digests(board.folder)
+    combine([board], picks, config, registry, provenance, board.folder, force=True)
+    return _file_digests(board.folder) != before
+
+
+def _file_digests(folder: Path) -> dict[str, str]:
+    from .files import sha256_file
+
+    return {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def _same_row(holder: Source, bundle: Source, row: str) -> bool:

@@ -83,7 +83,10 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
               for c in coded}
     drop = _one_point_drop(results, coded, quality_metric, higher_is_better, percent)
     matched = _rate_matched(results, coded, quality_metric, higher_is_better)
-    _plot(folder / "rd.png", results, title, quality_metric, coded, higher_is_better)
+    families = {row: identity.get("name") for row, identity in (provenance.get("codecs") or {}).items()
+                if isinstance(identity, dict) and identity.get("name")}
+    _plot(folder / "rd.png", results, title, quality_metric, coded, higher_is_better, families,
+          [anchor, *extra_anchors])
     readme = _readme(results, title=title, qm=quality_metric, hib=higher_is_better, percent=percent,
                      codecs=codecs, bd_rows=bd_rows, fronts=fronts, drop=drop, matched=matched, bootstrap=method,
                      notes=[*notes, *auto_notes], provenance=provenance)
@@ -125,7 +128,7 @@ def _bd_rows(results, bootstrap, coded, anchors, qm, hib, auto_notes) -> list[di
     return bd_rows
 
 
-def _plot(path: Path, results, title, qm, coded, hib) -> None:
+def _plot(path: Path, results, title, qm, coded, hib, families, anchors) -> None:
     """rd.png: the quality metric's panel, and a second one for an image metric the results have."""
     metrics = [qm]
     second = next((m for m in IMAGE_METRICS if m != qm and m in results.columns and results[m].notna().any()), None)
@@ -133,7 +136,7 @@ def _plot(path: Path, results, title, qm, coded, hib) -> None:
         metrics.append(second)
     plot_rate_quality(path, results, title=title, metrics=metrics, codecs=coded,
                       percent=[_is_fraction(results, m) and m not in IMAGE_METRICS for m in metrics],
-                      higher_is_better=hib)
+                      higher_is_better=hib, families=families, anchors=anchors)
 
 
 def _codec_order(results: pd.DataFrame, anchor: str, extra: Sequence[str]) -> list[str]:

@@ -195,3 +195,22 @@ def test_metric_replicates_give_intervals_with_the_rows_rates(tmp_path):
     summary = _render(tmp_path / "gap", quality_replicates=("resampled pairs (demo)", replicates))
     bd = {r["codec"]: r for r in summary["bd"]}
     assert bd["late"]["bd_rate_ci95"] is None and bd["half"]["bd_rate_ci95"] is not None
+
+
+def test_a_codec_family_keeps_its_hue_and_its_variants_differ_by_marker_and_line():
+    from matplotlib.colors import to_rgb
+
+    from taskcodec.plots import family_color, row_styles
+
+    families = {"jpeg2000-rate": "jpeg2000", "integer-mse": "integer-hyperprior", "integer-task": "integer-hyperprior"}
+    one = row_styles(["jpeg", "jpeg2000", "jpeg2000-rate", "integer-mse", "integer-task", "my-codec"], families)
+    other = row_styles(["integer-mse", "jpeg2000", "my-codec", "jpeg/joint-embedder"], families)
+    assert one["jpeg"]["color"] == to_rgb(family_color("jpeg")) != one["jpeg2000"]["color"]
+    # the first row of a family has the family's hue on every board, whatever else the board shows
+    assert one["integer-mse"]["color"] == other["integer-mse"]["color"] and one["my-codec"] == other["my-codec"]
+    # a family's further rows: another marker and dash pattern, a lighter shade of the same hue
+    mse, task = one["integer-mse"], one["integer-task"]
+    assert mse["marker"] != task["marker"] and mse["ls"] != task["ls"]
+    assert all(t >= m for m, t in zip(mse["color"], task["color"])) and task["color"] != mse["color"]
+    assert other["jpeg/joint-embedder"]["marker"] == one["jpeg"]["marker"]  # alone of its family there
+    assert family_color("my-codec") == family_color("my-codec") and family_color("my-codec").startswith("#")
