@@ -362,29 +362,23 @@ def rerender_board(folder: Path, boards_dir: str | None = None) -> bool:
     revision, dirty if anything outside ``boards_dir`` is uncommitted); nothing is recomputed and no store
     is needed. Rendered even where the content is unchanged (the renderer may have changed); False if
     every file came out as it was."""
+    from . import __version__
     from .config import parse_config
     from .pluginmanager import get_plugin_manager
+    from .provenance import git_revision
+    from .publish import read_manifest
 
     registry = get_plugin_manager().registry
     board = Source.read(folder)
     config = _merged_config(board.provenance["config"], board.folder, parse_config)
     picks = [Pick(row, 0, board.points(row), board.provenance["codecs"][row]) for row in board.row_names()]
-    from . import __version__
-    from .provenance import git_revision
-
     provenance = dict(board.provenance)
     provenance["rerendered"] = {
         "git": git_revision(outside=boards_dir), "taskcodec": __version__, "command": f"taskcodec leaderboard {folder} --from-files",
         "note": "rendered again from the board's own results and per-sample files; nothing recomputed"}
-    before = _file_digests(board.folder)
+    before = read_manifest(board.folder)  # the sha256 of every file, as publishing recorded them
     combine([board], picks, config, registry, provenance, board.folder, force=True)
-    return _file_digests(board.folder) != before
-
-
-def _file_digests(folder: Path) -> dict[str, str]:
-    from .files import sha256_file
-
-    return {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    return (before or {}).get("files") != read_manifest(board.folder)["files"]
 
 
 def _same_row(holder: Source, bundle: Source, row: str) -> bool:

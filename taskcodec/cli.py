@@ -79,7 +79,7 @@ def run(config: Path, out: Path | None, publish: bool, store: Path | None, worke
     tracked by git); --publish writes the published board leaderboard/<benchmark>/.
     """
     from .config import load_config
-    from .publish import check_writable, publish as publish_board
+    from .publish import check_writable, publish as publish_board, require_clean_tree
     from .runner import Runner
     from .store import Store
 
@@ -88,7 +88,7 @@ def run(config: Path, out: Path | None, publish: bool, store: Path | None, worke
         cfg = load_config(config, pm.registry)
         folder = out or Path(BOARDS_DIR if publish else RUNS_DIR) / cfg.benchmark
         if publish:
-            _require_clean_tree()
+            require_clean_tree(BOARDS_DIR)
         check_writable(folder)  # before any work: an unwritable --out costs nothing and touches nothing
         started = time.perf_counter()
         st = Store(store)
@@ -104,23 +104,6 @@ def run(config: Path, out: Path | None, publish: bool, store: Path | None, worke
         sys.exit(130)
     state = "wrote" if written else "up to date:"
     click.echo(f"taskcodec: {state} {folder}/ ({len(collected.rows)} rows) in {time.perf_counter() - started:.1f} s")
-
-
-def _require_clean_tree(boards_may_change: bool = False) -> None:
-    """Published boards record the git revision that made them: it must be a real, committed one (when
-    boards are only rendered again, other boards' uncommitted renders do not count)."""
-    from .errors import PublishError
-    from .provenance import git_revision
-
-    git = git_revision(outside=BOARDS_DIR if boards_may_change else None)
-    if git is None:
-        raise PublishError("--publish needs taskcodec run from a git checkout (the board records its revision); "
-                           "use --out DIR to write a board elsewhere")
-    if git["dirty"]:
-        raise PublishError(f"publishing refused: the git tree at revision {git['revision'][:12]} has uncommitted "
-                           f"changes to tracked files (see `git status`); commit them (and restore the board "
-                           f"folder with `git checkout {BOARDS_DIR}/<benchmark>`) so that the board names a clean "
-                           f"revision, or use --out DIR")
 
 
 @main.command()
@@ -211,13 +194,13 @@ def leaderboard(target: Path, out: Path | None, store: Path | None, from_files: 
     """
     if from_files:
         from .board_merge import rerender_board
+        from .publish import require_clean_tree
 
-        if out is not None or not (target / "results.json").is_file():
-            _fail(TaskcodecError(f"--from-files re-renders a published board in place: give its folder "
-                                 f"(with results.json), without --out; got {target}"))
-        try:
+        if out is not None:
+            _fail(TaskcodecError(f"--from-files re-renders the published board {target} in place: no --out"))
+        try:  # Source.read refuses a folder that is no published board
             if target.resolve().parent == Path(BOARDS_DIR).resolve():  # a published board names a clean revision
-                _require_clean_tree(boards_may_change=True)
+                require_clean_tree(BOARDS_DIR, boards_may_change=True)
             changed = rerender_board(target, BOARDS_DIR)
         except TaskcodecError as exc:
             _fail(exc)

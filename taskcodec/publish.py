@@ -157,6 +157,22 @@ def up_to_date(folder: Path, digest: str) -> dict[str, Any] | None:
     return document.get("bd") or {}
 
 
+def require_clean_tree(boards_dir: str, boards_may_change: bool = False) -> None:
+    """Published boards record the git revision that made them: it must be a real, committed one (when
+    boards are only rendered again, uncommitted renders under ``boards_dir`` do not count)."""
+    from .provenance import git_revision
+
+    git = git_revision(outside=boards_dir if boards_may_change else None)
+    if git is None:
+        raise PublishError("--publish needs taskcodec run from a git checkout (the board records its revision); "
+                           "use --out DIR to write a board elsewhere")
+    if git["dirty"]:
+        raise PublishError(f"publishing refused: the git tree at revision {git['revision'][:12]} has uncommitted "
+                           f"changes to tracked files (see `git status`); commit them (and restore the board "
+                           f"folder with `git checkout {boards_dir}/<benchmark>`) so that the board names a clean "
+                           f"revision, or use --out DIR")
+
+
 def check_writable(folder: Path) -> None:
     """PublishError unless ``folder`` can be created and written: checked before any work is done,
     so that an unwritable ``--out`` costs nothing and touches nothing."""
