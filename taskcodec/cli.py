@@ -338,6 +338,21 @@ def verify(boards: tuple[Path, ...], check_data: bool, write_manifest: bool) -> 
 
 
 @main.command()
+@click.argument("boards", default=BOARDS_DIR, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the site into (index.html, a page per board, assets/).")
+def site(boards: Path, out: Path) -> None:
+    """Write a static website of the published boards in BOARDS [default: leaderboard]: works offline."""
+    from .site import build_site
+
+    with _resumable_errors():
+        report = build_site(boards, out)
+    click.echo(f"taskcodec site: {len(report.boards)} board page(s) in {report.out}: {', '.join(report.boards)}"
+               + (f" (not boards: {', '.join(report.skipped)})" if report.skipped else ""))
+    click.echo(f"open {report.out / 'index.html'}")
+
+
+@main.command()
 @click.option("--traceback", "show_traceback", is_flag=True, help="Show the full traceback of failed plugins.")
 def plugins(show_traceback: bool) -> None:
     """List installed plugins: name, what they register, version, source, error if any."""

@@ -66,7 +66,7 @@ def render_leaderboard(folder: Path, results: pd.DataFrame, *, title: str, quali
     results = results.reset_index(drop=True)
     codecs = _codec_order(results, anchor, extra_anchors)
     coded = [c for c in codecs if c != REFERENCE]
-    percent = _is_fraction(results, quality_metric)
+    percent = is_fraction_column(results, quality_metric)
     auto_notes: list[str] = []
     per_sample, score_col = _bootstrap_input(per_sample, sample_score_column, quality_metric, auto_notes)
     if per_sample is not None:
@@ -135,7 +135,7 @@ def _plot(path: Path, results, title, qm, coded, hib, families, anchors) -> None
     if second:
         metrics.append(second)
     plot_rate_quality(path, results, title=title, metrics=metrics, codecs=coded,
-                      percent=[_is_fraction(results, m) and m not in IMAGE_METRICS for m in metrics],
+                      percent=[is_fraction_column(results, m) and m not in IMAGE_METRICS for m in metrics],
                       higher_is_better=hib, families=families, anchors=anchors)
 
 
@@ -150,7 +150,7 @@ def _curve(results: pd.DataFrame, codec: str, metric: str) -> tuple[np.ndarray, 
     return rows["bpp"].to_numpy(dtype=float), rows[metric].to_numpy(dtype=float)
 
 
-def _is_fraction(results: pd.DataFrame, col: str) -> bool:
+def is_fraction_column(results: pd.DataFrame, col: str) -> bool:
     """A task metric reported as a fraction in [0, 1] (shown as %)."""
     if col in IMAGE_METRICS or col == "rate_point" or "bpp" in col or not pd.api.types.is_numeric_dtype(results[col]):
         return False
@@ -283,7 +283,7 @@ def _leaderboard_table(results: pd.DataFrame, codecs: list[str], qm: str) -> str
     cols += [c for c in IMAGE_METRICS if c in results.columns and c not in cols]
     order = {c: i for i, c in enumerate(codecs)}
     rows = results.assign(_o=results["codec"].astype(str).map(order)).sort_values(["_o", "bpp"], kind="stable")
-    pct = {c: _is_fraction(results, c) for c in cols}
+    pct = {c: is_fraction_column(results, c) for c in cols}
     out = pd.DataFrame({HEADERS.get(c, c) + (" (%)" if pct[c] else ""): [_fmt(c, v, pct[c]) for v in rows[c]]
                         for c in cols})
     return _table(out)
