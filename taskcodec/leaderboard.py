@@ -345,6 +345,19 @@ def _provenance(provenance: dict) -> list[str]:
     return lines
 
 
+def _no_bd_reason(results, codecs: Sequence[str]) -> str:
+    """Why a board has no BD table, in words a reader of the board understands."""
+    curves = [c for c in codecs if c != REFERENCE and int((results["codec"] == c).sum()) >= 2]
+    if not [c for c in codecs if c != REFERENCE]:
+        why = "the board has no codec rows, only the uncompressed reference"
+    elif len(curves) < 2:
+        why = (f"a BD-rate compares the rate-quality curves of two codecs, and this board has "
+               f"{'one codec curve' if curves else 'no codec curve'} (a row with at least two rate points)")
+    else:
+        why = "no anchor of the config is among the rows"
+    return f"No BD-rates: {why}; see the notes."
+
+
 def _readme(results, *, title, qm, hib, percent, codecs, bd_rows, fronts, drop, matched, bootstrap, notes,
             provenance) -> str:
     unit = " (shown in %, BD in percentage points)" if percent else ""
@@ -370,7 +383,7 @@ def _readme(results, *, title, qm, hib, percent, codecs, bd_rows, fronts, drop, 
         f"narrower range or a front has fewer than {MIN_FRONT_POINTS} points."
         + (f" 95% intervals: {bootstrap}." if bootstrap else ""), "",
     ]
-    lines += [_bd_table(bd_rows, qm, percent, bootstrap), ""] if bd_rows else ["No BD-rates (see notes).", ""]
+    lines += [_bd_table(bd_rows, qm, percent, bootstrap), ""] if bd_rows else [_no_bd_reason(results, codecs), ""]
     lines += ["## Curves", ""]
     if drop is not None:
         ref = _fmt(qm, drop["reference"], percent) + ("%" if percent else "")

@@ -142,7 +142,8 @@ def test_no_bd_at_all_still_renders(tmp_path):
     results = _results()
     summary = _render(tmp_path, results[results["codec"].isin(["none", "half"])])
     assert summary["bd"] == []
-    assert "No BD-rates" in (tmp_path / "README.md").read_text()
+    assert "No BD-rates: a BD-rate compares the rate-quality curves of two codecs, and this board has one codec curve" \
+        in (tmp_path / "README.md").read_text()
     _assert_png(tmp_path / "rd.png")
 
 

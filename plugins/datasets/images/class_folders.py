@@ -9,6 +9,10 @@
     ``<class>/<file name>``. Split folder names ``val``, ``valid`` and ``validation`` are accepted.
     ``max_pixels``: the size limit per image (default ``image_files.MAX_PIXELS``). An empty class
     folder is refused (an incomplete copy, not a class without samples).
+    ``class_map``: folder name -> class name, for a folder whose names differ from the classifier's
+    (RAF-DB or CK+ ``happy``, ``angry`` onto FER+'s ``happiness``, ``anger``); a folder mapped to ``null``
+    is left out (counted in the metadata). Unmapped folders keep their own name. Every target must be
+    one of ``classes``, and every mapped folder must exist in some split (a typo is refused).
 """
 from __future__ import annotations
 
@@ -31,11 +35,11 @@ class ImageFolder(LabelledArrays):
     name = "image-folder"
     splits = ("train", "val", "valid", "validation", "test")
     description = "<root>/<split>/<class>/*.png|jpg (RAF-DB, Kaggle FER2013 copies); options classes, color, size"
-    accepted_options = ("classes", "color", "size", "max_pixels")
+    accepted_options = ("classes", "color", "size", "max_pixels", "class_map")
 
     def __init__(self, root: Path | None = None, split: str = "test", *, classes: Sequence[str] | None = None,
                  color: str = "gray", size: Sequence[int] | None = None, max_pixels: int = MAX_PIXELS,
-                 **unknown: Any) -> None:
+                 class_map: dict[str, str | None] | None = None, **unknown: Any) -> None:
         options.reject_unknown(self, unknown, self.accepted_options)
         require_split(self.name, split, self.splits)
         options.choice(self, "color", color, ("gray", "rgb"))
@@ -53,14 +57,20 @@ class ImageFolder(LabelledArrays):
         if not self.folder.is_dir():
             found = sorted(p.name for p in self.root.iterdir() if p.is_dir())
             raise DatasetError(f"image-folder: split folder {str(self.folder)!r} is missing; the root has {found}")
+        folders: set[str] = set()
+        for s in self.splits:
+            if (self.root / s).is_dir():
+                folders |= {p.name for p in (self.root / s).iterdir() if p.is_dir() and not p.name.startswith(".")}
+        self.class_map = self._check_class_map(class_map, folders)
         if classes is None:
-            names: set[str] = set()
-            for s in self.splits:
-                if (self.root / s).is_dir():
-                    names |= {p.name for p in (self.root / s).iterdir() if p.is_dir() and not p.name.startswith(".")}
-            classes = sorted(names)
+            classes = sorted({self.class_map.get(f, f) for f in folders} - {None})
         self.classes = tuple(classes)
+        for folder, target in self.class_map.items():
+            if target is not None and target not in self.classes:
+                raise taskcodec.invalid_option(self, "class_map", class_map,
+                                               f"class names of {list(self.classes)}: {folder!r} -> {target!r} is none")
         index = {c: i for i, c in enumerate(self.classes)}
+        self.left_out: dict[str, int] = {}
         self._ids, self._labels, self._files = [], [], []
         self.skipped = 0
         for sub in sorted(self.folder.iterdir()):
@@ -69,8 +79,13 @@ class ImageFolder(LabelledArrays):
             if not sub.is_dir():
                 self.skipped += 1
                 continue
-            if sub.name not in index:
-                raise DatasetError(f"image-folder: class folder {str(sub)!r} is not one of the classes {list(self.classes)}")
+            target = self.class_map.get(sub.name, sub.name)
+            if target is None:
+                self.left_out[sub.name] = sum(1 for f in sub.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+                continue
+            if target not in index:
+                raise DatasetError(f"image-folder: class folder {str(sub)!r} is not one of the classes {list(self.classes)}"
+                                   + ("" if self.class_map else "; map folder names onto them with the option class_map"))
             found = 0
             for f in sorted(sub.iterdir()):
                 if f.name.startswith(".") or not f.is_file():
@@ -79,13 +94,27 @@ class ImageFolder(LabelledArrays):
                     self.skipped += 1
                     continue
                 self._ids.append(f"{sub.name}/{f.name}")
-                self._labels.append(index[sub.name])
+                self._labels.append(index[target])
                 self._files.append(f)
                 found += 1
             if not found:  # an empty class folder is an incomplete copy, not a class with no samples
                 raise DatasetError(f"image-folder: class folder {str(sub)!r} holds no {'/'.join(IMAGE_EXTENSIONS)} images")
         if not self._ids:
             raise DatasetError(f"image-folder: no {'/'.join(IMAGE_EXTENSIONS)} images under {str(self.folder)!r}/<class>/")
+
+    def _check_class_map(self, class_map: Any, folders: set[str]) -> dict[str, str | None]:
+        if class_map is None:
+            return {}
+        if (not isinstance(class_map, dict) or not class_map
+                or not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in class_map.items())):
+            raise taskcodec.invalid_option(self, "class_map", class_map,
+                                           "a mapping of folder names to class names (or null to leave a folder out)")
+        unknown = sorted(set(class_map) - folders)
+        if unknown:
+            raise taskcodec.invalid_option(self, "class_map", class_map,
+                                           f"folder names of {str(self.root)!r}: {unknown} name no folder there "
+                                           f"(the folders are {sorted(folders)})")
+        return dict(class_map)
 
     def _load_images(self) -> np.ndarray:
         images = [read_image(f, f"image-folder {self.split}", self.size, self.color, self.max_pixels) for f in self._files]
@@ -101,5 +130,6 @@ class ImageFolder(LabelledArrays):
         return {"source": "image folders <root>/<split>/<class>/", "split_folder": self.split,
                 "classes": list(self.classes), "images": len(self), "color": self.color,
                 "size": list(self.size) if self.size else None, "skipped_files": self.skipped,
+                "class_map": self.class_map or None, "left_out_images": self.left_out or None,
                 "class_counts": self.class_counts()}
 
