@@ -286,6 +286,24 @@ def _bundle_problems(bundle: Source, claims: dict[str, Any], board: Source, regi
     for verdict in verify_board(bundle.folder, registry):
         problems += [f"{verdict.subject}: {p}" for p in verdict.problems]
     problems += differences(board, bundle)
+    problems += _missing_model_cards(bundle)
+    return problems
+
+
+def _missing_model_cards(bundle: Source) -> list[str]:
+    """A row that brings its own model (a codec's ``models``, or ``task_options``) must come with its card."""
+    cards = {(c["row"], c["kind"]): c for c in bundle.provenance.get("model_cards") or []}
+    problems = []
+    for row in bundle.row_names():
+        entry = bundle.config_entry(row)
+        brings = (["codec"] if isinstance((entry.get("options") or {}).get("models"), str) else []) + \
+            (["task model"] if entry.get("task_options") else [])
+        for kind in brings:
+            card = cards.get((row, kind))
+            if card is None or not card.get("trained_on"):
+                problems.append(f"row {row!r} brings its own {kind} but the bundle has no model card saying what it "
+                                f"was trained on (provenance.model_cards; `taskcodec submit` makes it from the "
+                                f"model's training.json, which must be beside its weights)")
     return problems
 
 
@@ -348,7 +366,9 @@ def merge_bundles(board_folder: Path, bundle_folders: Sequence[Path]) -> MergeOu
                 f"{', '.join(rows_merged)}",
         config=raw, benchmark_key=config.key(),
         codecs={p.row: p.identity for p in all_picks},
-        merged={row: merged[row] for row in rows_merged})
+        merged={row: merged[row] for row in rows_merged},
+        model_cards=[c for source in (board, *bundles) for c in source.provenance.get("model_cards") or []
+                     if source is board or c["row"] in {p.row for p in picks}])
     row_tasks = _row_tasks(sources, [p.row for p in all_picks])
     if row_tasks:
         provenance["row_tasks"] = row_tasks

@@ -63,6 +63,12 @@ class Dataset(abc.ABC):
         """Facts about the data worth publishing (source, counts, exclusions)."""
         return {}
 
+    @classmethod
+    def split_relation(cls, train_split: str, eval_split: str) -> str | None:
+        """How a model trained on ``train_split`` relates to ``eval_split`` (shared images, people, sources),
+        in one sentence for its model card; None where the plugin does not know (the card then says so)."""
+        return None
+
 
 def samples_fingerprint(samples: Sequence[Sample], digests: Sequence[str]) -> str:
     """The dataset fingerprint of ``samples`` whose image digests are already known."""

@@ -332,7 +332,28 @@ def _codec_table(results, codecs, fronts, drop, matched, qm, percent) -> str:
     return _table(pd.DataFrame(rows))
 
 
+def _model_cards(cards: Sequence[dict]) -> list[str]:
+    """The model cards as a table: what each model was trained on, its relation to the evaluated set, its cost."""
+    def trained(card):
+        data = card.get("trained_on")
+        if not data:
+            return "unknown"
+        return md_text(f"{data.get('dataset')} {data.get('split')}, {data.get('images')} images, "
+                       f"fingerprint {str(data.get('fingerprint'))[:12]}")
+
+    def cost(card):
+        facts = {k: v for k, v in (card.get("cost") or {}).items() if v is not None}
+        return md_text(", ".join(f"{k} {v}" for k, v in facts.items())) or "unknown"
+
+    table = pd.DataFrame([{"row": md_text(c["row"]), "model": md_text(c["kind"] + (f" ({c['mode']})" if c.get("mode") else "")),
+                           "weights": md_code(c.get("weights") or "-", in_table=True), "trained on": trained(c),
+                           "overlap with the evaluated set": md_text(c.get("overlap")), "training cost": cost(c)}
+                          for c in cards])
+    return [table.to_markdown(index=False, disable_numparse=True)]
+
+
 def _provenance(provenance: dict) -> list[str]:
+    provenance = {k: v for k, v in provenance.items() if k != "model_cards"}  # shown as their own table
     scalars = {k: v for k, v in provenance.items() if not isinstance(v, (dict, list, tuple))}
     nested = {k: v for k, v in provenance.items() if k not in scalars}
     lines = [f"- {md_text(k)}: {md_code(v)}" for k, v in scalars.items() if k != "command"]
@@ -396,6 +417,8 @@ def _readme(results, *, title, qm, hib, percent, codecs, bd_rows, fronts, drop, 
               "Hollow markers: points off the codec's monotone front (not used for BD).", ""]
     if notes:
         lines += ["## Notes", "", *[f"- {md_note(n)}" for n in notes], ""]
+    if provenance.get("model_cards"):
+        lines += ["## Model cards", "", *_model_cards(provenance["model_cards"]), ""]
     lines += ["## Provenance", "", *_provenance(provenance), ""]
     return "\n".join(lines)
 

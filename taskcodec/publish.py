@@ -10,6 +10,8 @@ results rewrites identical bytes.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import gzip
 import hashlib
 import io
@@ -232,6 +234,7 @@ def _render(collected: Collected, config, out: Path, digest: str) -> dict[str, s
     images = _frame(collected.images)
     samples = _frame(collected.samples) if collected.samples else None
     metric, higher = quality_metric(config, results)
+    collected = dataclasses.replace(collected, provenance=with_model_cards(collected.provenance))
     bootstrap = bootstrap_inputs(samples, images, collected.task_metrics, metric)
     notes = _notes(collected, config)
     for figures in board_hooks(collected.task_metrics, "draw_figures"):  # e.g. confusion matrices
@@ -250,6 +253,20 @@ def _render(collected: Collected, config, out: Path, digest: str) -> dict[str, s
     )
     _write_data_files(out, collected, config, digest, results, images, samples, metric, summary)
     return {path.name: sha256_file(path) for path in sorted(out.iterdir()) if path.is_file()}
+
+
+def with_model_cards(provenance: dict[str, Any]) -> dict[str, Any]:
+    """``provenance`` with the model cards of its task models and learned rows (taskcodec/model_cards.py),
+    made from the files in this checkout (model paths are relative to the working directory, as in configs)."""
+    from .model_cards import board_model_cards, registry_relation
+    from .pluginmanager import get_plugin_manager
+
+    cards = board_model_cards(provenance, Path.cwd(), registry_relation(get_plugin_manager().registry))
+    # a card the given provenance already holds (e.g. a merged row's, made where its model was trained)
+    # stands where this checkout lacks the model's training files
+    known = {(c["row"], c["kind"]): c for c in provenance.get("model_cards") or [] if c.get("trained_on")}
+    cards = [c if c.get("trained_on") else known.get((c["row"], c["kind"]), c) for c in cards]
+    return {**provenance, "model_cards": cards}
 
 
 def _notes(collected: Collected, config) -> list[str]:

@@ -15,7 +15,7 @@ import pandas as pd
 from ..board_merge import Source
 from ..leaderboard import HEADERS, IMAGE_METRICS, REFERENCE, is_fraction_column
 from ..plots import row_styles
-from .model_cards import board_model_cards
+from ..model_cards import board_model_cards
 
 #: Files of a board offered for download (those present are copied next to the page).
 DOWNLOADS = ("results.csv", "results.json", "samples.csv.gz", "images.csv.gz", "config.yaml", "notes.md",
@@ -90,7 +90,8 @@ def board_view(folder: Path, repo_root: Path | None = None) -> dict[str, Any]:
         "front_points": bd.get("front_points") or {},
         "provenance": _provenance_summary(provenance, identities),
         "provenance_full": provenance,
-        "model_cards": board_model_cards(provenance, repo_root or folder.resolve().parent.parent),
+        # boards rendered before model cards existed get theirs from this checkout's training files
+        "model_cards": provenance.get("model_cards") or board_model_cards(provenance, repo_root or folder.resolve().parent.parent),
         "downloads": [f for f in DOWNLOADS if (folder / f).is_file()],
         "notes_markdown": (folder / "notes.md").read_text(encoding="utf-8") if (folder / "notes.md").is_file() else "",
     }

@@ -135,7 +135,19 @@ def _other_board(bundle):
     (bundle / "bundle.json").write_text(json.dumps(claims))
 
 
+def _model_without_card(bundle):
+    """A row that brings its own trained model, without the model card saying what it was trained on."""
+    document = json.loads((bundle / "results.json").read_text())
+    entry = next(c for c in document["provenance"]["config"]["codecs"] if c.get("row") == "webp-fast")
+    entry.setdefault("options", {})["models"] = "models/webp-fast"
+    document["provenance"]["model_cards"] = [c for c in document["provenance"].get("model_cards", [])
+                                             if c["row"] != "webp-fast"]
+    (bundle / "results.json").write_text(json.dumps(document, indent=1))
+    certify_manifest(bundle)
+
+
 @pytest.mark.parametrize("tamper, reason", [
+    (_model_without_card, "row 'webp-fast' brings its own codec but the bundle has no model card"),
     (_tamper_accuracy, "accuracy"),
     (_swap_samples, "webp-fast"),
     (_other_board, "names results content digest"),

@@ -80,6 +80,13 @@ class FerPlus(LabelledArrays):
     classes = labels.EMOTIONS
     accepted_options = ("mode",)
 
+    @classmethod
+    def split_relation(cls, train_split: str, eval_split: str) -> str | None:
+        if train_split != eval_split and {train_split, eval_split} <= set(FERPLUS_FOLDERS):
+            return (f"another FER+ folder ({FERPLUS_FOLDERS[train_split]} vs the evaluated {FERPLUS_FOLDERS[eval_split]}): "
+                    "no image file in both; near-duplicate faces across FER2013's splits not measured")
+        return None
+
     def __init__(self, root: Path | None = None, split: str = "test", *, mode: str = "majority", **unknown: Any) -> None:
         options.reject_unknown(self, unknown, self.accepted_options)
         require_split(self.name, split, self.splits)

@@ -62,6 +62,9 @@ PAIR_SHA256 = {  # the official files (PROTOCOLS.md)
     "pairsDevTrain.txt": "1d454dada7dfeca0e7eab6f65dc4e97a6312d44cf142207be28d688be92aabfa",
     "pairsDevTest.txt": "7cb06600ea8b2814ac26e946201cdb304296262aad67d046a16a7ec85d0ff87c",
 }
+# From the official pair files (PAIR_SHA256; recomputed by tests/plugins/datasets/test_lfw_dataset.py):
+# the 1,355 View-1-only images show 1,008 people, 378 of whom (672 of the images) View 2's pairs also show.
+VIEW1_ONLY_PEOPLE = {"images": 1355, "people": 1008, "people_in_view2": 378, "images_of_those": 672}
 IMAGE_FOLDERS = ("lfw-deepfunneled", "lfw_funneled", "lfw-funneled", "lfw")
 ARCHIVE = ("lfw-deepfunneled.tgz", "68331da3eb755a505a502b5aacb3c201")  # md5 as the LFW site lists it
 
@@ -313,6 +316,16 @@ class LFW(Dataset):
         if self.align_mode != "none":
             image = align(image, self.record(index), self.align_mode)
         return Sample(id=self.ids[index], image=image, label=self.labels[index])
+
+    @classmethod
+    def split_relation(cls, train_split: str, eval_split: str) -> str | None:
+        if train_split == VIEW1_ONLY and eval_split == "test":
+            p = VIEW1_ONLY_PEOPLE
+            return (f"no image of the evaluated View 2 pairs; {p['people_in_view2']} of its {p['people']} people "
+                    f"({p['images_of_those']} of its {p['images']} images) appear in View 2 too (official pair files)")
+        if {train_split, eval_split} <= set(PAIR_FILES) and "test" in (train_split, eval_split):
+            return "View 1 and View 2 pairs share images and people (LFW's views are not disjoint)"
+        return None
 
     def metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {

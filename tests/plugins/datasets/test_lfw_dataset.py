@@ -100,6 +100,23 @@ def test_the_official_pair_files():
 
 
 @pytest.mark.shared_data
+def test_the_view1_only_people_stated_on_model_cards_recompute_from_the_pair_files():
+    from taskcodec_plugins.datasets.lfw.dataset import PAIR_FILES, VIEW1_ONLY_PEOPLE
+
+    def images(split):
+        return {i for p in parse_pairs(DATASETS / "lfw" / PAIR_FILES[split])[0] for i in (p.id1, p.id2)}
+
+    view2 = images("test")
+    only = (images("dev-train") | images("dev-test")) - view2
+    people_view2 = {i.split("/")[0] for i in view2}
+    people = {i.split("/")[0] for i in only}
+    assert VIEW1_ONLY_PEOPLE == {"images": len(only), "people": len(people),
+                                 "people_in_view2": len(people & people_view2),
+                                 "images_of_those": sum(i.split("/")[0] in people_view2 for i in only)}
+    assert "378 of its 1008 people" in LFW.split_relation("view1-only", "test")
+
+
+@pytest.mark.shared_data
 def test_aligned_crops_come_from_the_shipped_landmarks_and_do_not_depend_on_the_cpu(tmp_path):
     """Every image the LFW boards use aligns from the landmarks shipped with taskcodec (MTCNN's own outputs
     differ between CPUs: 618+ of 7,701 crops did between an Intel and an AMD machine), so fold 1's crops
