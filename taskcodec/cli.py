@@ -66,11 +66,15 @@ def main() -> None:
               help="Results store [default: .taskcodec, or $TASKCODEC_STORE].")
 @click.option("--workers", type=click.IntRange(min=1), help="Codec worker processes [default: config, else all cores].")
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
+@click.option("--executor", type=click.Choice(["local", "dask"]),
+              help="Where codec chunks run: local worker processes, or Dask [default: config's runner.executor].")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="A Dask scheduler (tcp://host:8786; implies --executor dask) [default: a LocalCluster here].")
 @click.option("--check-determinism", is_flag=True,
               help="Encode and decode every image twice; fail, naming codec, rate point and image, if the bytes "
                    "or pixels differ (checks what this run encodes: use a fresh --store to check all).")
 def run(config: Path, out: Path | None, publish: bool, store: Path | None, workers: int | None, no_progress: bool,
-        check_determinism: bool) -> None:
+        executor: str | None, scheduler: str | None, check_determinism: bool) -> None:
     """Run the benchmark CONFIG (YAML) and render its leaderboard.
 
     Everything computed is kept in the store as soon as it is done: a run that is
@@ -93,7 +97,8 @@ def run(config: Path, out: Path | None, publish: bool, store: Path | None, worke
         started = time.perf_counter()
         st = Store(store)
         collected = Runner(cfg, st, pm, workers=workers, progress=not no_progress,
-                           check_determinism=check_determinism).run()
+                           check_determinism=check_determinism, executor="dask" if scheduler else executor,
+                           scheduler=scheduler).run()
         if publish:
             collected.provenance["command"] += " --publish"
         written = publish_board(collected, cfg, folder)

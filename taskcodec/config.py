@@ -48,11 +48,16 @@ class CodecConfig:
     task_options: dict[str, Any] = field(default_factory=dict)
 
 
+EXECUTORS = ("local", "dask")
+
+
 @dataclass(frozen=True)
 class RunnerConfig:
     workers: int | None = None  # None: all cores
     batch_size: int = 256
     device: str = "auto"  # auto | cpu | cuda
+    executor: str = "local"  # local (worker processes here) | dask (taskcodec/dask_executor.py)
+    scheduler: str | None = None  # a Dask scheduler's address; None with dask: a LocalCluster here
 
 
 @dataclass(frozen=True)
@@ -270,7 +275,8 @@ def parse_config(raw: Any, source: str, registry: Any | None = None) -> Benchmar
     codecs = parse_codecs(r, top["codecs"], task)
     rows = [c.row for c in codecs]
 
-    rn = r.optional_mapping(top.get("runner"), "runner", {"workers": False, "batch_size": False, "device": False})
+    rn = r.optional_mapping(top.get("runner"), "runner", {"workers": False, "batch_size": False, "device": False,
+                                                           "executor": False, "scheduler": False})
     workers = rn.get("workers")
     if workers is not None and (r.typed(workers, "runner.workers", int, "a positive integer") < 1):
         raise r.fail("runner.workers", f"expected a positive integer, got {workers!r}")
@@ -280,6 +286,14 @@ def parse_config(raw: Any, source: str, registry: Any | None = None) -> Benchmar
     device = rn.get("device", "auto")
     if device not in ("auto", "cpu", "cuda"):
         raise r.fail("runner.device", f"expected one of 'auto', 'cpu', 'cuda', got {device!r}")
+    executor = rn.get("executor", "local")
+    if executor not in EXECUTORS:
+        raise r.fail("runner.executor", f"expected one of {', '.join(map(repr, EXECUTORS))}, got {executor!r}")
+    scheduler = rn.get("scheduler")
+    if scheduler is not None:
+        r.text(scheduler, "runner.scheduler", "a Dask scheduler address such as tcp://host:8786")
+        if executor != "dask":
+            raise r.fail("runner.scheduler", "a scheduler address needs runner.executor: dask")
 
     config = BenchmarkConfig(
         benchmark=benchmark,
@@ -290,7 +304,7 @@ def parse_config(raw: Any, source: str, registry: Any | None = None) -> Benchmar
         codecs=codecs,
         reference=r.typed(top.get("reference", True), "reference", bool, "true or false"),
         seed=r.seed(top.get("seed", 0), "seed"),
-        runner=RunnerConfig(workers=workers, batch_size=batch, device=device),
+        runner=RunnerConfig(workers=workers, batch_size=batch, device=device, executor=executor, scheduler=scheduler),
         leaderboard=parse_leaderboard(r, top.get("leaderboard"), rows),
         source=source,
         raw=raw,

@@ -20,7 +20,6 @@ import math
 import os
 import sys
 from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
 import numpy as np
@@ -35,7 +34,7 @@ from .codec_worker_job import ChunkResult, encode_chunk
 from .errors import CodecError, ConfigError, PluginError, StoreError
 from .pluginmanager import PluginManager
 from .store import EncodingRecord, Store, encoding_key, reference_key, stream_sha256
-from .worker_pool import WorkerPool, check_picklable, sigterm_raises_systemexit
+from .worker_pool import check_picklable, make_pool, sigterm_raises_systemexit
 from .results import REFERENCE, Cell, Collected, ResultCollector
 
 def _default_workers() -> int:
@@ -69,6 +68,8 @@ class Runner:
         log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
         check_determinism: bool = False,
         expect: Callable[[str, dict[str, Any] | None], None] | None = None,
+        executor: str | None = None,
+        scheduler: str | None = None,
     ):
         self.config = config
         self.store = store
@@ -80,7 +81,7 @@ class Runner:
         # called with (dataset fingerprint, the main task's provenance) before any coding: raises to refuse
         # a run on other data or weights than expected (taskcodec submit against a published board)
         self.expect = expect
-        self._pool = WorkerPool(self.workers)
+        self._pool = make_pool(self.workers, executor or config.runner.executor, scheduler or config.runner.scheduler)
         self._decoded: dict[str, dict[str, np.ndarray]] = {}  # task id -> decoded images awaiting its inference
 
     # set-up -------------------------------------------------------------------------
@@ -325,7 +326,7 @@ class Runner:
                     break
                 try:
                     result = job.result()
-                except BrokenProcessPool as exc:
+                except self._pool.lost_worker_errors() as exc:
                     raise CodecError(
                         f"{_where(cell, first_image)}: a codec worker process died (killed, out of memory, or a "
                         f"crash in native code) while encoding the chunk that starts at this image or one running "

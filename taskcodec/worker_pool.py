@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, Callable, Sequence
 
@@ -21,6 +22,15 @@ from .errors import CodecError, PluginError
 # Spawning a worker costs about a second: not worth it for a handful of images.
 MIN_POOL_WORK = 64
 _PR_SET_PDEATHSIG = 1
+
+
+def make_pool(workers: int, executor: str = "local", scheduler: str | None = None):
+    """The pool of a run: local worker processes, or a Dask cluster (taskcodec/dask_executor.py)."""
+    if executor == "dask":
+        from .dask_executor import DaskPool
+
+        return DaskPool(workers, scheduler)
+    return WorkerPool(workers)
 
 
 class WorkerPool:
@@ -33,6 +43,10 @@ class WorkerPool:
     def wanted(self, pending_work: int) -> bool:
         """Whether ``pending_work`` images are worth the workers."""
         return self.workers > 1 and pending_work >= MIN_POOL_WORK
+
+    def lost_worker_errors(self) -> tuple[type[BaseException], ...]:
+        """What a chunk's result raises when its worker died."""
+        return (BrokenProcessPool,)
 
     def get(self, pending_work: int) -> ProcessPoolExecutor | None:
         """The executor (spawned on first use), or None to work in this process."""

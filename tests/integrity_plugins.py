@@ -86,6 +86,22 @@ class DiesInWorker(Raw):
         return _pack(image)
 
 
+class DiesOnce(Raw):
+    """SIGKILLs its worker process once per run (the first worker to create the file $DIES_ONCE_MARKER)."""
+
+    name = "dies-once"
+
+    def encode(self, image, rate_point):
+        if multiprocessing.parent_process() is not None:
+            try:
+                with open(os.environ["DIES_ONCE_MARKER"], "x"):
+                    pass
+            except FileExistsError:
+                return _pack(image)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return _pack(image)
+
+
 class Unpicklable(Raw):
     """Holds a lock: cannot be sent to worker processes."""
 
@@ -209,7 +225,7 @@ class TextMetric(taskcodec.ImageMetric):
         return "1.0"
 
 
-CODECS = (Raw, DriftingDecoder, GlobalCache, DiesInWorker, Unpicklable, BadPayload, RandomPadding, NumpyPayload)
+CODECS = (Raw, DriftingDecoder, GlobalCache, DiesInWorker, DiesOnce, Unpicklable, BadPayload, RandomPadding, NumpyPayload)
 
 
 class IntegrityPlugin:
