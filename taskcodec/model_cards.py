@@ -76,7 +76,25 @@ def board_model_cards(provenance: dict[str, Any], repo_root: Path, relation: Rel
         models = (entry.get("options") or {}).get("models") if isinstance(entry, dict) else None
         if isinstance(models, str):
             cards.append(_codec_card(entry.get("row", entry.get("name")), models, repo_root, evaluated, relation))
-    return cards
+    return _joint_task_models(cards, provenance.get("row_tasks") or {})
+
+
+def _joint_task_models(cards: list[dict], row_tasks: dict[str, Any]) -> list[dict]:
+    """A row's task model trained jointly with that row's codec (mode joint) was trained on the codec's data:
+    its card says so, as does the card of any other row evaluated with the same weights."""
+    joint = {}
+    for card in cards:
+        task = row_tasks.get(card["row"]) or {}
+        if card["kind"] == "codec" and card.get("mode") == "joint" and card.get("trained_on") and task.get("weights_sha256"):
+            joint[task["weights_sha256"]] = card
+    out = []
+    for card in cards:
+        source = joint.get(card.get("weights_sha256")) if card["kind"] == "task model" and not card["trained_on"] else None
+        if source is not None:
+            card = {**card, "mode": "joint", "trained_on": source["trained_on"], "overlap": source["overlap"],
+                    "cost": {"trained with": f"codec row {source['row']} (its cost)"}}
+        out.append(card)
+    return out
 
 
 def registry_relation(registry: Any) -> Relation:

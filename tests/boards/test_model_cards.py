@@ -47,6 +47,21 @@ def test_cards_come_from_training_json_and_the_task_provenance(tmp_path):
     assert cards["gone"]["overlap"] == "unknown: models/gone/training.json is not in this checkout"
 
 
+def test_a_jointly_trained_task_model_gets_its_codec_s_training_data(tmp_path):
+    (tmp_path / "models" / "j").mkdir(parents=True)
+    (tmp_path / "models" / "j" / "training.json").write_text(json.dumps({**TRAINING, "mode": "joint"}))
+    provenance = {"dataset": EVALUATED, "task": {"weights_file": "clf.pt"},
+                  "row_tasks": {"joint": {"weights_file": "joint.pt", "weights_sha256": "j" * 64},
+                                "uncompressed/joint": {"weights_file": "joint.pt", "weights_sha256": "j" * 64}},
+                  "config": {"codecs": [{"name": "integer-hyperprior", "row": "joint", "options": {"models": "models/j"}}]}}
+    cards = board_model_cards(provenance, tmp_path)
+    tasks = {c["row"]: c for c in cards if c["kind"] == "task model"}
+    for row in ("joint", "uncompressed/joint"):
+        assert tasks[row]["mode"] == "joint" and tasks[row]["trained_on"]["images"] == 25045
+        assert tasks[row]["cost"] == {"trained with": "codec row joint (its cost)"}
+    assert tasks["(the board's task model)"]["trained_on"] is None
+
+
 def test_a_published_board_stores_and_shows_its_cards(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # model paths in configs are relative to the working directory
     (tmp_path / "models" / "mse").mkdir(parents=True)

@@ -55,7 +55,7 @@ def test_learned_rows_have_model_cards_with_training_data_and_cost(committed_sit
     for row in ("integer-mse", "integer-task"):
         assert f"<td>{row}</td>" in cards
     assert "FerPlus train, 25045 images" in cards
-    assert "another split of the same dataset (train vs the evaluated test)" in cards
+    assert "another FER+ folder (FER2013Train vs the evaluated FER2013Test)" in cards
     assert "seconds 1813.2" in cards
 
 
