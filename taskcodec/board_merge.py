@@ -78,13 +78,19 @@ def protocol(provenance: dict[str, Any]) -> dict[str, Any]:
                                                            if k not in ("checkpoint", "weights")}}}
 
 
+def _reference_rows(source: Source) -> list[dict[str, Any]]:
+    """The uncompressed row's numbers; a column only other rows fill (e.g. a learned row's estimated_bpp)
+    is None there and says nothing about the reference."""
+    return [{k: v for k, v in r.items() if v is not None} for r in source.document["rows"] if r["codec"] == REFERENCE]
+
+
 def differences(first: Source, other: Source) -> list[str]:
     """Each fact two boards must share to be combined, that they do not share (empty: compatible)."""
     facts = (
         ("dataset fingerprint", lambda s: s.provenance["dataset"]["fingerprint"]),
         ("task model (name, fingerprint, weights sha256)", lambda s: task_identity(s.provenance)),
         ("protocol (dataset options, metrics, seed, task options)", lambda s: protocol(s.provenance)),
-        ("uncompressed reference row", lambda s: [r for r in s.document["rows"] if r["codec"] == REFERENCE]),
+        ("uncompressed reference row", _reference_rows),
     )
     found = []
     for what, get in facts:

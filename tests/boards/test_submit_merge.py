@@ -220,3 +220,15 @@ def test_a_board_renders_again_from_its_own_files(world, tmp_path):
     assert "already up to date" in invoke("leaderboard", board, "--from-files").output
     refused = invoke("leaderboard", tmp_path, "--from-files")
     assert refused.exit_code != 0 and "published board" in refused.output
+
+
+def test_a_column_that_only_other_rows_fill_does_not_make_reference_rows_differ(tmp_path):
+    from taskcodec.board_merge import Source, differences
+
+    reference = {"codec": "none", "rate_point": None, "bpp": 8.0, "accuracy": 0.9}
+    document = {"rows": [reference], "provenance": {"dataset": {"fingerprint": "f"}, "task": None, "config": {}}}
+    board = Source(tmp_path / "board", {**document, "rows": [{**reference, "estimated_bpp": None}]})
+    bundle = Source(tmp_path / "bundle", document)
+    assert differences(board, bundle) == []
+    other = Source(tmp_path / "other", {**document, "rows": [{**reference, "accuracy": 0.8}]})
+    assert "uncompressed reference row" in differences(board, other)[0]
