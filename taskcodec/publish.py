@@ -11,7 +11,6 @@ results rewrites identical bytes.
 from __future__ import annotations
 
 import dataclasses
-
 import gzip
 import hashlib
 import io

@@ -34,7 +34,7 @@ class ImageFolder(LabelledArrays):
 
     name = "image-folder"
     splits = ("train", "val", "valid", "validation", "test")
-    description = "<root>/<split>/<class>/*.png|jpg (RAF-DB, Kaggle FER2013 copies); options classes, color, size"
+    description = "<root>/<split>/<class>/*.png|jpg (RAF-DB, Kaggle FER2013 copies); options classes, class_map, color, size"
     accepted_options = ("classes", "color", "size", "max_pixels", "class_map")
 
     def __init__(self, root: Path | None = None, split: str = "test", *, classes: Sequence[str] | None = None,
@@ -68,7 +68,8 @@ class ImageFolder(LabelledArrays):
         for folder, target in self.class_map.items():
             if target is not None and target not in self.classes:
                 raise taskcodec.invalid_option(self, "class_map", class_map,
-                                               f"class names of {list(self.classes)}: {folder!r} -> {target!r} is none")
+                                               f"targets among the classes {list(self.classes)}; {target!r} (for folder {folder!r}) "
+                                               f"is not one of them")
         index = {c: i for i, c in enumerate(self.classes)}
         self.left_out: dict[str, int] = {}
         self._ids, self._labels, self._files = [], [], []

@@ -47,7 +47,7 @@ def test_a_folder_mapped_to_null_is_left_out_and_counted(tmp_path):
 
 @pytest.mark.parametrize("class_map, words", [
     ({"hapy": "happiness"}, ["option 'class_map'", "['hapy'] name no folder there", "'angry'"]),
-    ({"happy": "joy"}, ["option 'class_map'", "'happy' -> 'joy' is none"]),
+    ({"happy": "joy"}, ["option 'class_map'", "'joy' (for folder 'happy') is not one of them"]),
     (["happy", "happiness"], ["option 'class_map'", "a mapping of folder names"]),
 ])
 def test_bad_class_maps_are_refused_with_the_reason(tmp_path, class_map, words):
