@@ -229,6 +229,13 @@ def _require_same_config(source: Source, config) -> None:
                            f"{old.get('metrics')}")
 
 
+def _set_options(identity: dict[str, Any]) -> dict[str, Any]:
+    """A codec identity without its unset (None) options: an option left at its default says nothing about
+    the bytes (the version and the set options do), so renaming an unset option keeps a row the same codec."""
+    options = {k: v for k, v in (identity.get("options") or {}).items() if v is not None}
+    return {**identity, "options": options}
+
+
 def _pick_configured(codec, sources: Sequence[Source], registry, config) -> Pick:
     holders = [i for i, s in enumerate(sources) if codec.row in s.provenance["codecs"]]
     if not holders:
@@ -244,7 +251,7 @@ def _pick_configured(codec, sources: Sequence[Source], registry, config) -> Pick
                            f"{source.folder} (it has {sorted(published)})")
     mine = json.loads(json.dumps(instance.identity(), default=str))
     identity = source.provenance["codecs"][codec.row]
-    if mine != identity:
+    if _set_options(mine) != _set_options(identity):
         raise PublishError(f"{config.source}: row {codec.row!r} is not the codec {source.folder} published "
                            f"(identity {mine} vs {identity})")
     old_task = source.config_entry(codec.row).get("task_options")

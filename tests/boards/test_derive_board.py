@@ -3,6 +3,7 @@ data, the task or a row's codec differs."""
 from __future__ import annotations
 
 import csv
+import shutil
 import importlib.util
 
 import pytest
@@ -115,3 +116,21 @@ def test_a_second_board_of_other_images_is_refused(source, tmp_path):
     config.write_text(SOURCE.replace("count: 12", "count: 11"))
     with pytest.raises(PublishError, match="dataset differs"):
         _derive()([source / "board", other], config, tmp_path / "merged")
+
+
+def test_an_unset_option_renamed_since_publishing_keeps_the_row_the_same_codec(source, tmp_path):
+    import json
+
+    board = tmp_path / "board"
+    shutil.copytree(source / "board", board)
+    document = json.loads((board / "results.json").read_text())
+    options = document["provenance"]["codecs"]["webp"]["options"]
+    options["old_name_of_an_unset_option"] = None  # as an older plugin version published it
+    (board / "results.json").write_text(json.dumps(document, indent=1))
+    config = tmp_path / "study.yaml"
+    config.write_text(SOURCE.replace("benchmark: source", "benchmark: study"))
+    assert _derive()(board, config, tmp_path / "study")
+    options["method"] = 6 if options.get("method") != 6 else 5  # a set option that differs: another codec
+    (board / "results.json").write_text(json.dumps(document, indent=1))
+    with pytest.raises(PublishError, match="row 'webp' is not the codec"):
+        _derive()(board, config, tmp_path / "other")
