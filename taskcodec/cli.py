@@ -262,15 +262,14 @@ def merge(board: Path, bundles: tuple[Path, ...]) -> None:
 
 def _board_folders(folders: tuple[Path, ...]) -> list[Path]:
     """Each folder that is a board (holds results.json), or the boards directly inside one that is not."""
+    from .publish import boards_in
+
     boards: list[Path] = []
     for folder in folders:
-        if (folder / "results.json").is_file():
-            boards.append(folder)
-            continue
-        inside = sorted(p for p in folder.iterdir() if (p / "results.json").is_file())
-        if not inside:
+        found = boards_in(folder)
+        if not found:
             _fail(PublishError(f"{folder}: not a leaderboard folder (no results.json) and holds none"))
-        boards += inside
+        boards += found
     return boards
 
 

@@ -158,6 +158,14 @@ def up_to_date(folder: Path, digest: str) -> dict[str, Any] | None:
     return document.get("bd") or {}
 
 
+def boards_in(folder: Path) -> list[Path]:
+    """``folder`` itself if it is a published board (holds results.json), else the boards directly inside it."""
+    folder = Path(folder)
+    if (folder / "results.json").is_file():
+        return [folder]
+    return sorted(p for p in folder.iterdir() if (p / "results.json").is_file())
+
+
 def require_clean_tree(boards_dir: str, boards_may_change: bool = False) -> None:
     """Published boards record the git revision that made them: it must be a real, committed one (when
     boards are only rendered again, uncommitted renders under ``boards_dir`` do not count)."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import PublishError
 from ..files import write_atomic
+from ..publish import boards_in
 from .board_view import board_view
 
 ASSETS = ("site.css", "site.js")
@@ -77,14 +78,6 @@ def _notes_html(markdown: str):
     return markupsafe.Markup(md.render(markdown))
 
 
-def _board_folders(boards_dir: Path) -> tuple[list[Path], list[str]]:
-    if (boards_dir / "results.json").is_file():  # one board
-        return [boards_dir], []
-    children = sorted(p for p in boards_dir.iterdir() if p.is_dir())
-    return ([c for c in children if (c / "results.json").is_file()],
-            [c.name for c in children if not (c / "results.json").is_file()])
-
-
 def _copy_assets(out: Path) -> None:
     from plotly.offline import get_plotlyjs
 
@@ -103,7 +96,9 @@ def build_site(boards_dir: Path, out: Path) -> SiteReport:
         raise PublishError(f"{boards_dir}: no such folder of boards")
     if out.resolve() == boards_dir.resolve() or boards_dir.resolve() in out.resolve().parents:
         raise PublishError(f"--out {out}: the site must be written outside the boards' folder {boards_dir}")
-    folders, skipped = _board_folders(boards_dir)
+    folders = boards_in(boards_dir)
+    skipped = [] if folders == [boards_dir] else sorted(
+        p.name for p in boards_dir.iterdir() if p.is_dir() and p not in folders)
     if not folders:
         raise PublishError(f"{boards_dir}: no published board in it (no */results.json)")
     env = _environment()
