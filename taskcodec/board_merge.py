@@ -67,6 +67,12 @@ def task_identity(provenance: dict[str, Any]) -> dict[str, Any] | None:
             "fingerprint": task.get("fingerprint"), "weights_sha256": task.get("weights_sha256")}
 
 
+# Task options that say where the model is or how it runs rather than what is measured: the model they
+# give is compared as the task model (its weights' sha256 and fingerprint, which holds the precision
+# that actually ran: `precision: auto` resolves to bf16 on some CPUs and fp32 on others).
+NOT_PROTOCOL_TASK_OPTIONS = ("checkpoint", "weights", "precision")
+
+
 def protocol(provenance: dict[str, Any]) -> dict[str, Any]:
     """What a row's numbers depend on besides its codec: the data as configured, metrics, seed, task options."""
     config = provenance.get("config", {})
@@ -75,7 +81,16 @@ def protocol(provenance: dict[str, Any]) -> dict[str, Any]:
     task = config.get("task") or {}
     return {"dataset": dataset, "metrics": list(config.get("metrics") or []), "seed": config.get("seed", 0),
             "task": {"name": task.get("name"), "options": {k: v for k, v in (task.get("options") or {}).items()
-                                                           if k not in ("checkpoint", "weights")}}}
+                                                           if k not in NOT_PROTOCOL_TASK_OPTIONS}}}
+
+
+def precision_hint(here: dict[str, Any] | None, board: dict[str, Any] | None) -> str:
+    """Why two task provenances with one model can still differ: the inference precision each ran in."""
+    ran, wanted = (here or {}).get("inference_precision"), (board or {}).get("inference_precision")
+    if ran == wanted or not ran or not wanted:
+        return ""
+    return (f" (the task model ran in {ran} here and in {wanted} for the board: `precision: auto` picks per "
+            f"CPU; set task.options.precision: {wanted})")
 
 
 def _reference_rows(source: Source) -> list[dict[str, Any]]:
@@ -103,9 +118,10 @@ def differences(first: Source, other: Source) -> list[str]:
 def require_same(first: Source, other: Source) -> None:
     found = differences(first, other)
     if found:
-        hint = ("" if not any("reference row" in f for f in found) else
-                " (the same data and weights giving other uncompressed results: the task model's outputs differ "
-                "on this machine, e.g. reduced-precision kernels of another CPU)")
+        hint = precision_hint(other.provenance.get("task"), first.provenance.get("task"))
+        if not hint and any("reference row" in f for f in found):
+            hint = (" (the same data and weights giving other uncompressed results: the task model's outputs differ "
+                    "on this machine, e.g. reduced-precision kernels of another CPU)")
         raise PublishError("; ".join(found) + hint)
 
 
@@ -476,7 +492,8 @@ def submit_bundle(config_path: Path, rows: Sequence[str], board_folder: Path, ou
         here = task_identity({"task": task, "config": raw})
         if here != task_identity(board.provenance):
             raise PublishError(f"the local task model {json.dumps(here)} is not the board {board_folder}'s "
-                               f"{json.dumps(task_identity(board.provenance))}: other weights")
+                               f"{json.dumps(task_identity(board.provenance))}"
+                               + (precision_hint(task, board.provenance.get("task")) or ": other weights"))
 
     collected = Runner(config, Store(store_root), pm, workers=workers, progress=progress, expect=expect).run()
     command = f"taskcodec submit {config_path} --rows {','.join(rows)} --board {board_folder} --out {out}"

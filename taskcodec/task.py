@@ -97,7 +97,11 @@ class Task(abc.ABC):
         with the clean result (e.g. a verification threshold fixed on clean images) keeps them."""
 
     def provenance(self) -> dict[str, Any]:
-        """What to publish about the model: weights hash, training config, metrics."""
+        """What to publish about the model: weights hash, training config, metrics.
+
+        A model that can run at more than one precision says which one ran as ``"inference_precision"``
+        (e.g. ``"bf16"``, ``"fp32"``): a merge refused over another fingerprint then names it.
+        """
         return {"fingerprint": self.fingerprint(), "options": self.options()}
 
     def train(self, request: TaskTrainingRequest) -> dict[str, Any]:

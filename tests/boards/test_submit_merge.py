@@ -176,6 +176,28 @@ def test_a_colliding_row_is_refused(world, tmp_path):
     assert refused.exit_code == 2 and "row 'webp' is already on the board" in refused.output
 
 
+def test_precision_is_compared_as_the_precision_that_ran(world, tmp_path):
+    """The board ran in fp32. `precision: auto` is the board's protocol wherever it resolves to fp32; another
+    precision is refused as the task model it gives, and the message names the precision to set."""
+    from taskcodec_plugins.torch_utils import resolve_precision
+
+    board = world["tmp"] / "board"
+    for precision in ("bf16", "auto"):
+        config = write_config(tmp_path / f"{precision}.yaml", world["root"], world["weights"],
+                              [NEW_ROWS["webp-fast"]])
+        raw = yaml.safe_load(config.read_text())
+        raw["task"]["options"]["precision"] = precision
+        config.write_text(yaml.safe_dump(raw, sort_keys=False))
+        made = invoke("submit", config, "--rows", "webp-fast", "--board", board, "--out", tmp_path / f"b-{precision}",
+                      "--store", tmp_path / "store", "--no-progress", "--workers", "1")
+        if resolve_precision(precision, "cpu") == "fp32":
+            assert made.exit_code == 0, made.output
+        else:
+            assert made.exit_code == 2, made.output
+            assert "ran in bf16 here and in fp32 for the board" in made.output
+            assert "set task.options.precision: fp32" in made.output and "protocol" not in made.output
+
+
 def test_submit_refuses_other_weights_other_images_and_another_protocol(world, tmp_path):
     board = world["tmp"] / "board"
     other_weights = write_config(tmp_path / "w.yaml", world["root"], random_checkpoint(tmp_path / "w2.ckpt", seed=1),
