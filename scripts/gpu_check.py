@@ -13,7 +13,7 @@ Steps, each timed (one failing is reported, the others still run; exit 1 if any 
              on DEVICE, fresh store, into OUT/board; compared row by row with the published board
              (--against, default leaderboard/<benchmark>): rates must be identical (the bytes do not
              depend on the device), task-metric differences are reported (bf16 kernels differ)
-  lfw        one LFW rate point (JPEG q10, MobileFaceNet on DEVICE), against leaderboard/lfw-integer
+  lfw        one LFW rate point (JPEG q10, MobileFaceNet on DEVICE), against leaderboard/lfw
   train      a learned-codec training smoke run (integer-hyperprior rd, 40 steps x 64 on FER+), images/s
 Results: a table on stdout and OUT/gpu_check.json (throughputs, differences, seconds per step).
 """
@@ -93,7 +93,7 @@ def step_board(args, out: Path) -> dict:
 
 
 def step_lfw(args, out: Path) -> dict:
-    raw = yaml.safe_load((ROOT / "configs" / "lfw-integer" / "board.yaml").read_text())
+    raw = yaml.safe_load((ROOT / "configs" / "lfw" / "board.yaml").read_text())
     raw["codecs"] = [{"name": "jpeg", "rate_points": [10]}]
     raw["leaderboard"] = {"anchor": "jpeg", "quality_metric": "accuracy"}
     path = out / "lfw.yaml"
@@ -101,7 +101,7 @@ def step_lfw(args, out: Path) -> dict:
     seconds = _run(_taskcodec("run", str(path), "--out", str(out / "lfw"), "--store", str(out / "store"),
                               "--no-progress"), out / "lfw.log")
     return {"seconds": round(seconds, 1), "pairs_per_s": round(2 * 6000 / seconds, 1),
-            "differences": compare(out / "lfw", ROOT / "leaderboard" / "lfw-integer")}
+            "differences": compare(out / "lfw", ROOT / "leaderboard" / "lfw")}
 
 
 def step_train(args, out: Path) -> dict:
