@@ -234,12 +234,23 @@ def derive_board(source_folders: Sequence[Path], config_path: Path, out: Path) -
     return combine(sources, picks, config, registry, provenance, out)
 
 
+def _task_as_run(task: dict[str, Any] | None, ran: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A board's configured task with ``precision`` as it ran (its task provenance records that): a board
+    published with ``auto`` is the same as a config naming the precision ``auto`` resolved to there."""
+    precision = (ran or {}).get("inference_precision")
+    if not task or not precision:
+        return task
+    return {**task, "options": {**(task.get("options") or {}), "precision": precision}}
+
+
 def _require_same_config(source: Source, config) -> None:
-    old = source.provenance["config"]
+    old = dict(source.provenance["config"], task=_task_as_run(source.provenance["config"].get("task"),
+                                                              source.provenance.get("task")))
     for key in ("dataset", "task", "seed"):
         if old.get(key) != config.raw.get(key):
             raise PublishError(f"{config.source}: {key} differs from {source.folder}'s config.yaml: "
-                               f"{config.raw.get(key)!r} vs {old.get(key)!r}")
+                               f"{config.raw.get(key)!r} vs {old.get(key)!r}"
+                               + (" (the precision as it ran there)" if key == "task" else ""))
     if list(old.get("metrics") or []) != list(config.raw.get("metrics") or []):
         raise PublishError(f"{config.source}: metrics {config.raw.get('metrics')} differ from {source.folder}'s "
                            f"{old.get('metrics')}")

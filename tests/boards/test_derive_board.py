@@ -134,3 +134,25 @@ def test_an_unset_option_renamed_since_publishing_keeps_the_row_the_same_codec(s
     (board / "results.json").write_text(json.dumps(document, indent=1))
     with pytest.raises(PublishError, match="row 'webp' is not the codec"):
         _derive()(board, config, tmp_path / "other")
+
+
+def test_a_board_published_with_precision_auto_derives_under_the_precision_it_ran_in():
+    """`precision: auto` resolved per CPU; a config naming what it resolved to is that board's task, any other
+    precision (or `auto` itself, which might resolve otherwise here) is refused."""
+    from types import SimpleNamespace
+
+    from taskcodec.board_merge import _require_same_config
+
+    published = {"dataset": {"name": "lfw"}, "seed": 0, "metrics": ["verification"],
+                 "task": {"name": "mobilefacenet", "options": {"flip": True}}}
+    board = SimpleNamespace(folder="leaderboard/x", provenance={"config": published,
+                                                                 "task": {"inference_precision": "fp32"}})
+
+    def config(precision):
+        task = {"name": "mobilefacenet", "options": {"flip": True, **({"precision": precision} if precision else {})}}
+        return SimpleNamespace(source="x.yaml", raw={**published, "task": task})
+
+    _require_same_config(board, config("fp32"))
+    for other in ("bf16", "auto", None):
+        with pytest.raises(PublishError, match="task differs .*the precision as it ran there"):
+            _require_same_config(board, config(other))
