@@ -28,12 +28,15 @@ from .codec import Codec
 from .errors import CodecError, PluginError
 from .files import write_atomic
 from .hashing import image_digest
+from .image_transfer import ImageRef
 from .images import check_image
 from .metric import ImageMetric
 from .store import STAT_PREFIX, EncodingRecord, encoding_key, stream_sha256
 
 
 Item = tuple[str, str, np.ndarray]  # (sample id, image digest, image)
+# as sent: the image may be an ImageRef into the run's image file (local workers)
+SentItem = tuple[str, str, "np.ndarray | ImageRef"]
 
 
 @dataclass
@@ -48,7 +51,7 @@ def encode_chunk(
     codec_identity: dict[str, Any],
     row: str,
     rate_point: Any,
-    items: Sequence[Item],
+    items: Sequence[SentItem],
     streams_dir: str,
     metrics: Sequence[ImageMetric],
     keep_decoded: bool,
@@ -60,6 +63,7 @@ def encode_chunk(
     :meth:`Codec.decode_batch`, one image at a time unless the codec batches); a batch's seconds are
     shared out evenly over its images.
     """
+    items = [(sid, digest, image.load() if isinstance(image, ImageRef) else image) for sid, digest, image in items]
     out = ChunkResult()
     for group in _by_shape(items):
         coded = _encode_group(codec, row, rate_point, group)

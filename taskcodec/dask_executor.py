@@ -30,6 +30,8 @@ def lost_worker_errors() -> tuple[type[BaseException], ...]:
 class DaskPool:
     """The interface of :class:`taskcodec.worker_pool.WorkerPool`, on a Dask client started on first use."""
 
+    reads_local_files = False  # workers may be on other machines: chunks carry their images
+
     def __init__(self, workers: int, scheduler: str | None = None):
         self.workers = workers
         self.scheduler = scheduler
@@ -42,6 +44,9 @@ class DaskPool:
 
     def lost_worker_errors(self) -> tuple[type[BaseException], ...]:
         return lost_worker_errors()
+
+    def start(self, modules) -> None:  # noqa: ARG002 - a cluster is started on first use only
+        pass
 
     def get(self, pending_work: int):
         """A concurrent.futures executor on the cluster (its futures are ordinary ``Future`` objects)."""

@@ -32,6 +32,7 @@ from .config import BenchmarkConfig
 from .dataset_builder import build_dataset
 from .codec_worker_job import ChunkResult, encode_chunk
 from .errors import CodecError, ConfigError, PluginError, StoreError
+from .image_transfer import ImageFile
 from .pluginmanager import PluginManager
 from .store import EncodingRecord, Store, encoding_key, reference_key, stream_sha256
 from .worker_pool import check_picklable, make_pool, sigterm_raises_systemexit
@@ -176,6 +177,21 @@ class Runner:
     def run(self, compute: bool = True) -> Collected:
         cfg = self.config
         dataset = self._dataset(cfg.dataset.split)
+        if compute and self._workers_likely_needed(len(dataset)):
+            self._pool.start(self._worker_modules())
+        interrupted = True
+        try:
+            collected = self._run(dataset, compute)
+            interrupted = False
+        except (CodecError, StoreError, ConfigError, PluginError):
+            interrupted = False  # an ordinary error: let running chunks finish (they are harmless)
+            raise
+        finally:
+            self._pool.close(kill=interrupted)
+        return collected
+
+    def _run(self, dataset: Dataset, compute: bool) -> Collected:
+        cfg = self.config
         samples = list(dataset)
         if not samples:
             raise ConfigError(f"{cfg.source}: dataset {cfg.dataset.name!r} split {cfg.dataset.split!r} is empty")
@@ -190,18 +206,29 @@ class Runner:
         if self.expect is not None:
             self.expect(samples_fingerprint(samples, digests), run_info.get("task") if task is not None else None)
         if compute:
-            interrupted = True
-            try:
-                with sigterm_raises_systemexit(self.log):
-                    self._compute(samples, digests, cells, image_metrics, tasks)
-                interrupted = False
-            except (CodecError, StoreError, ConfigError, PluginError):
-                interrupted = False  # an ordinary error: let running chunks finish (they are harmless)
-                raise
-            finally:
-                self._pool.close(kill=interrupted)
+            with sigterm_raises_systemexit(self.log):
+                self._compute(samples, digests, cells, image_metrics, tasks)
+            self._pool.close(kill=False)  # before collecting: the workers' memory is not needed any more
+            self.store.mark_computed(cfg.key())
         collector = ResultCollector(self.store, self.config, self.plugins)
         return collector.collect(dataset, samples, digests, cells, image_metrics, task, task_metrics, task_id, run_info)
+
+    def _workers_likely_needed(self, n_images: int) -> bool:
+        """Whether to start the workers before planning (planning needs every image's digest, and the
+        workers' start-up can overlap computing them): not for a benchmark this store finished before."""
+        rate_points = sum(max(1, len(c.rate_points or ())) for c in self.config.codecs)
+        return self._pool.wanted(n_images * rate_points) and not self.store.was_computed(self.config.key())
+
+    def _worker_modules(self) -> list[str]:
+        """The modules of the configured codecs and metrics, for the workers to import while they wait."""
+        modules = []
+        for kind, names in (("codec", [c.name for c in self.config.codecs]), ("metric", list(self.config.metrics))):
+            for name in names:
+                try:
+                    modules.append(self.plugins.get(kind, name).target.__module__)
+                except Exception:  # noqa: BLE001 - an unknown name is reported where it is used
+                    pass
+        return sorted(set(modules))
 
     def _compute(self, samples, digests, cells, image_metrics, tasks: dict[str, Task]) -> None:
         """Compute what the store lacks; ``tasks``: task id -> model, for every model some row uses."""
@@ -292,25 +319,35 @@ class Runner:
         and give every decoded image to the tasks awaiting it."""
         n_encode = sum(len(p[1]) for p in plan)
         pending: list[tuple[Cell, str, Future | ChunkResult]] = []  # (cell, first image id, job)
-        for cell, to_encode, to_predict in plan:
-            for chunk in _split(to_encode, self._chunk_size(len(to_encode))):
-                items = [(samples[i].id, digests[i], samples[i].image) for i in chunk]
-                keep_decoded = any(cell.keys[i] in wanted for i in chunk)
-                args = (cell.codec, cell.identity, cell.row, cell.rate_point, items, str(self.store.streams_dir),
-                        image_metrics, keep_decoded, self.check_determinism)
-                pool = self._pool.get(n_encode)
-                job = pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)
-                pending.append((cell, items[0][0], job))
-                if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
-                    pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)
-            if to_predict:  # encoded earlier, outputs missing: decode the stored streams
-                bar.set_description(f"{cell.row} {cell.rate_point} (task)", refresh=False)
-                records = self.store.get_encodings([cell.keys[i] for i in to_predict])
-                decoded = {cell.keys[i]: self._decode_stored(cell, records[cell.keys[i]], samples[i].id)
-                           for i in to_predict}
-                self._predict_and_store(cell.task, cell.task_id, decoded, bar)
-            pending = self._drain(pending, tasks, wanted, bar, block=False)
-        self._drain(pending, tasks, wanted, bar, block=True)
+        pool = self._pool.get(n_encode)
+        # local workers read the images from one file (written once) rather than from every chunk's pickle
+        shared = ImageFile(self.store.root / "tmp") if pool is not None and self._pool.reads_local_files else None
+        try:
+            for cell, to_encode, to_predict in plan:
+                for chunk in _split(to_encode, self._chunk_size(len(to_encode))):
+                    if shared is not None:
+                        items = [(samples[i].id, digests[i], shared.ref(i, samples[i].image)) for i in chunk]
+                        shared.flush()
+                    else:
+                        items = [(samples[i].id, digests[i], samples[i].image) for i in chunk]
+                    keep_decoded = any(cell.keys[i] in wanted for i in chunk)
+                    args = (cell.codec, cell.identity, cell.row, cell.rate_point, items, str(self.store.streams_dir),
+                            image_metrics, keep_decoded, self.check_determinism)
+                    job = pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)
+                    pending.append((cell, items[0][0], job))
+                    if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
+                        pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)
+                if to_predict:  # encoded earlier, outputs missing: decode the stored streams
+                    bar.set_description(f"{cell.row} {cell.rate_point} (task)", refresh=False)
+                    records = self.store.get_encodings([cell.keys[i] for i in to_predict])
+                    decoded = {cell.keys[i]: self._decode_stored(cell, records[cell.keys[i]], samples[i].id)
+                               for i in to_predict}
+                    self._predict_and_store(cell.task, cell.task_id, decoded, bar)
+                pending = self._drain(pending, tasks, wanted, bar, block=False)
+            self._drain(pending, tasks, wanted, bar, block=True)
+        finally:
+            if shared is not None:
+                shared.close()
         for tid in list(self._decoded):
             self._flush_decoded(tasks, tid)
 

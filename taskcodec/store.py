@@ -285,6 +285,16 @@ class Store:
         row = self.db.execute("SELECT info FROM runs WHERE benchmark_key=?", (benchmark_key,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    # A hint, never trusted for results: a benchmark whose computation finished here once is likely
+    # to need no workers on a rerun (the runner then does not start them before planning).
+    def mark_computed(self, benchmark_key: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, '1')", ("computed:" + benchmark_key,))
+
+    def was_computed(self, benchmark_key: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM meta WHERE key=?", ("computed:" + benchmark_key,)).fetchone()
+        return row is not None
+
 
 def json_types(value: Any) -> Any:
     """``value`` with numpy scalars and arrays (also inside lists, tuples and dicts) turned into

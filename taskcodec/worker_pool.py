@@ -36,6 +36,8 @@ def make_pool(workers: int, executor: str = "local", scheduler: str | None = Non
 class WorkerPool:
     """A lazily spawned pool of ``workers`` processes (none when one worker is asked for)."""
 
+    reads_local_files = True  # the workers see this machine's files (taskcodec.image_transfer)
+
     def __init__(self, workers: int):
         self.workers = workers
         self._executor: ProcessPoolExecutor | None = None
@@ -52,6 +54,18 @@ class WorkerPool:
         """The executor (spawned on first use), or None to work in this process."""
         if not self.wanted(pending_work):
             return None
+        return self._started()
+
+    def start(self, modules: Sequence[str]) -> None:
+        """Spawn the workers now and have each import ``modules``, so that their start-up (~0.3 s of
+        interpreter and imports) overlaps this process loading and digesting the images."""
+        if self.workers < 2:
+            return
+        executor = self._started()
+        for _ in range(self.workers):  # the executor spawns one process per job queued while none is idle
+            executor.submit(_import_modules, tuple(modules))
+
+    def _started(self) -> ProcessPoolExecutor:
         if self._executor is None:
             import multiprocessing
 
@@ -121,6 +135,18 @@ def _init_worker(parent_pid: int) -> None:
         os._exit(1)
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
+def _import_modules(modules: tuple[str, ...]) -> None:
+    """A worker's warm-up job: import what its chunks will need (a module that fails to import is
+    left for the chunk that needs it to report)."""
+    import importlib
+
+    for name in ("taskcodec.codec_worker_job", *modules):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - reported, naming the codec, by the first chunk that unpickles it
+            pass
 
 
 @contextmanager
