@@ -130,3 +130,4 @@ def test_rate_point_runner_cold_store(benchmark, fer_test, tmp_path):
     benchmark.extra_info["images_per_s"] = len(ds) / mean
     if "bare" in RESULTS:
         benchmark.extra_info["runner_over_bare_time_ratio"] = mean / RESULTS["bare"]
+        benchmark.extra_info["runner_over_bare_throughput_ratio"] = RESULTS["bare"] / mean

@@ -75,3 +75,4 @@ def test_runner_cold_store(benchmark):
     benchmark.extra_info["images_per_s"] = 24 * len(QUALITIES) / mean
     if "bare" in RESULTS:
         benchmark.extra_info["runner_over_bare_time_ratio"] = mean / RESULTS["bare"]
+        benchmark.extra_info["runner_over_bare_throughput_ratio"] = RESULTS["bare"] / mean
