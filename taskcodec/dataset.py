@@ -27,7 +27,8 @@ class Dataset(abc.ABC):
     already resolved against ``TASKCODEC_DATA`` by the framework. Raise DatasetError
     naming the missing/malformed file. Class attributes: ``name``, ``splits`` (the split
     names it accepts), ``needs_root``, ``wants_cache_dir`` (the runner then also passes
-    ``cache_dir``, a folder in the store for derived data such as detected landmarks),
+    ``cache_dir``, a folder in the store for derived data such as detected landmarks), ``parallel_reads``
+    (``__getitem__`` is thread-safe: the runner may read samples from several threads),
     ``classes`` (label names for classification, may be set per instance), ``description``.
     The config's ``dataset.options`` are checked at load time against the keyword parameters of
     ``__init__`` other than ``root``, ``split`` and ``cache_dir`` (the dataset is not built then),
@@ -40,6 +41,9 @@ class Dataset(abc.ABC):
     wants_cache_dir: ClassVar[bool] = False  # True: constructed with cache_dir=<a folder in the store>
     description: ClassVar[str] = ""
     accepted_options: ClassVar[tuple[str, ...] | None] = None  # None: the keyword parameters of __init__
+    # True: ``__getitem__`` may run in several threads at once (the runner then reads the images, e.g.
+    # decodes files, in parallel while its workers start)
+    parallel_reads: ClassVar[bool] = False
     classes: tuple[str, ...] = ()
 
     @abc.abstractmethod

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .dataset import Dataset, samples_fingerprint
+from .dataset import Dataset, Sample, samples_fingerprint
 from .hashing import image_digest, stable_json
 from .metric import ImageMetric, TaskMetric
 from .task import Task, TaskContext
@@ -192,10 +192,9 @@ class Runner:
 
     def _run(self, dataset: Dataset, compute: bool) -> Collected:
         cfg = self.config
-        samples = list(dataset)
+        samples, digests = self._load(dataset)
         if not samples:
             raise ConfigError(f"{cfg.source}: dataset {cfg.dataset.name!r} split {cfg.dataset.split!r} is empty")
-        digests = [image_digest(s.image) for s in samples]
         image_metrics, task_metrics = self._metrics()
         cells = self._cells(digests)
         task, task_id, run_info = None, None, self.store.get_run(cfg.key()) or {}
@@ -212,6 +211,23 @@ class Runner:
             self.store.mark_computed(cfg.key())
         collector = ResultCollector(self.store, self.config, self.plugins)
         return collector.collect(dataset, samples, digests, cells, image_metrics, task, task_metrics, task_id, run_info)
+
+    def _load(self, dataset: Dataset) -> tuple[list[Sample], list[str]]:
+        """Every sample and its image digest; in ``workers`` threads where the dataset allows it (decoding
+        and hashing release the GIL, and this is all that stands between the workers and their work)."""
+        if not (dataset.parallel_reads and self.workers > 1 and len(dataset) > 1):
+            samples = list(dataset)
+            return samples, [image_digest(s.image) for s in samples]
+
+        def read(index: int) -> tuple[Sample, str]:
+            sample = dataset[index]
+            return sample, image_digest(sample.image)
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.workers) as threads:
+            pairs = list(threads.map(read, range(len(dataset))))
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def _workers_likely_needed(self, n_images: int) -> bool:
         """Whether to start the workers before planning (planning needs every image's digest, and the

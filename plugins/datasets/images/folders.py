@@ -33,6 +33,7 @@ class ImageDir(Dataset):
     description = ("all image files in a folder (no labels); options: patterns, mode (rgb|gray|keep), limit, "
                    "max_pixels")
     accepted_options = ("patterns", "mode", "limit", "max_pixels")
+    parallel_reads = True  # each index reads its own file (Pillow opens are serialised where they must be)
 
     def __init__(self, root: Path | None, split: str = "test", patterns: list[str] | None = None, mode: str = "rgb",
                  limit: int | None = None, max_pixels: int = MAX_PIXELS, **unknown: Any):
