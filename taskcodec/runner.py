@@ -336,11 +336,14 @@ class Runner:
         n_encode = sum(len(p[1]) for p in plan)
         pending: list[tuple[Cell, str, Future | ChunkResult]] = []  # (cell, first image id, job)
         pool = self._pool.get(n_encode)
+        # sized by the whole run's work, not each cell's: a sweep of many small cells (24 Kodak images x 5
+        # qualities) then goes in a few chunks per worker, each a round trip, a transaction and a check
+        chunk_size = self._chunk_size(n_encode)
         # local workers read the images from one file (written once) rather than from every chunk's pickle
         shared = ImageFile(self.store.root / "tmp") if pool is not None and self._pool.reads_local_files else None
         try:
             for cell, to_encode, to_predict in plan:
-                for chunk in _split(to_encode, self._chunk_size(len(to_encode))):
+                for chunk in _split(to_encode, chunk_size):
                     if shared is not None:
                         items = [(samples[i].id, digests[i], shared.ref(i, samples[i].image)) for i in chunk]
                         shared.flush()
