@@ -278,7 +278,7 @@ class Runner:
         if tasks and self.config.reference:
             # every model gets its own outputs on the originals (see Task.reference_outputs)
             for tid in tasks:
-                have = self.store.get_task_outputs(tid, [reference_key(d) for d in digests])
+                have = self.store.task_output_keys(tid, [reference_key(d) for d in digests])
                 todo = _unique([i for i, d in enumerate(digests) if reference_key(d) not in have], digests)
                 if todo:
                     ref_todo[tid] = todo
@@ -297,20 +297,21 @@ class Runner:
         wanted: dict[str, set[str]] = {}  # encoding key -> ids of the tasks awaiting its decoded image
         predicting: set[tuple[str, str]] = set()  # (task id, key) decoded from its stored stream
         for cell in cells:
-            encoded = self.store.get_encodings(cell.keys)
+            encoded = self.store.encoded_keys(cell.keys)  # key sets: a warm rerun builds no records here
             measured = self.store.get_image_metrics(cell.keys, metric_names)
             complete = {k for k in encoded if all((k, m) in measured for m in metric_names)}
             to_encode = _unique([i for i, k in enumerate(cell.keys) if k not in complete and k not in planned], cell.keys)
             to_predict: list[int] = []
             if cell.task is not None:
-                have = self.store.get_task_outputs(cell.task_id, cell.keys)
+                have = self.store.task_output_keys(cell.task_id, cell.keys)
                 missing = _unique([i for i, k in enumerate(cell.keys)
                                    if k not in have and (cell.task_id, k) not in predicting], cell.keys)
                 encode_keys = {cell.keys[i] for i in to_encode}  # by key: a duplicate image is encoded once
                 to_predict = [i for i in missing if cell.keys[i] not in encode_keys and cell.keys[i] not in planned]
                 # streams are written without fsync, and files can be damaged later: check each
                 # against its recorded sha256 before reuse; a damaged one is encoded again
-                damaged = [i for i in to_predict if not self._stream_reusable(cell, encoded[cell.keys[i]], samples[i].id)]
+                records = self.store.get_encodings([cell.keys[i] for i in to_predict])
+                damaged = [i for i in to_predict if not self._stream_reusable(cell, records[cell.keys[i]], samples[i].id)]
                 if damaged:
                     to_predict = [i for i in to_predict if i not in set(damaged)]
                     to_encode = sorted(set(to_encode) | set(damaged))

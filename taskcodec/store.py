@@ -230,6 +230,14 @@ class Store:
                 found[row[0]] = EncodingRecord(row[0], row[1], json.loads(row[2]), *row[3:])
         return found
 
+    def encoded_keys(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` have an encoding record (what planning needs, without building the records)."""
+        found: set[str] = set()
+        for chunk in _chunks(keys, 500):
+            q = f"SELECT key FROM encodings WHERE key IN ({','.join('?' * len(chunk))})"
+            found.update(row[0] for row in self.db.execute(q, chunk))
+        return found
+
     def get_image_metrics(self, keys: list[str], names: list[str]) -> dict[tuple[str, str], float | None]:
         found: dict[tuple[str, str], float | None] = {}
         if not names:
@@ -267,6 +275,14 @@ class Store:
                 raise StoreError(f"task {task!r}: the output for {key} cannot be stored as JSON: {exc}") from None
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO task_outputs VALUES (?,?,?)", rows)
+
+    def task_output_keys(self, task: str, keys: list[str]) -> set[str]:
+        """Which of ``keys`` have an output of ``task`` (without parsing the outputs)."""
+        found: set[str] = set()
+        for chunk in _chunks(keys, 500):
+            q = f"SELECT key FROM task_outputs WHERE task=? AND key IN ({','.join('?' * len(chunk))})"
+            found.update(row[0] for row in self.db.execute(q, [task, *chunk]))
+        return found
 
     def get_task_outputs(self, task: str, keys: list[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
