@@ -52,10 +52,13 @@ class ImageFile:
         self._refs: dict[int, ImageRef] = {}
         self._offset = 0
 
-    def ref(self, key: int, image: np.ndarray) -> ImageRef:
-        """The image's place in the file, written there the first time ``key`` is asked for."""
+    def ref(self, key: int, image: np.ndarray) -> ImageRef | np.ndarray:
+        """The image's place in the file, written there the first time ``key`` is asked for; an image that
+        is not a uint8 array is returned as it is (it travels in the chunk, and the codec reports it)."""
+        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8):
+            return image
         if key not in self._refs:
-            data = np.ascontiguousarray(image, dtype=np.uint8)
+            data = np.ascontiguousarray(image)
             try:
                 self._file.write(memoryview(data).cast("B"))
             except OSError as exc:
