@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from taskcodec.board_merge import derive_board
+from taskcodec.board_derive import derive_board
 from taskcodec.errors import PublishError
 
 

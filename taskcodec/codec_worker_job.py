@@ -70,7 +70,7 @@ def encode_chunk(
         decoded_images = _decode_group(codec, row, rate_point, group, [data for data, _ in coded[0]])
         encode_share, decode_share = coded[1] / len(group), decoded_images[1] / len(group)
         for (sample_id, digest, image), (data, stats), decoded in zip(group, coded[0], decoded_images[0]):
-            where = _where(codec, row, rate_point, sample_id)
+            where = describe_coding(codec, row, rate_point, sample_id)
             key = encoding_key(codec_identity, rate_point, digest)
             check_image(decoded, f"{where}: decode output")
             if decoded.shape != image.shape:
@@ -105,7 +105,8 @@ def _by_shape(items: Sequence[Item]) -> list[list[Item]]:
     return list(groups.values())
 
 
-def _where(codec: Codec, row: str, rate_point: Any, sample_id: str) -> str:
+def describe_coding(codec: Codec, row: str, rate_point: Any, sample_id: str) -> str:
+    """The codec, row, rate point and image an error is about."""
     return f"codec {codec.name!r} (row {row!r}) at {codec.rate_parameter or 'rate_point'}={rate_point!r} on image {sample_id!r}"
 
 
@@ -120,13 +121,13 @@ def _encode_group(codec: Codec, row: str, rate_point: Any,
             try:
                 codec.encode_with_stats(image, rate_point)
             except CodecError as single:
-                raise CodecError(f"{_where(codec, row, rate_point, sample_id)}: encode failed: {single}") from None
-        raise CodecError(f"{_where(codec, row, rate_point, group[0][0])} and the next {len(group) - 1} images: "
+                raise CodecError(f"{describe_coding(codec, row, rate_point, sample_id)}: encode failed: {single}") from None
+        raise CodecError(f"{describe_coding(codec, row, rate_point, group[0][0])} and the next {len(group) - 1} images: "
                          f"encoding them as a batch failed (one at a time works): {exc}") from None
     seconds = time.perf_counter() - t0
     for (sample_id, _, _), (data, _) in zip(group, coded):
         if not isinstance(data, (bytes, bytearray)):
-            raise CodecError(f"{_where(codec, row, rate_point, sample_id)}: encode returned {type(data).__name__}, "
+            raise CodecError(f"{describe_coding(codec, row, rate_point, sample_id)}: encode returned {type(data).__name__}, "
                              f"expected bytes")
     return [(bytes(data), stats) for data, stats in coded], seconds
 
@@ -141,9 +142,9 @@ def _decode_group(codec: Codec, row: str, rate_point: Any, group: list[Item],
             try:
                 codec.decode(data)
             except CodecError as single:
-                raise CodecError(f"{_where(codec, row, rate_point, sample_id)}: decoding its own bitstream failed: "
+                raise CodecError(f"{describe_coding(codec, row, rate_point, sample_id)}: decoding its own bitstream failed: "
                                  f"{single}") from None
-        raise CodecError(f"{_where(codec, row, rate_point, group[0][0])} and the next {len(group) - 1} images: "
+        raise CodecError(f"{describe_coding(codec, row, rate_point, group[0][0])} and the next {len(group) - 1} images: "
                          f"decoding their streams as a batch failed (one at a time works): {exc}") from None
     return images, time.perf_counter() - t0
 

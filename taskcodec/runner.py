@@ -30,11 +30,12 @@ from .metric import ImageMetric, TaskMetric
 from .task import Task, TaskContext
 from .config import BenchmarkConfig
 from .dataset_builder import build_dataset
-from .codec_worker_job import ChunkResult, encode_chunk
+from .codec_worker_job import ChunkResult, describe_coding, encode_chunk
 from .errors import CodecError, ConfigError, PluginError, StoreError
 from .image_transfer import ImageFile
 from .pluginmanager import PluginManager
-from .store import EncodingRecord, Store, encoding_key, reference_key, stream_sha256
+from .store import Store, encoding_key, reference_key
+from .stored_streams import check_decodes_here, decode_stored, stream_reusable
 from .worker_pool import check_picklable, make_pool, sigterm_raises_systemexit
 from .results import REFERENCE, Cell, Collected, ResultCollector
 
@@ -311,7 +312,7 @@ class Runner:
                 # streams are written without fsync, and files can be damaged later: check each
                 # against its recorded sha256 before reuse; a damaged one is encoded again
                 records = self.store.get_encodings([cell.keys[i] for i in to_predict])
-                damaged = [i for i in to_predict if not self._stream_reusable(cell, records[cell.keys[i]], samples[i].id)]
+                damaged = [i for i in to_predict if not stream_reusable(self.store, cell.codec, records[cell.keys[i]], _where(cell, samples[i].id), self.log)]
                 if damaged:
                     to_predict = [i for i in to_predict if i not in set(damaged)]
                     to_encode = sorted(set(to_encode) | set(damaged))
@@ -360,7 +361,7 @@ class Runner:
                 if to_predict:  # encoded earlier, outputs missing: decode the stored streams
                     bar.set_description(f"{cell.row} {cell.rate_point} (task)", refresh=False)
                     records = self.store.get_encodings([cell.keys[i] for i in to_predict])
-                    decoded = {cell.keys[i]: self._decode_stored(cell, records[cell.keys[i]], samples[i].id)
+                    decoded = {cell.keys[i]: decode_stored(self.store, cell.codec, records[cell.keys[i]], _where(cell, samples[i].id))
                                for i in to_predict}
                     self._predict_and_store(cell.task, cell.task_id, decoded, bar)
                 pending = self._drain(pending, tasks, wanted, bar, block=False)
@@ -390,7 +391,7 @@ class Runner:
                         f"beside it: {exc}"
                     ) from None
                 if result.records:  # the round trip must not depend on the encoding process
-                    self._check_decodes_here(cell, result.records[0], first_image)
+                    check_decodes_here(self.store, cell.codec, result.records[0], _where(cell, first_image))
             else:
                 result = job
             pending.pop(0)
@@ -423,75 +424,11 @@ class Runner:
             if bar is not None:
                 bar.update(len(batch))
 
-    # stored streams -----------------------------------------------------------------
-    def _stream_reusable(self, cell: Cell, rec: EncodingRecord, sample_id: str) -> bool:
-        """Whether the stored stream of ``rec`` may be decoded again; logs why not.
-
-        Rows migrated from a version 1 store have no sha256 yet: they are verified by decoding
-        the stream and comparing with ``decoded_digest``, and the sha256 is recorded if it agrees.
-        """
-        data = self.store.read_stream_if_present(rec.key)
-        problem = self.store.stream_problem(rec.key, data, rec.n_bytes, rec.stream_sha256)
-        if problem is None and rec.stream_sha256 is None:
-            try:
-                if image_digest(cell.codec.decode(data)) == rec.decoded_digest:
-                    self.store.set_stream_sha256(rec.key, stream_sha256(data))
-                else:
-                    problem = f"its file {self.store.stream_path(rec.key)} decodes to other pixels than were recorded"
-            except CodecError as exc:
-                problem = f"its file {self.store.stream_path(rec.key)} does not decode: {exc}"
-        if problem is None:
-            return True
-        self.log(f"taskcodec: {_where(cell, sample_id)}: the stored stream is damaged ({problem}); encoding it again")
-        return False
-
-    def _decode_stored(self, cell: Cell, rec: EncodingRecord, sample_id: str) -> np.ndarray:
-        """Decode a stored stream (checked against its sha256) and check its pixels against the record."""
-        where = _where(cell, sample_id)
-        path = self.store.stream_path(rec.key)
-        try:
-            data = self.store.read_stream(rec.key, rec.n_bytes, rec.stream_sha256)
-        except StoreError as exc:  # checked while planning: it changed since
-            raise StoreError(f"{where}: {exc}") from None
-        try:
-            decoded = cell.codec.decode(data)
-        except CodecError as exc:
-            raise CodecError(f"{where}: the stored stream {path} (sha256 as recorded) no longer decodes: {exc}") from None
-        if image_digest(decoded) != rec.decoded_digest:
-            raise CodecError(
-                f"{where}: decoding the stored stream {path} (sha256 as recorded) again gives other pixels than "
-                f"when it was encoded: the decoder of codec {cell.codec.name!r} is not deterministic"
-            )
-        return decoded
-
-    def _check_decodes_here(self, cell: Cell, rec: EncodingRecord, sample_id: str) -> None:
-        """Decode in this process a stream a worker encoded and decoded; CodecError if it differs."""
-        where = _where(cell, sample_id)
-        path = self.store.stream_path(rec.key)
-        data = self.store.read_stream_if_present(rec.key)
-        problem = self.store.stream_problem(rec.key, data, rec.n_bytes, rec.stream_sha256)
-        if problem:
-            raise StoreError(f"{where}: the stream a worker just wrote is unusable: {problem}")
-        try:
-            decoded = cell.codec.decode(data)
-        except CodecError as exc:
-            raise CodecError(
-                f"{where}: codec {cell.codec.name!r} decodes its stream {path} only in the process that encoded it "
-                f"(here it fails: {exc}); its round trip must not depend on process state such as a global cache"
-            ) from None
-        if image_digest(decoded) != rec.decoded_digest:
-            raise CodecError(
-                f"{where}: codec {cell.codec.name!r} decodes its stream {path} to other pixels in another process "
-                f"than in the process that encoded it: its round trip depends on process state (a global cache?) "
-                f"or its decoder is not deterministic"
-            )
-
     def _chunk_size(self, n: int) -> int:
         return max(4, min(64, math.ceil(n / (self.workers * 4))))
 
 def _where(cell: Cell, sample_id: str) -> str:
-    parameter = cell.codec.rate_parameter or "rate_point"
-    return f"codec {cell.codec.name!r} (row {cell.row!r}) at {parameter}={cell.rate_point!r} on image {sample_id!r}"
+    return describe_coding(cell.codec, cell.row, cell.rate_point, sample_id)
 
 
 def _split(items: list[int], size: int) -> list[list[int]]:

@@ -141,7 +141,7 @@ def test_a_board_published_with_precision_auto_derives_under_the_precision_it_ra
     precision (or `auto` itself, which might resolve otherwise here) is refused."""
     from types import SimpleNamespace
 
-    from taskcodec.board_merge import _require_same_config
+    from taskcodec.board_derive import _require_same_config
 
     published = {"dataset": {"name": "lfw"}, "seed": 0, "metrics": ["verification"],
                  "task": {"name": "mobilefacenet", "options": {"flip": True}}}
