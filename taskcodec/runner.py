@@ -286,8 +286,8 @@ class Runner:
         return ref_todo
 
     def _plan_cells(self, samples, cells: list[Cell], metric_names: list[str]):
-        """``(plan, wanted)``: ``plan`` lists ``(cell, indices to encode, indices needing only a task output)``
-        for the cells with work left; ``wanted`` maps an encoding key to the ids of the tasks awaiting its
+        """``(plan, wanted)``: ``plan`` lists ``(cell, indices to encode, indices needing only a task output,
+        the encoding records of the latter's stored streams)`` for the cells with work left; ``wanted`` maps an encoding key to the ids of the tasks awaiting its
         decoded image.
 
         Rows can share encodings (one codec and rate point evaluated with two task models): each is encoded
@@ -303,6 +303,7 @@ class Runner:
             complete = {k for k in encoded if all((k, m) in measured for m in metric_names)}
             to_encode = _unique([i for i, k in enumerate(cell.keys) if k not in complete and k not in planned], cell.keys)
             to_predict: list[int] = []
+            records: dict = {}  # the encoding records of the streams to_predict decodes again
             if cell.task is not None:
                 have = self.store.task_output_keys(cell.task_id, cell.keys)
                 missing = _unique([i for i, k in enumerate(cell.keys)
@@ -312,7 +313,8 @@ class Runner:
                 # streams are written without fsync, and files can be damaged later: check each
                 # against its recorded sha256 before reuse; a damaged one is encoded again
                 records = self.store.get_encodings([cell.keys[i] for i in to_predict])
-                damaged = [i for i in to_predict if not stream_reusable(self.store, cell.codec, records[cell.keys[i]], _where(cell, samples[i].id), self.log)]
+                damaged = [i for i in to_predict if not stream_reusable(self.store, cell.codec, records[cell.keys[i]],
+                                                                        _where(cell, samples[i].id), self.log)]
                 if damaged:
                     to_predict = [i for i in to_predict if i not in set(damaged)]
                     to_encode = sorted(set(to_encode) | set(damaged))
@@ -321,7 +323,7 @@ class Runner:
                 predicting.update((cell.task_id, cell.keys[i]) for i in to_predict)
             planned.update(cell.keys[i] for i in to_encode)
             if to_encode or to_predict:
-                plan.append((cell, to_encode, to_predict))
+                plan.append((cell, to_encode, to_predict, records))
         return plan, wanted
 
     def _progress_bar(self, total: int):
@@ -344,7 +346,7 @@ class Runner:
         # local workers read the images from one file (written once) rather than from every chunk's pickle
         shared = ImageFile(self.store.root / "tmp") if pool is not None and self._pool.reads_local_files else None
         try:
-            for cell, to_encode, to_predict in plan:
+            for cell, to_encode, to_predict, records in plan:
                 for chunk in _split(to_encode, chunk_size):
                     if shared is not None:
                         items = [(samples[i].id, digests[i], shared.ref(i, samples[i].image)) for i in chunk]
@@ -360,9 +362,8 @@ class Runner:
                         pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)
                 if to_predict:  # encoded earlier, outputs missing: decode the stored streams
                     bar.set_description(f"{cell.row} {cell.rate_point} (task)", refresh=False)
-                    records = self.store.get_encodings([cell.keys[i] for i in to_predict])
-                    decoded = {cell.keys[i]: decode_stored(self.store, cell.codec, records[cell.keys[i]], _where(cell, samples[i].id))
-                               for i in to_predict}
+                    decoded = {cell.keys[i]: decode_stored(self.store, cell.codec, records[cell.keys[i]],
+                                                           _where(cell, samples[i].id)) for i in to_predict}
                     self._predict_and_store(cell.task, cell.task_id, decoded, bar)
                 pending = self._drain(pending, tasks, wanted, bar, block=False)
             self._drain(pending, tasks, wanted, bar, block=True)
