@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import taskcodec
 
@@ -49,3 +50,35 @@ def save_atomic(obj: Any, path: Path) -> None:
     import torch
 
     taskcodec.write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def remembered_weights_facts(path: Path, cache_dir: Path | None, kind: str,
+                             compute: Callable[[], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """(sha256 of the file at ``path``, facts about its weights), the facts remembered in ``cache_dir``.
+
+    ``compute()`` loads the file and returns JSON-serialisable facts (e.g. the tensors' digest, the
+    parameter count, the file's metadata). They are written to ``cache_dir`` under the file's sha256,
+    so that a later run, which only fingerprints the model (a warm rerun), learns them without loading
+    the file or importing torch. ``kind`` names the plugin and the facts' format (change it when
+    ``compute`` changes). The facts come back as the same JSON either way. A remembered record that is
+    unreadable or names another file is ignored and rewritten; one that cannot be written is skipped
+    (it only saves time).
+    """
+    sha = taskcodec.sha256_file(path)
+    record = Path(cache_dir) / f"{kind}-facts-{sha[:32]}.json" if cache_dir is not None else None
+    if record is not None and record.is_file():
+        try:
+            saved = json.loads(record.read_text())
+            if saved["file_sha256"] == sha and saved["kind"] == kind:
+                return sha, saved["facts"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    facts = json.loads(taskcodec.stable_json(compute()))
+    # the file may have been replaced while compute() read it: then its facts are not this sha256's
+    if record is not None and taskcodec.sha256_file(path) == sha:
+        try:
+            taskcodec.write_atomic(record, taskcodec.stable_json({"file_sha256": sha, "kind": kind, "facts": facts}),
+                                   durable=False)
+        except taskcodec.TaskcodecError:  # write_atomic: a StoreError naming the file
+            pass
+    return sha, facts

@@ -98,7 +98,7 @@ def parse_training_config(raw: Any, source: str) -> CodecTrainingConfig:
 def build_request(cfg: CodecTrainingConfig, plugins: Any, store_root: Path, *, progress: bool = True,
                   log: Any = print) -> tuple[type, CodecTrainingRequest]:
     """(codec class, request): plugins looked up, datasets built, nothing trained yet."""
-    from .runner import resolve_device
+    from .machine import resolve_device
 
     r = _Reader(cfg.source)
 

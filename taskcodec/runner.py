@@ -15,7 +15,6 @@ process and SIGTERM shuts them down (:mod:`taskcodec.worker_pool`).
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import sys
@@ -33,6 +32,7 @@ from .dataset_builder import build_dataset
 from .codec_worker_job import ChunkResult, describe_coding, encode_chunk
 from .errors import CodecError, ConfigError, PluginError, StoreError
 from .image_transfer import ImageFile
+from .machine import resolve_device
 from .pluginmanager import PluginManager
 from .store import Store, encoding_key, reference_key
 from .stored_streams import check_decodes_here, decode_stored, stream_reusable
@@ -44,16 +44,6 @@ def _default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def resolve_device(requested: str) -> str:
-    if requested != "auto":
-        return requested
-    if importlib.util.find_spec("torch") is None:
-        return "cpu"
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class Runner:

@@ -45,18 +45,18 @@ def label_pairs(rows: Sequence[dict[str, Any]], metric: str) -> tuple[list[Any],
 
 def confusion(labels: Sequence[Any], preds: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
     """Confusion matrix C[true, predicted] over the classes seen, and those classes (first-seen order)."""
-    index: dict[Any, int] = {}
-    for value in list(labels) + list(preds):
-        index.setdefault(_key(value), len(index))
-    t = np.fromiter((index[_key(v)] for v in labels), dtype=np.int64, count=len(labels))
-    p = np.fromiter((index[_key(v)] for v in preds), dtype=np.int64, count=len(preds))
-    matrix = np.zeros((len(index), len(index)), dtype=np.int64)
-    np.add.at(matrix, (t, p), 1)
+    keys = [_key(v) for v in labels] + [_key(v) for v in preds]
+    index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    codes = np.fromiter((index[key] for key in keys), dtype=np.int64, count=len(keys))
+    n, k = len(labels), len(index)
+    matrix = np.bincount(codes[:n] * k + codes[n:], minlength=k * k).reshape(k, k).astype(np.int64)
     return matrix, list(index)
 
 
 def _key(value: Any) -> Any:
     """Hashable key; numpy scalars compare equal to Python ones (np.int64(3) == 3)."""
+    if type(value) is int:  # the common case, first
+        return value
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, list):

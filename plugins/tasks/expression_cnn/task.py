@@ -66,10 +66,11 @@ from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError, T
 from taskcodec_plugins.tasks.expression_cnn.model import TaskInputError  # noqa: F401 (part of this task's API)
 from taskcodec_plugins.tasks.expression_cnn.model import (ARCHS, build_model, is_class_index, load_checkpoint, run_model,
                                                    save_checkpoint, to_array, train_model)
-from taskcodec_plugins.torch_utils import resolve_precision, state_digest
+from taskcodec_plugins.torch_utils import remembered_weights_facts, resolve_precision, state_digest
 
 MODEL_VERSION = "2"  # bump when the architecture or the training code changes: part of the cache key
 CACHE_PREFIX = "expression-cnn-"
+FACTS_KIND = "expression-cnn-weights-v1"  # the format of _weights_facts (see remembered_weights_facts)
 
 DEFAULTS: dict[str, Any] = {
     "train_split": "train",
@@ -172,7 +173,10 @@ class ExpressionCNN(Task):
     def __init__(self, **options: Any) -> None:
         self._resolved = _check_options(options)
         super().__init__(**options)
-        self.model: Any = None
+        self._model: Any = None
+        self._state: dict[str, Any] | None = None  # loaded weights not yet in a model
+        self._facts: dict[str, Any] | None = None  # weights_sha256, parameters, meta (see _weights_facts)
+        self._file_sha256: str | None = None  # of the checkpoint file (the `checkpoint` option)
         self.meta: dict[str, Any] = {}
         self.trained = False  # True when the last prepare() trained (rather than loaded) the weights
         self.cache_path: Path | None = None
@@ -182,32 +186,64 @@ class ExpressionCNN(Task):
 
     # -------------------------------------------------------------- prepare
     def prepare(self, dataset: Dataset, context: TaskContext) -> None:
-        import torch
+        """Find the weights (train, load from the store's cache, or a checkpoint) and learn their facts.
 
+        With a checkpoint whose facts a previous run remembered in ``context.cache_dir``, nothing is loaded
+        (and torch is not imported) until :meth:`predict` needs the network: a run that finds every output
+        in the store only fingerprints the model.
+        """
         o = self._resolved
         self._device = context.device
         log = context.log if context.progress else None
         classes = list(getattr(dataset, "classes", ()) or ())
+        self._model, self._state, self._file_sha256 = None, None, None
         if o["checkpoint"] is not None:
             path = Path(o["checkpoint"])
             if not path.exists():
                 raise TaskcodecError(f"expression-cnn: checkpoint {str(path)!r} does not exist; build it with "
                                      f"`taskcodec train CONFIG` (the config whose task names this checkpoint)")
-            state, meta = load_checkpoint(path)
+            loaded: dict[str, Any] = {}
+
+            def load() -> dict[str, Any]:
+                loaded["state"], meta = load_checkpoint(path)
+                return _weights_facts(loaded["state"], meta)
+
+            self._file_sha256, facts = remembered_weights_facts(path, context.cache_dir, FACTS_KIND, load)
+            self._state = loaded.get("state")
             self.trained = False
             self.cache_path = path
         else:
-            state, meta = self._train_or_load(classes, context, log)
+            self._state, meta = self._train_or_load(classes, context, log)
+            facts = json.loads(stable_json(_weights_facts(self._state, meta)))
+        meta = facts["meta"]
         if classes and list(meta["classes"]) != classes:
             raise TaskcodecError(f"expression-cnn: the model's classes {list(meta['classes'])} differ from the "
                                  f"dataset's {classes}")
         self._precision = resolve_precision(o["precision"], context.device)
-        model = build_model(int(meta["in_channels"]), len(meta["classes"]), int(meta["width"]),
-                            str(meta.get("arch", "compact")))
-        model.load_state_dict(state)
-        self.model = model.to(device=context.device, memory_format=torch.channels_last).eval()
+        self._facts = facts
         self.meta = meta
         self._fingerprint = None
+
+    @property
+    def model(self) -> Any:
+        """The network on the run's device, built on first use (None before :meth:`prepare`)."""
+        if self._model is None and self._facts is not None:
+            import torch
+
+            state = self._state
+            if state is None:  # prepare() only read the remembered facts: load the checkpoint now
+                path = Path(self._resolved["checkpoint"])
+                state, _ = load_checkpoint(path)
+                if state_digest(state) != self._facts["weights_sha256"]:
+                    raise TaskcodecError(f"expression-cnn: checkpoint {str(path)!r} changed after prepare() "
+                                         f"(its weights no longer match the fingerprint); run again")
+            meta = self.meta
+            model = build_model(int(meta["in_channels"]), len(meta["classes"]), int(meta["width"]),
+                                str(meta.get("arch", "compact")))
+            model.load_state_dict(state)
+            self._model = model.to(device=self._device, memory_format=torch.channels_last).eval()
+            self._state = None
+        return self._model
 
     def _plan(self, context: TaskContext, classes: list[str]) -> dict[str, Any]:
         """The training's inputs (splits, fingerprints) and its identity ``key``."""
@@ -366,7 +402,7 @@ class ExpressionCNN(Task):
 
     # -------------------------------------------------------------- use
     def _require(self) -> None:
-        if self.model is None:
+        if self._facts is None:
             raise TaskcodecError("expression-cnn: call prepare() before fingerprint()/predict()")
 
     def fingerprint(self) -> str:
@@ -374,7 +410,7 @@ class ExpressionCNN(Task):
         self._require()
         if self._fingerprint is None:
             h = hashlib.sha256()
-            h.update(state_digest(self.model.state_dict()).encode())
+            h.update(self._facts["weights_sha256"].encode())
             spec = {"classes": list(self.meta["classes"]), "in_channels": self.meta["in_channels"],
                     "size": list(self.meta["size"]), "precision": self._precision}
             if self._resolved["tta"] != "none":
@@ -423,19 +459,28 @@ class ExpressionCNN(Task):
         if self.cache_path is not None:
             checkpoint = self.cache_path.name  # a file in the store: its folder is machine-specific
             if source == "checkpoint" and self.cache_path.is_file():
-                checkpoint = {"path": str(self._resolved["checkpoint"]), "file_sha256": taskcodec.sha256_file(self.cache_path),
+                checkpoint = {"path": str(self._resolved["checkpoint"]), "file_sha256": self._file_sha256,
                               "bytes": self.cache_path.stat().st_size}
         return {
             "fingerprint": self.fingerprint(),
-            "weights_sha256": state_digest(self.model.state_dict()),
+            "weights_sha256": self._facts["weights_sha256"],
             "options": self.options(),
             "source": source,
             "checkpoint": checkpoint,
             "inference_precision": self._precision,
             "test_time_augmentation": self._resolved["tta"],
-            "parameters": int(sum(p.numel() for p in self.model.parameters())),
+            "parameters": self._facts["parameters"],
             **{k: m[k] for k in keep if k in m},
         }
+
+
+def _weights_facts(state: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """What fingerprint() and provenance() need from the weights, without the network."""
+    model = build_model(int(meta["in_channels"]), len(meta["classes"]), int(meta["width"]),
+                        str(meta.get("arch", "compact")))
+    model.load_state_dict(state)  # refuses weights of another architecture, as building the network did
+    return {"weights_sha256": state_digest(state), "parameters": int(sum(p.numel() for p in model.parameters())),
+            "meta": meta}
 
 
 def _summary(meta: dict[str, Any], path: Path, done: bool) -> dict[str, Any]:
