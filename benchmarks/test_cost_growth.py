@@ -17,13 +17,13 @@ from __future__ import annotations
 import csv
 import multiprocessing
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.timing import FreshStores
 from tests.helpers import DATASETS
 
 SIZES = (800, 3137)
@@ -49,7 +49,7 @@ def _subset(root: Path, n: int) -> Path:
     return root
 
 
-def _runner(root: Path, qualities: list[int]) -> None:
+def _runner(root: Path, qualities: list[int], store: Path) -> None:
     from taskcodec.config import parse_config
     from taskcodec.pluginmanager import get_plugin_manager
     from taskcodec.runner import Runner
@@ -60,11 +60,7 @@ def _runner(root: Path, qualities: list[int]) -> None:
            "task": {"name": "expression-cnn", "options": {"checkpoint": str(CHECKPOINT)}},
            "metrics": ["accuracy", "psnr"], "reference": False,
            "codecs": [{"name": "jpeg", "rate_points": qualities}], "runner": {"workers": 2, "device": "cpu"}}
-    store = Path(tempfile.mkdtemp(prefix="tc-growth-"))
-    try:
-        Runner(parse_config(raw, "benchmark", pm.registry), Store(store), pm, progress=False).run()
-    finally:
-        shutil.rmtree(store)
+    Runner(parse_config(raw, "benchmark", pm.registry), Store(store), pm, progress=False).run()
 
 
 def _code(job):
@@ -112,9 +108,13 @@ def roots(tmp_path_factory):
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("points", sorted(QUALITIES))
 @pytest.mark.parametrize("side", ["bare", "runner"])
-def test_cost_growth(benchmark, roots, side, points, n):
-    work = _runner if side == "runner" else _bare
-    benchmark.pedantic(work, args=(roots[n], QUALITIES[points]), rounds=1, iterations=1)
+def test_cost_growth(benchmark, roots, side, points, n, tmp_path):
+    if side == "runner":
+        stores = FreshStores(tmp_path)
+        benchmark.pedantic(_runner, setup=stores.setup(roots[n], QUALITIES[points]), rounds=1, iterations=1)
+        stores.clear()
+    else:
+        benchmark.pedantic(_bare, args=(roots[n], QUALITIES[points]), rounds=1, iterations=1)
     MEASURED[side].append((n, points, benchmark.stats.stats.mean))
     benchmark.extra_info.update(side=side, images=n, rate_points=points)
     if len(MEASURED["runner"]) == len(MEASURED["bare"]) == len(SIZES) * len(QUALITIES):

@@ -12,13 +12,12 @@ Run: pytest benchmarks/test_fer_throughput.py --benchmark-only
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.timing import FreshStores
 from tests.helpers import DATASETS
 
 QUALITY = 20
@@ -51,7 +50,7 @@ def test_classifier_inference(benchmark, precision):
 
 def _checkpoint(folder: Path) -> Path:
     """The committed FER+ checkpoint if present, else a freshly initialised one (same cost)."""
-    committed = Path(__file__).resolve().parent.parent / "leaderboard" / "ferplus" / "expression-cnn-ferplus.pt"
+    committed = Path(__file__).resolve().parent.parent / "leaderboard" / "models" / "ferplus" / "expression-cnn-ferplus.pt"
     if committed.is_file():
         return committed
     from taskcodec_plugins.tasks.expression_cnn import task as expression_task
@@ -83,7 +82,7 @@ def _bare(images: np.ndarray, model, precision: str) -> float:
     return float(expression_task.run_model(model, decoded[:, None], "cpu", precision, 256).argmax(1).mean())
 
 
-def _runner(checkpoint: Path) -> None:
+def _runner(checkpoint: Path, store_dir: Path) -> None:
     from taskcodec.config import parse_config
     from taskcodec.pluginmanager import get_plugin_manager
     from taskcodec.runner import Runner
@@ -100,11 +99,7 @@ def _runner(checkpoint: Path) -> None:
         "runner": {"workers": 2, "device": "cpu"},
     }
     cfg = parse_config(raw, "benchmark", pm.registry)
-    store_dir = Path(tempfile.mkdtemp(prefix="tc-fer-bench-"))
-    try:
-        Runner(cfg, Store(store_dir), pm, progress=False).run()
-    finally:
-        shutil.rmtree(store_dir)
+    Runner(cfg, Store(store_dir), pm, progress=False).run()
 
 
 @pytest.mark.shared_data
@@ -125,7 +120,9 @@ def test_rate_point_bare_model(benchmark, fer_test, tmp_path):
 @pytest.mark.shared_data
 def test_rate_point_runner_cold_store(benchmark, fer_test, tmp_path):
     ds, _ = fer_test
-    benchmark.pedantic(_runner, args=(_checkpoint(tmp_path),), rounds=2, iterations=1)
+    stores = FreshStores(tmp_path / "stores")
+    benchmark.pedantic(_runner, setup=stores.setup(_checkpoint(tmp_path)), rounds=2, iterations=1)
+    stores.clear()
     mean = benchmark.stats.stats.mean
     benchmark.extra_info["images_per_s"] = len(ds) / mean
     if "bare" in RESULTS:

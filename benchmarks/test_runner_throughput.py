@@ -7,13 +7,12 @@ start-up; `extra_info` records images/s for both and their ratio.
 from __future__ import annotations
 
 import multiprocessing
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.timing import FreshStores
 from tests.helpers import DATASETS
 
 QUALITIES = (10, 30, 50, 70, 90)
@@ -40,7 +39,7 @@ def _bare_sweep(files: list[str]) -> list:
         return pool.map(_bare_image, files)
 
 
-def _runner_sweep(root: Path) -> None:
+def _runner_sweep(root: Path, store_dir: Path) -> None:
     from taskcodec.config import parse_config
     from taskcodec.pluginmanager import get_plugin_manager
     from taskcodec.runner import Runner
@@ -55,11 +54,7 @@ def _runner_sweep(root: Path) -> None:
         "runner": {"workers": 2},
     }
     cfg = parse_config(raw, "benchmark", pm.registry)
-    store_dir = Path(tempfile.mkdtemp(prefix="tc-bench-"))
-    try:
-        Runner(cfg, Store(store_dir), pm, progress=False).run()
-    finally:
-        shutil.rmtree(store_dir)
+    Runner(cfg, Store(store_dir), pm, progress=False).run()
 
 
 def test_bare_imagecodecs_loop(benchmark):
@@ -69,8 +64,10 @@ def test_bare_imagecodecs_loop(benchmark):
     benchmark.extra_info["images_per_s"] = len(files) * len(QUALITIES) / benchmark.stats.stats.mean
 
 
-def test_runner_cold_store(benchmark):
-    benchmark.pedantic(_runner_sweep, args=(DATASETS / "kodak",), rounds=2, iterations=1)
+def test_runner_cold_store(benchmark, tmp_path):
+    stores = FreshStores(tmp_path)
+    benchmark.pedantic(_runner_sweep, setup=stores.setup(DATASETS / "kodak"), rounds=2, iterations=1)
+    stores.clear()
     mean = benchmark.stats.stats.mean
     benchmark.extra_info["images_per_s"] = 24 * len(QUALITIES) / mean
     if "bare" in RESULTS:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from taskcodec import DatasetError
+from taskcodec_plugins.datasets.plain_png import read_plain_png
 
 MAX_PIXELS = 8192 * 8192  # 67,108,864 pixels (201 MB as RGB); option ``max_pixels`` where a dataset has it
 COLORS = ("rgb", "gray", "keep")
@@ -53,8 +54,32 @@ def read_image_file(path: str | Path, color: str = "keep", *, where: str = "",
 
     ``color``: ``rgb``, ``gray`` or ``keep`` (as stored, after the rule). ``where`` prefixes every
     error message (the dataset, e.g. ``"ferplus test"``)."""
+    fast = read_plain_image(path, color, max_pixels)
+    if fast is not None:
+        return fast
     image = open_image(path, color, where=where, max_pixels=max_pixels)
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+def read_plain_image(path: str | Path, color: str, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
+    """The file as :func:`read_image_file` gives it where it is a plain 8-bit gray/RGB PNG (read by
+    :func:`~taskcodec_plugins.datasets.plain_png.read_plain_png`, the same pixels 4x faster), else None."""
+    if not str(path).lower().endswith(".png"):
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None  # Pillow's path names the missing or unreadable file
+    pixels = read_plain_png(data, max_pixels)
+    if pixels is None:
+        return None
+    if color == "rgb" and pixels.ndim == 2:
+        return np.repeat(pixels[:, :, None], 3, axis=2)  # what Pillow's L -> RGB conversion does
+    if color == "gray" and pixels.ndim == 3:
+        from PIL import Image
+
+        return np.asarray(Image.fromarray(pixels, "RGB").convert("L"), dtype=np.uint8).copy()  # Pillow's own luma
+    return pixels
 
 
 def open_image(path: str | Path, color: str = "keep", *, where: str = "", max_pixels: int = MAX_PIXELS) -> Any:

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from taskcodec import Dataset, DatasetError, Sample
-from taskcodec_plugins.datasets.image_files import MAX_PIXELS, open_image
+from taskcodec_plugins.datasets.image_files import MAX_PIXELS, open_image, read_plain_image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -33,6 +33,9 @@ def read_image(path: Path, where: str, size: tuple[int, int] | None = None, colo
     :mod:`taskcodec_plugins.datasets.image_files`; optionally resize to ``size`` (h, w)."""
     from PIL import Image
 
+    fast = read_plain_image(path, color, max_pixels)
+    if fast is not None and (size is None or fast.shape[:2] == tuple(size)):
+        return fast
     im = open_image(path, color, where=where, max_pixels=max_pixels)
     if size is not None and (im.height, im.width) != tuple(size):
         shrink = size[0] <= im.height and size[1] <= im.width
