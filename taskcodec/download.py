@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from .errors import DatasetError
@@ -25,6 +23,9 @@ def fetch_file(url: str, dest: str | Path, sha256: str | None, *, timeout: float
         if sha256 and sha256_file(dest) != sha256:
             raise DatasetError(f"{dest}: sha256 {sha256_file(dest)} does not match the expected {sha256}; delete it to re-download")
         return dest
+    import urllib.error  # here: urllib.request costs every process importing taskcodec ~20 ms
+    import urllib.request
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
     try:
