@@ -26,7 +26,7 @@ import numpy as np
 
 from .codec import Codec
 from .errors import CodecError, PluginError
-from .files import write_atomic
+from .files import write_new
 from .hashing import image_digest
 from .image_transfer import ImageRef
 from .images import check_image
@@ -79,7 +79,7 @@ def encode_chunk(
                 _check_determinism(codec, where, image, rate_point, data, decoded)
             payload = checked_payload_bytes(codec.payload_bytes(data), len(data), where)
             stream = Path(streams_dir) / key[:2] / key
-            write_atomic(stream, data, durable=False)  # the runner re-encodes a stream found damaged
+            write_new(stream, data)  # its record, committed later, vouches for its length and sha256
             out.records.append(
                 EncodingRecord(
                     key=key, codec=codec.name, rate_point=rate_point, image_digest=digest,

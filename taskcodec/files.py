@@ -1,8 +1,9 @@
 """Files that are never seen half-written, and their sha256.
 
 :func:`write_atomic` is the one way taskcodec and its plugins write a file that something reads
-back (bitstreams, manifests, checkpoints, caches): a reader, or a later run after the writer was
-killed, finds the previous file or the complete new one, never a truncated one.
+back (manifests, checkpoints, caches): a reader, or a later run after the writer was killed, finds
+the previous file or the complete new one, never a truncated one. The store's bitstreams, whose
+readers check every byte against their records, are written by :func:`write_new`, which is cheaper.
 """
 from __future__ import annotations
 
@@ -57,6 +58,37 @@ def write_atomic(path: str | Path, data: FileContent, *, durable: bool = True) -
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_new(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` in place when no file is there yet (one create, a third of
+    :func:`write_atomic`'s metadata work: ~0.2 instead of ~0.6 ms per file on ext4); replace an existing
+    file through :func:`write_atomic`.
+
+    Only for files whose readers check what they read against a record written after this call
+    returns (the store's bitstreams: length and sha256): a process killed mid-write leaves a short
+    file that no record vouches for, and the next write replaces it atomically. A file some record
+    already vouches for is never truncated in place.
+    """
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        try:
+            fd = os.open(path, flags, 0o666)  # the umask applies, as to any new file
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, flags, 0o666)
+    except FileExistsError:
+        write_atomic(path, data, durable=False)
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {type(exc).__name__}: {exc} (disk full or folder not writable?)") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {path}: {type(exc).__name__}: {exc} (disk full or folder not writable?)") from exc
 
 
 def _write_content(fh: IO[bytes], data: FileContent) -> None:
