@@ -40,9 +40,13 @@ class FreshStores:
     def __init__(self, root: Path) -> None:
         self.root, self.rounds = Path(root), 0
 
-    def setup(self, *args: Any) -> Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]:
-        """A setup giving the timed function ``(*args, empty store folder)``."""
+    def setup(self, *args: Any, before: Callable[[], Any] | None = None
+              ) -> Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]:
+        """A setup giving the timed function ``(*args, empty store folder)``; ``before`` (e.g. a
+        :class:`PairedRounds`) runs first in each setup, untimed by the benchmark."""
         def make() -> tuple[tuple[Any, ...], dict[str, Any]]:
+            if before is not None:
+                before()
             self.clear()
             store = self.root / f"store-{self.rounds}"
             self.rounds += 1
@@ -53,3 +57,22 @@ class FreshStores:
     def clear(self) -> None:
         for old in self.root.glob("store-*"):
             shutil.rmtree(old)
+
+
+class PairedRounds:
+    """The bare side of a paired comparison, run right before each round of the other side (as a
+    ``FreshStores.setup(before=...)``) so that both see the same minutes of a shared machine: on these
+    VMs the speed drifts by 10-30% between minutes, more than the differences being measured."""
+
+    def __init__(self, bare: Callable[[], Any]) -> None:
+        self.bare, self.seconds = bare, []
+
+    def __call__(self) -> None:
+        start = time.perf_counter()
+        self.bare()
+        self.seconds.append(time.perf_counter() - start)
+
+    def throughput_ratios(self, other_seconds: list[float]) -> list[float]:
+        """bare / other time of each pair; the first bare round paired the warm-up round and is dropped."""
+        bare = self.seconds[len(self.seconds) - len(other_seconds):]
+        return [b / o for b, o in zip(bare, other_seconds)]
