@@ -80,7 +80,13 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def fingerprint(self) -> str:
-        """Identity of the prepared model (e.g. a hash of its weights); valid after prepare."""
+        """Identity of the prepared model (e.g. a hash of its weights); valid after prepare.
+
+        A rerun that finds every output in the store calls only :meth:`prepare`, this and
+        :meth:`provenance`: a task that can answer them without loading its network (e.g. from facts
+        about its weights file remembered in ``context.cache_dir``, loading it on the first
+        :meth:`predict`) keeps such reruns free of torch's import and the weights' load.
+        """
 
     @abc.abstractmethod
     def predict(self, images: Sequence[np.ndarray]) -> list[Any]:

@@ -237,11 +237,7 @@ class ExpressionCNN(Task):
                 if state_digest(state) != self._facts["weights_sha256"]:
                     raise TaskcodecError(f"expression-cnn: checkpoint {str(path)!r} changed after prepare() "
                                          f"(its weights no longer match the fingerprint); run again")
-            meta = self.meta
-            model = build_model(int(meta["in_channels"]), len(meta["classes"]), int(meta["width"]),
-                                str(meta.get("arch", "compact")))
-            model.load_state_dict(state)
-            self._model = model.to(device=self._device, memory_format=torch.channels_last).eval()
+            self._model = _network(state, self.meta).to(device=self._device, memory_format=torch.channels_last).eval()
             self._state = None
         return self._model
 
@@ -439,12 +435,9 @@ class ExpressionCNN(Task):
             raise TaskcodecError("expression-cnn: codec training needs a trained classifier: set the task option "
                                  "`checkpoint` (build one with `taskcodec train CONFIG`)")
         state, meta = load_checkpoint(Path(path))
-        model = build_model(int(meta["in_channels"]), len(meta["classes"]), int(meta["width"]),
-                            str(meta.get("arch", "compact")))
-        model.load_state_dict(state)
         from taskcodec_plugins.tasks.expression_cnn.differentiable import ClassifierTrainingView
 
-        return ClassifierTrainingView(model.to(context.device).eval(), meta)
+        return ClassifierTrainingView(_network(state, meta).to(context.device).eval(), meta)
 
     def provenance(self) -> dict[str, Any]:
         self._require()
@@ -474,13 +467,18 @@ class ExpressionCNN(Task):
         }
 
 
-def _weights_facts(state: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    """What fingerprint() and provenance() need from the weights, without the network."""
+def _network(state: dict[str, Any], meta: dict[str, Any]) -> Any:
+    """The network a checkpoint's metadata describes, holding its weights (on the CPU)."""
     model = build_model(int(meta["in_channels"]), len(meta["classes"]), int(meta["width"]),
                         str(meta.get("arch", "compact")))
-    model.load_state_dict(state)  # refuses weights of another architecture, as building the network did
-    return {"weights_sha256": state_digest(state), "parameters": int(sum(p.numel() for p in model.parameters())),
-            "meta": meta}
+    model.load_state_dict(state)  # refuses weights of another architecture
+    return model
+
+
+def _weights_facts(state: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """What fingerprint() and provenance() need from the weights, without keeping the network."""
+    parameters = int(sum(p.numel() for p in _network(state, meta).parameters()))
+    return {"weights_sha256": state_digest(state), "parameters": parameters, "meta": meta}
 
 
 def _summary(meta: dict[str, Any], path: Path, done: bool) -> dict[str, Any]:
