@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
-from taskcodec import TaskContext
+from taskcodec import TaskContext, TaskTrainingRequest
 from taskcodec.pluginmanager import get_plugin_manager
 from taskcodec.codec_training_config import train_codec
 
@@ -58,7 +58,7 @@ def classifier(tmp_path_factory) -> Path:
     ctx = TaskContext(load_split=lambda split: SyntheticFaces(None, split, **FER_DATA), cache_dir=folder,
                       device="cpu", seed=0, progress=False)
     path = folder / "cnn.pt"
-    ExpressionCNN(**TINY_CLASSIFIER).train(ctx, path)
+    ExpressionCNN(**TINY_CLASSIFIER).train(TaskTrainingRequest(context=ctx, out=path))
     return path
 
 
