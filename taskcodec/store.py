@@ -4,9 +4,10 @@ Every encoding is keyed by sha256 of (codec identity — name, version, library 
 options —, rate point, image digest); its bitstream lives at ``streams/<k[:2]>/<k>``
 and its sizes, the sha256 of its bytes (``stream_sha256``) and its image metrics in the
 database. A stream is checked against that sha256 before it is decoded again. Task outputs are keyed by (encoding
-key, task fingerprint). Writes are atomic (SQLite transactions; streams written to a
-temporary file then renamed), so a process killed at any point leaves only complete
-entries, and a rerun recomputes exactly what is missing.
+key, task fingerprint). A process killed at any point leaves only complete entries, and a rerun
+recomputes exactly what is missing: database writes are transactions, and a stream is written
+before its record (in place when new, see :func:`taskcodec.files.write_new`), so a short file left
+by a killed worker has no record and is encoded again.
 
 The default location is ``.taskcodec/`` in the current directory; ``--store`` or the
 environment variable ``TASKCODEC_STORE`` choose another.

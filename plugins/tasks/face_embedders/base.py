@@ -23,6 +23,10 @@ its alignment template; this base class does the rest:
   that image has no embedding) and, when the runner gave the outputs on the uncompressed images
   (:meth:`reference_outputs`), ``clean_score`` (the same pair's score on clean images; for the
   ``verification-fixed-threshold`` metric).
+- ``batch_size``: images per forward pass (default: 32 on the CPU, 128 on a GPU). On the CPU larger
+  batches are slower: a batch of 128 crops (256 with their mirror images) holds ~700 MB of
+  activations, and on 2 cores MobileFaceNet embedded 136 crops/s in batches of 128 against 226-236 in
+  batches of 16-32 (outputs identical here for 1, 16, 32 and 128, fp32 and bf16, AVX2 and AVX-512).
 - ``precision``: ``auto`` (bf16 autocast + channels_last where the CPU has native bf16 or on a
   bf16 GPU, else fp32), ``bf16`` or ``fp32``. Inputs are RGB, normalised (x - 127.5) / 128.
 """
@@ -46,7 +50,7 @@ from taskcodec_plugins.torch_utils import resolve_precision, state_digest
 
 MIN_POOL_BATCH = 16  # smaller batches run in this process
 OUTPUT_FORMAT = "f16-b64-1"  # bump when the output encoding changes (part of the fingerprint)
-BASE_DEFAULTS: dict[str, Any] = {"flip": True, "precision": "auto", "batch_size": 128, "align_on_decoded": None,
+BASE_DEFAULTS: dict[str, Any] = {"flip": True, "precision": "auto", "batch_size": None, "align_on_decoded": None,
                                  "workers": None}
 
 
@@ -80,7 +84,7 @@ class FaceEmbedderTask(Task):
             raise taskcodec.unknown_options(self, unknown, allowed)
         o = {**allowed, **options}
         checks = {"flip": taskcodec.Accept.boolean, "precision": taskcodec.Accept.one_of("auto", "bf16", "fp32"),
-                  "batch_size": taskcodec.Accept.integer(1), "workers": taskcodec.Accept.integer(1, optional=True),
+                  "batch_size": taskcodec.Accept.integer(1, optional=True), "workers": taskcodec.Accept.integer(1, optional=True),
                   "align_on_decoded": taskcodec.Accept.one_of(*sorted(TEMPLATES), optional=True)}
         for key, check in checks.items():
             taskcodec.read_option(self, key, o[key], check)
@@ -172,7 +176,7 @@ class FaceEmbedderTask(Task):
 
         self._require()
         out = []
-        bs = self._o["batch_size"]
+        bs = self._o["batch_size"] or (128 if self._device.startswith("cuda") else 32)
         cast = (torch.autocast("cuda" if self._device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
                 if self._precision == "bf16" else contextlib.nullcontext())
         with torch.inference_mode(), cast:

@@ -198,3 +198,15 @@ def test_worker_processes_give_the_same_outputs(tmp_path):
         pooled.close()
     assert pooled.fingerprint() == local.fingerprint()
     assert np.allclose(a, b, atol=2e-3)
+
+
+def test_batch_size_does_not_change_the_embeddings(tmp_path):
+    weights = str(random_checkpoint(tmp_path / "w.ckpt"))
+    crops = [natural_image(112, 96, seed=i) for i in range(40)]
+    outputs = []
+    for batch_size in (1, 7, None, 128):  # None: the default for the device (32 on the CPU)
+        task = MobileFaceNetTask(weights=weights, precision="fp32", workers=1, batch_size=batch_size)
+        task.prepare(Pairs(), context(tmp_path))
+        outputs.append(np.stack([face_embedder_base.decode_embedding(o) for o in task.predict(crops)]))
+    for other in outputs[1:]:
+        assert np.allclose(outputs[0], other, atol=2e-3)  # float rounding at most (identical where measured)
