@@ -73,6 +73,7 @@ def _code(job):
 
 
 def _bare(root: Path, qualities: list[int]) -> None:
+    """The same work without the framework, the classifier batched as the runner's task batches it."""
     from taskcodec_plugins.datasets.fer.datasets import FerPlus
     from taskcodec_plugins.tasks.expression_cnn import task as expression_task
 
@@ -82,10 +83,11 @@ def _bare(root: Path, qualities: list[int]) -> None:
     model.load_state_dict(state)
     model.eval()
     precision = expression_task.resolve_precision("auto", "cpu")
+    batch = expression_task.eval_batch_size(expression_task.DEFAULTS, "cpu")
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         for quality in qualities:
             decoded = [d for d, _ in pool.map(_code, [(im, quality) for im in images], chunksize=64)]
-            expression_task.run_model(model, np.stack(decoded)[:, None], "cpu", precision, 256)
+            expression_task.run_model(model, np.stack(decoded)[:, None], "cpu", precision, batch)
 
 
 def _fit(points: list[tuple[int, int, float]]) -> dict[str, float]:

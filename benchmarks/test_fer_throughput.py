@@ -3,7 +3,7 @@
 Run: pytest benchmarks/test_fer_throughput.py --benchmark-only
 
 - ``test_classifier_inference_*``: the FER+ network (``arch: vgg``, width 32, ~1.17M parameters) on
-  1,024 48x48 gray images, batch 256, in bf16 (autocast, channels_last) and fp32; images/s in extra_info.
+  1,024 48x48 gray images, in the task's default CPU batch (64), in bf16 (autocast, channels_last) and fp32; images/s in extra_info.
   Throughput does not depend on the weights, so a freshly initialised network is used.
 - ``test_rate_point_*``: the FER+ test split (3,137 images, shared data) at JPEG quality 20: the bare
   loop (imagecodecs encode + decode, then the model on the decoded images, in this process) against
@@ -43,8 +43,10 @@ def test_classifier_inference(benchmark, precision):
 
     model = _model(precision)
     images = np.random.default_rng(0).integers(0, 256, (N_IMAGES, 1, 48, 48), dtype=np.uint8)
-    expression_task.run_model(model, images[:256], "cpu", precision, 256)  # warm-up
-    benchmark.pedantic(expression_task.run_model, args=(model, images, "cpu", precision, 256), rounds=3, iterations=1)
+    batch = expression_task.eval_batch_size(expression_task.DEFAULTS, "cpu")
+    expression_task.run_model(model, images[:256], "cpu", precision, batch)  # warm-up
+    benchmark.pedantic(expression_task.run_model, args=(model, images, "cpu", precision, batch), rounds=3, iterations=1)
+    benchmark.extra_info["batch"] = batch
     benchmark.extra_info["images_per_s"] = N_IMAGES / benchmark.stats.stats.median
     benchmark.extra_info["parameters"] = int(sum(p.numel() for p in model.parameters()))
 
@@ -80,7 +82,8 @@ def _bare(images: np.ndarray, model, precision: str) -> float:
     from taskcodec_plugins.tasks.expression_cnn import task as expression_task
 
     decoded = np.stack([imagecodecs.jpeg8_decode(imagecodecs.jpeg8_encode(im, level=QUALITY)) for im in images])
-    return float(expression_task.run_model(model, decoded[:, None], "cpu", precision, 256).argmax(1).mean())
+    batch = expression_task.eval_batch_size(expression_task.DEFAULTS, "cpu")  # as the runner's task batches it
+    return float(expression_task.run_model(model, decoded[:, None], "cpu", precision, batch).argmax(1).mean())
 
 
 def _runner(checkpoint: Path, store_dir: Path) -> None:

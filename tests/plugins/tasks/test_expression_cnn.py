@@ -168,6 +168,7 @@ def test_unprepared_task_refuses():
 @pytest.mark.parametrize("options, name", [
     ({"epochs": 0}, "epochs"), ({"lr": "fast"}, "lr"), ({"augment": "yes"}, "augment"),
     ({"precision": "fp16"}, "precision"), ({"seed": -2}, "seed"), ({"batchsize": 3}, "batchsize"),
+    ({"eval_batch_size": 0}, "eval_batch_size"), ({"eval_batch_size": 2.5}, "eval_batch_size"),
 ])
 def test_bad_options(options, name):
     with pytest.raises(ConfigError, match=name):
@@ -208,3 +209,14 @@ def test_train_split_must_have_the_evaluated_classes(tmp_path):
     with pytest.raises(TaskcodecError, match="classes"):
         ExpressionCNN(**TINY).prepare(evaluated, context(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_eval_batch_size_defaults_by_device_and_does_not_change_predictions(trained):
+    assert expression_task.eval_batch_size(expression_task.DEFAULTS, "cpu") == 64
+    assert expression_task.eval_batch_size(expression_task.DEFAULTS, "cuda:0") == 256
+    assert expression_task.eval_batch_size({**expression_task.DEFAULTS, "eval_batch_size": 5}, "cpu") == 5
+    images = list(load("test").images[:100])
+    small = ExpressionCNN(checkpoint=str(trained.cache_path), eval_batch_size=3)
+    small.prepare(load("test"), context(trained.cache_path.parent))
+    assert small.predict(images) == trained.predict(images)
+    assert small.fingerprint() == trained.fingerprint()  # how it is batched is not part of the model's identity
