@@ -2,8 +2,8 @@
 codec at one rate point.
 
 This is the unit of work the runner hands to worker processes, so it imports little:
-the codec and metric objects arrive pickled, and the bitstreams are written straight
-into the store's content-addressed folder. Encoding goes through
+the codec and metric objects arrive pickled, and the chunk's bitstreams are written straight
+into the store, as one pack file. Encoding goes through
 :meth:`Codec.encode_batch_with_stats` (per image shape); each stat the codec reports is kept as
 the image metric ``stat:<name>`` beside the real metrics (``encode_seconds`` includes computing
 them).
@@ -17,6 +17,7 @@ codec whose batches differ from one-at-a-time coding is caught too.
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from .hashing import image_digest
 from .image_transfer import ImageRef
 from .images import check_image
 from .metric import ImageMetric
-from .store import STAT_PREFIX, EncodingRecord, encoding_key, stream_sha256
+from .store import PACKS, STAT_PREFIX, EncodingRecord, encoding_key, stream_sha256
 
 
 Item = tuple[str, str, np.ndarray]  # (sample id, image digest, image)
@@ -65,6 +66,9 @@ def encode_chunk(
     """
     items = [(sid, digest, image.load() if isinstance(image, ImageRef) else image) for sid, digest, image in items]
     out = ChunkResult()
+    pack = f"{secrets.token_hex(16)}.pack"  # a new name: a pack is never rewritten (see taskcodec.store)
+    streams: list[bytes] = []
+    offset = 0
     for group in _by_shape(items):
         coded = _encode_group(codec, row, rate_point, group)
         decoded_images = _decode_group(codec, row, rate_point, group, [data for data, _ in coded[0]])
@@ -78,22 +82,25 @@ def encode_chunk(
             if check_determinism:
                 _check_determinism(codec, where, image, rate_point, data, decoded)
             payload = checked_payload_bytes(codec.payload_bytes(data), len(data), where)
-            stream = Path(streams_dir) / key[:2] / key
-            write_new(stream, data)  # its record, committed later, vouches for its length and sha256
             out.records.append(
                 EncodingRecord(
                     key=key, codec=codec.name, rate_point=rate_point, image_digest=digest,
                     height=image.shape[0], width=image.shape[1], n_bytes=len(data),
                     payload_bytes=payload, decoded_digest=image_digest(decoded),
                     encode_seconds=encode_share, decode_seconds=decode_share, stream_sha256=stream_sha256(data),
+                    pack=pack, pack_offset=offset,
                 )
             )
+            streams.append(data)
+            offset += len(data)
             for metric in metrics:
                 value = checked_metric_value(metric.compute(image, decoded), metric.name, where)
                 out.metrics.append((key, metric.name, value))
             out.metrics.extend((key, STAT_PREFIX + name, float(value)) for name, value in stats.items())
             if keep_decoded:
                 out.decoded[key] = decoded
+    if streams:  # before the records go back: they are committed only once the pack is whole
+        write_new(Path(streams_dir) / PACKS / pack, b"".join(streams))
     return out
 
 

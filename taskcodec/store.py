@@ -1,13 +1,15 @@
 """The results store: a SQLite database plus a content-addressed folder of bitstreams.
 
 Every encoding is keyed by sha256 of (codec identity — name, version, library versions,
-options —, rate point, image digest); its bitstream lives at ``streams/<k[:2]>/<k>``
-and its sizes, the sha256 of its bytes (``stream_sha256``) and its image metrics in the
-database. A stream is checked against that sha256 before it is decoded again. Task outputs are keyed by (encoding
+options —, rate point, image digest); its bitstream lives in a pack file, ``streams/packs/<name>.pack``
+(the streams of one chunk of work, concatenated: one file per chunk rather than per stream, whose
+creation cost more than coding a small image), at the offset its record holds (stores written
+before schema 4: one file per stream, ``streams/<k[:2]>/<k>``), and its sizes, the sha256 of its
+bytes (``stream_sha256``) and its image metrics in the database. A stream is checked against that sha256 before it is decoded again. Task outputs are keyed by (encoding
 key, task fingerprint). A process killed at any point leaves only complete entries, and a rerun
-recomputes exactly what is missing: database writes are transactions, and a stream is written
-before its record (in place when new, see :func:`taskcodec.files.write_new`), so a short file left
-by a killed worker has no record and is encoded again.
+recomputes exactly what is missing: database writes are transactions, and a pack is written before
+its records (under a new name, see :func:`taskcodec.files.write_new`), so a short pack left by a
+killed worker has no record, and its images are encoded again into another.
 
 The default location is ``.taskcodec/`` in the current directory; ``--store`` or the
 environment variable ``TASKCODEC_STORE`` choose another.
@@ -27,8 +29,10 @@ from .errors import StoreError
 from .hashing import stable_json
 
 STORE_ENV = "TASKCODEC_STORE"
-# 2: encodings.stream_sha256; 3: encodings.setting renamed rate_point (older stores are migrated in place)
-SCHEMA_VERSION = 3
+# 2: encodings.stream_sha256; 3: encodings.setting renamed rate_point; 4: encodings.pack, pack_offset
+# (streams in pack files). Older stores are migrated in place; their streams stay where they are.
+SCHEMA_VERSION = 4
+PACKS = "packs"  # the folder of streams/ holding the pack files
 STAT_PREFIX = "stat:"  # image_metrics rows named stat:<name> hold a codec's encode_with_stats numbers
 
 _SCHEMA = """
@@ -45,7 +49,9 @@ CREATE TABLE IF NOT EXISTS encodings (
     decoded_digest TEXT NOT NULL,
     encode_seconds REAL,
     decode_seconds REAL,
-    stream_sha256 TEXT
+    stream_sha256 TEXT,
+    pack TEXT,
+    pack_offset INTEGER
 );
 CREATE TABLE IF NOT EXISTS image_metrics (
     key TEXT NOT NULL, metric TEXT NOT NULL, value REAL,
@@ -96,6 +102,8 @@ class EncodingRecord:
     encode_seconds: float | None = None
     decode_seconds: float | None = None
     stream_sha256: str | None = None  # None only for rows migrated from a version 1 store, until verified
+    pack: str | None = None  # the pack file holding the stream (None: its own file, stores before schema 4)
+    pack_offset: int | None = None  # where in the pack the stream's n_bytes start
 
 
 def stream_sha256(data: bytes) -> str:
@@ -124,7 +132,7 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif row[0] in ("1", "2"):
+        elif row[0] in ("1", "2", "3"):
             self._migrate()
         elif row[0] != str(SCHEMA_VERSION):
             raise StoreError(
@@ -133,13 +141,14 @@ class Store:
             )
 
     def _migrate(self) -> None:
-        """Bring a version 1 or 2 store to the current schema, in one transaction.
+        """Bring a version 1, 2 or 3 store to the current schema, in one transaction.
 
         Version 1 had no ``stream_sha256``: the column is added, empty. Old rows keep NULL rather
         than the hash of their file as found now: a file damaged in place with its size intact
         would otherwise be certified. A NULL row is verified the first time its stream is reused,
         by decoding it and comparing with ``decoded_digest`` (the runner then records the hash, or
         encodes the image again). Versions 1 and 2 called the rate point column ``setting``: it is renamed.
+        Versions 1 to 3 kept each stream in its own file: ``pack`` and ``pack_offset`` are added, NULL.
         """
         with self.transaction() as db:
             columns = {r[1] for r in db.execute("PRAGMA table_info(encodings)")}
@@ -147,6 +156,9 @@ class Store:
                 db.execute("ALTER TABLE encodings ADD COLUMN stream_sha256 TEXT")
             if "setting" in columns:
                 db.execute("ALTER TABLE encodings RENAME COLUMN setting TO rate_point")
+            if "pack" not in columns:
+                db.execute("ALTER TABLE encodings ADD COLUMN pack TEXT")
+                db.execute("ALTER TABLE encodings ADD COLUMN pack_offset INTEGER")
             db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
@@ -164,40 +176,49 @@ class Store:
 
     # bitstreams ---------------------------------------------------------------------
     def stream_path(self, key: str) -> Path:
+        """Where a store before schema 4 kept the stream of ``key`` (its own file)."""
         return self.streams_dir / key[:2] / key
 
-    def read_stream(self, key: str, expected_bytes: int | None = None, expected_sha256: str | None = None) -> bytes:
-        """The stored bitstream; StoreError naming the file if it is missing, not ``expected_bytes``
-        long, or its sha256 is not ``expected_sha256``."""
-        data = self.read_stream_if_present(key)
-        if data is None:
-            raise StoreError(f"bitstream {key} is recorded but its file {self.stream_path(key)} is missing")
-        problem = self.stream_problem(key, data, expected_bytes, expected_sha256)
-        if problem:
-            raise StoreError(problem)
-        return data
+    def pack_path(self, pack: str) -> Path:
+        return self.streams_dir / PACKS / pack
 
-    def read_stream_if_present(self, key: str) -> bytes | None:
+    def stream_location(self, rec: EncodingRecord) -> str:
+        """Where the stream of ``rec`` lies, for messages."""
+        if rec.pack is None:
+            return f"its file {self.stream_path(rec.key)}"
+        return f"its {rec.n_bytes} bytes at offset {rec.pack_offset} of {self.pack_path(rec.pack)}"
+
+    def read_stream(self, rec: EncodingRecord) -> bytes:
+        """The stored bitstream of ``rec``; StoreError naming the file if it is missing, shorter than
+        recorded, or its sha256 is not the recorded one."""
+        data = self.read_stream_if_present(rec)
+        problem = self.stream_problem(rec, data)
+        if problem:
+            raise StoreError(f"bitstream {rec.key} is recorded but {problem}")
+        return data  # type: ignore[return-value]
+
+    def read_stream_if_present(self, rec: EncodingRecord) -> bytes | None:
+        """The bytes where the stream of ``rec`` lies (fewer where its file was cut short), None without
+        its file. Unchecked: see :meth:`stream_problem`."""
         try:
-            return self.stream_path(key).read_bytes()
+            if rec.pack is None:
+                return self.stream_path(rec.key).read_bytes()
+            with open(self.pack_path(rec.pack), "rb") as fh:
+                fh.seek(int(rec.pack_offset or 0))
+                return fh.read(rec.n_bytes)
         except OSError:
             return None
 
-    def stream_problem(self, key: str, data: bytes | None, expected_bytes: int | None,
-                       expected_sha256: str | None) -> str | None:
-        """What is wrong with a stream file's bytes ``data`` (None: missing), or None if nothing."""
-        path = self.stream_path(key)
+    def stream_problem(self, rec: EncodingRecord, data: bytes | None) -> str | None:
+        """What is wrong with the bytes ``data`` read for ``rec`` (None: missing), or None if nothing."""
+        where = self.stream_location(rec)
         if data is None:
-            return f"its file {path} is missing"
-        if expected_bytes is not None and len(data) != expected_bytes:
-            return f"its file {path} holds {len(data)} bytes, {expected_bytes} were recorded"
-        if expected_sha256 is not None and stream_sha256(data) != expected_sha256:
-            return f"its file {path} has sha256 {stream_sha256(data)}, {expected_sha256} was recorded"
+            return f"{where}: missing"
+        if len(data) != rec.n_bytes:
+            return f"{where}: {len(data)} bytes there, {rec.n_bytes} were recorded"
+        if rec.stream_sha256 is not None and stream_sha256(data) != rec.stream_sha256:
+            return f"{where}: sha256 {stream_sha256(data)}, {rec.stream_sha256} was recorded"
         return None
-
-    def stream_intact(self, key: str, expected_bytes: int, expected_sha256: str | None = None) -> bool:
-        """Whether the bitstream file exists with the recorded size (and sha256, when given)."""
-        return self.stream_problem(key, self.read_stream_if_present(key), expected_bytes, expected_sha256) is None
 
     def set_stream_sha256(self, key: str, sha256: str) -> None:
         """Record the sha256 of a migrated row's stream once it has been verified by decoding."""
@@ -210,11 +231,12 @@ class Store:
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO encodings (key, codec, rate_point, image_digest, height, width, n_bytes, "
-                "payload_bytes, decoded_digest, encode_seconds, decode_seconds, stream_sha256) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "payload_bytes, decoded_digest, encode_seconds, decode_seconds, stream_sha256, pack, pack_offset) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (r.key, r.codec, stable_json(r.rate_point), r.image_digest, r.height, r.width, r.n_bytes,
-                     r.payload_bytes, r.decoded_digest, r.encode_seconds, r.decode_seconds, r.stream_sha256)
+                     r.payload_bytes, r.decoded_digest, r.encode_seconds, r.decode_seconds, r.stream_sha256,
+                     r.pack, r.pack_offset)
                     for r in records
                 ],
             )
@@ -225,7 +247,8 @@ class Store:
         for chunk in _chunks(keys, 500):
             q = (
                 "SELECT key, codec, rate_point, image_digest, height, width, n_bytes, payload_bytes, decoded_digest, "
-                f"encode_seconds, decode_seconds, stream_sha256 FROM encodings WHERE key IN ({','.join('?' * len(chunk))})"
+                "encode_seconds, decode_seconds, stream_sha256, pack, pack_offset "
+                f"FROM encodings WHERE key IN ({','.join('?' * len(chunk))})"
             )
             for row in self.db.execute(q, chunk):
                 found[row[0]] = EncodingRecord(row[0], row[1], json.loads(row[2]), *row[3:])

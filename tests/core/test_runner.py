@@ -240,15 +240,18 @@ def test_damaged_stream_is_encoded_again(plugins, tmp_path):
     cfg = parse_config(task_config(), "patches.yaml", plugins.registry)
     first = Runner(cfg, Store(tmp_path / "store"), plugins, progress=False).run()
     store = Store(tmp_path / "store")
-    victim = next(iter(sorted(store.streams_dir.glob("*/*"))))
-    victim.write_bytes(victim.read_bytes()[:3])  # a torn write
+    key = store.db.execute("SELECT key FROM encodings ORDER BY key LIMIT 1").fetchone()[0]
+    rec = store.get_encodings([key])[key]
+    pack = store.pack_path(rec.pack)
+    pack.write_bytes(pack.read_bytes()[: rec.pack_offset + 3])  # a torn write
     db = sqlite3.connect(tmp_path / "store" / "results.sqlite")
-    db.execute("DELETE FROM task_outputs WHERE key = ?", (victim.name,))
+    db.execute("DELETE FROM task_outputs WHERE key = ?", (key,))
     db.commit()
     db.close()
     second = Runner(cfg, store, plugins, progress=False).run()
     assert pd.DataFrame(first.samples).equals(pd.DataFrame(second.samples))
-    assert len(victim.read_bytes()) > 3
+    again = store.get_encodings([key])[key]
+    assert again.pack != rec.pack and store.read_stream(again)  # encoded again, into another pack
 
 
 def test_leaderboard_warns_about_untrained_rows(plugins, tmp_path):

@@ -32,8 +32,48 @@ def test_each_encoding_records_the_sha256_of_its_stream(plugins, tmp_path):
     store = Store(tmp_path / "s")
     rows = store.db.execute("SELECT key, stream_sha256 FROM encodings").fetchall()
     assert len(rows) == 24
+    records = store.get_encodings([key for key, _ in rows])
     for key, sha in rows:
-        assert sha == hashlib.sha256(store.stream_path(key).read_bytes()).hexdigest()
+        assert sha == hashlib.sha256(store.read_stream_if_present(records[key])).hexdigest()
+    # a chunk's streams share one pack file
+    assert len({r.pack for r in records.values()}) < len(records)
+    assert sorted(p.name for p in store.streams_dir.iterdir()) == ["packs"]
+
+
+def _as_schema_3(path) -> None:
+    """What a store written by schema version 3 looks like: each stream in its own file, no pack columns."""
+    store = Store(path)
+    keys = [row[0] for row in store.db.execute("SELECT key FROM encodings")]
+    for key, rec in store.get_encodings(keys).items():
+        target = store.stream_path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(store.read_stream(rec))
+    store.close()
+    for pack in (path / "streams" / "packs").iterdir():
+        pack.unlink()
+    db = sqlite3.connect(path / "results.sqlite")
+    db.execute("ALTER TABLE encodings DROP COLUMN pack")
+    db.execute("ALTER TABLE encodings DROP COLUMN pack_offset")
+    db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+
+
+def test_version_3_store_keeps_reading_one_file_per_stream(plugins, tmp_path):
+    cfg = config(plugins, [{"name": "raw-test"}, {"name": "jpeg", "rate_points": [30]}])
+    first, _ = run(plugins, cfg, tmp_path / "s")
+    _as_schema_3(tmp_path / "s")
+    store = Store(tmp_path / "s")
+    assert store.db.execute("SELECT COUNT(*) FROM encodings WHERE pack IS NULL").fetchone()[0] == 24  # all of them
+    store.db.execute("DELETE FROM task_outputs WHERE key IN (SELECT key FROM encodings)")  # forces reuse
+    store.db.commit()
+    files = {p: p.stat().st_mtime_ns for p in store.streams_dir.rglob("*") if p.is_file()}
+    store.close()
+    second, logs = run(plugins, cfg, tmp_path / "s")
+    assert pd.DataFrame(first.rows).equals(pd.DataFrame(second.rows))
+    assert not [line for line in logs if "damaged" in line]
+    assert {p: p.stat().st_mtime_ns for p in files} == files  # decoded from their own files, none written
+    assert not list((tmp_path / "s" / "streams" / "packs").iterdir())
 
 
 def _downgrade(path, version: int) -> None:

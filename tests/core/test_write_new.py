@@ -39,19 +39,21 @@ def test_an_unwritable_place_is_a_store_error_naming_the_file(tmp_path):
         write_new(tmp_path / "ab" / "key", b"x")
 
 
-def test_a_short_stream_left_without_a_record_is_encoded_again(tmp_path):
+def test_a_short_pack_left_without_records_is_not_used(tmp_path):
     plugins = PluginManager(extra_plugins=[("integrity", IntegrityPlugin)])
     cfg = config(plugins, [{"name": "jpeg", "rate_points": [30]}])
     first, _ = run(plugins, cfg, tmp_path / "s")
     store = Store(tmp_path / "s")
-    key, n_bytes = store.db.execute("SELECT key, n_bytes FROM encodings LIMIT 1").fetchone()
-    path = store.stream_path(key)
-    whole = path.read_bytes()
-    store.db.execute("DELETE FROM encodings WHERE key=?", (key,))  # as if killed before the record was written
-    store.db.execute("DELETE FROM image_metrics WHERE key=?", (key,))
+    keys = [row[0] for row in store.db.execute("SELECT key FROM encodings")]
+    rec = store.get_encodings(keys)[keys[0]]
+    pack = store.pack_path(rec.pack)
+    store.db.execute("DELETE FROM encodings WHERE pack=?", (rec.pack,))  # as if killed before the records ...
+    store.db.execute("DELETE FROM image_metrics WHERE key NOT IN (SELECT key FROM encodings)")
     store.db.commit()
     store.close()
-    path.write_bytes(whole[: n_bytes // 2])  # ... and mid-write
+    pack.write_bytes(pack.read_bytes()[: rec.n_bytes // 2])  # ... and mid-write
     second, _ = run(plugins, cfg, tmp_path / "s")
-    assert path.read_bytes() == whole
     assert first.rows == second.rows
+    store = Store(tmp_path / "s")
+    again = store.get_encodings([rec.key])[rec.key]
+    assert again.pack != rec.pack and len(store.read_stream(again)) == rec.n_bytes
