@@ -6,7 +6,8 @@ Run: pytest benchmarks/test_fer_throughput.py --benchmark-only
   1,024 48x48 gray images, in the task's default CPU batch (64), in bf16 (autocast, channels_last) and fp32; images/s in extra_info.
   Throughput does not depend on the weights, so a freshly initialised network is used.
 - ``test_rate_point_*``: the FER+ test split (3,137 images, shared data) at JPEG quality 20: the bare
-  loop (imagecodecs encode + decode, then the model on the decoded images, in this process) against
+  loop (the split's PNGs read by the ``ferplus`` dataset, imagecodecs encode + decode, then the model on the
+  decoded images as the task runs it, channels_last and batched alike, in this process) against
   ``taskcodec``'s runner on a cold store (worker processes, SQLite, bitstream files, PSNR, task
   outputs cached). extra_info records images/s and the runner/bare time ratio (medians of 3 rounds after
   a warm-up round each; every runner round into an empty store).
@@ -76,11 +77,15 @@ def fer_test():
     return ds, ds.images
 
 
-def _bare(images: np.ndarray, model, precision: str) -> float:
+def _bare(model, precision: str) -> float:
+    """The runner's work without the framework: read the split's PNGs, code them, classify them."""
     import imagecodecs
 
     from taskcodec_plugins.tasks.expression_cnn import task as expression_task
 
+    from taskcodec_plugins.datasets.fer.datasets import FerPlus
+
+    images = FerPlus(DATASETS / "ferplus", "test").images
     decoded = np.stack([imagecodecs.jpeg8_decode(imagecodecs.jpeg8_encode(im, level=QUALITY)) for im in images])
     batch = expression_task.eval_batch_size(expression_task.DEFAULTS, "cpu")  # as the runner's task batches it
     return float(expression_task.run_model(model, decoded[:, None], "cpu", precision, batch).argmax(1).mean())
@@ -107,28 +112,31 @@ def _runner(checkpoint: Path, store_dir: Path) -> None:
 
 
 def _bare_model(folder: Path):
-    """The classifier the bare loop runs (the runner's weights, at the runner's default precision)."""
+    """The classifier the bare loop runs as the task runs it: the runner's weights, channels_last memory
+    format, the task's default precision."""
+    import torch
+
     from taskcodec_plugins.tasks.expression_cnn import task as expression_task
 
     state, meta = expression_task.load_checkpoint(_checkpoint(folder))
     model = expression_task.build_model(1, len(meta["classes"]), int(meta["width"]), meta.get("arch", "compact"))
     model.load_state_dict(state)
-    return model.eval(), expression_task.resolve_precision("auto", "cpu")
+    return model.to(memory_format=torch.channels_last).eval(), expression_task.resolve_precision("auto", "cpu")
 
 
 @pytest.mark.shared_data
 def test_rate_point_bare_model(benchmark, fer_test, tmp_path):
-    ds, images = fer_test
+    ds, _ = fer_test
     model, precision = _bare_model(tmp_path)
-    benchmark.pedantic(_bare, args=(images, model, precision), rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(_bare, args=(model, precision), rounds=3, iterations=1, warmup_rounds=1)
     benchmark.extra_info["images_per_s"] = len(ds) / benchmark.stats.stats.median
 
 
 @pytest.mark.shared_data
 def test_rate_point_runner_cold_store(benchmark, fer_test, tmp_path):
-    ds, images = fer_test
+    ds, _ = fer_test
     model, precision = _bare_model(tmp_path)
-    stores, paired = FreshStores(tmp_path / "stores"), PairedRounds(lambda: _bare(images, model, precision))
+    stores, paired = FreshStores(tmp_path / "stores"), PairedRounds(lambda: _bare(model, precision))
     benchmark.pedantic(_runner, setup=stores.setup(_checkpoint(tmp_path), before=paired), rounds=3, iterations=1,
                        warmup_rounds=1)
     stores.clear()
