@@ -147,5 +147,13 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return obj["state_dict"], meta
 
 
+def network_from_checkpoint(state: dict[str, Any], meta: dict[str, Any]) -> Any:
+    """The network a checkpoint's metadata describes, holding its weights (on the CPU)."""
+    model = build_model(int(meta["in_channels"]), len(meta["classes"]), int(meta["width"]),
+                        str(meta.get("arch", "compact")))
+    model.load_state_dict(state)  # refuses weights of another architecture
+    return model
+
+
 def is_class_index(label: Any, n_classes: int) -> bool:
     return isinstance(label, (int, np.integer)) and not isinstance(label, bool) and 0 <= label < n_classes

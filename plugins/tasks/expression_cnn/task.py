@@ -67,8 +67,9 @@ import numpy as np
 import taskcodec
 from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError, TaskTrainingRequest, stable_json
 from taskcodec_plugins.tasks.expression_cnn.model import TaskInputError  # noqa: F401 (part of this task's API)
-from taskcodec_plugins.tasks.expression_cnn.model import (ARCHS, build_model, is_class_index, load_checkpoint, run_model,
-                                                   save_checkpoint, to_array, train_model)
+from taskcodec_plugins.tasks.expression_cnn.model import (ARCHS, build_model, is_class_index, load_checkpoint,
+                                                          network_from_checkpoint, run_model, save_checkpoint, to_array,
+                                                          train_model)
 from taskcodec_plugins.torch_utils import remembered_weights_facts, resolve_precision, state_digest
 
 MODEL_VERSION = "2"  # bump when the architecture or the training code changes: part of the cache key
@@ -242,7 +243,7 @@ class ExpressionCNN(Task):
                 if state_digest(state) != self._facts["weights_sha256"]:
                     raise TaskcodecError(f"expression-cnn: checkpoint {str(path)!r} changed after prepare() "
                                          f"(its weights no longer match the fingerprint); run again")
-            self._model = _network(state, self.meta).to(device=self._device, memory_format=torch.channels_last).eval()
+            self._model = network_from_checkpoint(state, self.meta).to(device=self._device, memory_format=torch.channels_last).eval()
             self._state = None
         return self._model
 
@@ -443,7 +444,7 @@ class ExpressionCNN(Task):
         state, meta = load_checkpoint(Path(path))
         from taskcodec_plugins.tasks.expression_cnn.differentiable import ClassifierTrainingView
 
-        return ClassifierTrainingView(_network(state, meta).to(context.device).eval(), meta)
+        return ClassifierTrainingView(network_from_checkpoint(state, meta).to(context.device).eval(), meta)
 
     def provenance(self) -> dict[str, Any]:
         self._require()
@@ -478,17 +479,9 @@ def eval_batch_size(options: dict[str, Any], device: str) -> int:
     return options["eval_batch_size"] or (256 if device.startswith("cuda") else 64)
 
 
-def _network(state: dict[str, Any], meta: dict[str, Any]) -> Any:
-    """The network a checkpoint's metadata describes, holding its weights (on the CPU)."""
-    model = build_model(int(meta["in_channels"]), len(meta["classes"]), int(meta["width"]),
-                        str(meta.get("arch", "compact")))
-    model.load_state_dict(state)  # refuses weights of another architecture
-    return model
-
-
 def _weights_facts(state: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     """What fingerprint() and provenance() need from the weights, without keeping the network."""
-    parameters = int(sum(p.numel() for p in _network(state, meta).parameters()))
+    parameters = int(sum(p.numel() for p in network_from_checkpoint(state, meta).parameters()))
     return {"weights_sha256": state_digest(state), "parameters": parameters, "meta": meta}
 
 
