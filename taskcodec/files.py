@@ -82,13 +82,17 @@ def write_new(path: str | Path, data: bytes) -> None:
         write_atomic(path, data, durable=False)
         return
     except OSError as exc:
-        raise StoreError(f"cannot write {path}: {type(exc).__name__}: {exc} (disk full or folder not writable?)") from exc
+        raise _write_failed(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
     except OSError as exc:
         path.unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path}: {type(exc).__name__}: {exc} (disk full or folder not writable?)") from exc
+        raise _write_failed(path, exc) from exc
+
+
+def _write_failed(path: Path, exc: OSError) -> StoreError:
+    return StoreError(f"cannot write {path}: {type(exc).__name__}: {exc} (disk full or folder not writable?)")
 
 
 def _write_content(fh: IO[bytes], data: FileContent) -> None:

@@ -49,7 +49,7 @@ def confusion(labels: Sequence[Any], preds: Sequence[Any]) -> tuple[np.ndarray, 
     index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
     codes = np.fromiter((index[key] for key in keys), dtype=np.int64, count=len(keys))
     n, k = len(labels), len(index)
-    matrix = np.bincount(codes[:n] * k + codes[n:], minlength=k * k).reshape(k, k).astype(np.int64)
+    matrix = np.bincount(codes[:n] * k + codes[n:], minlength=k * k).reshape(k, k)
     return matrix, list(index)
 
 
