@@ -174,9 +174,19 @@ TOTAL = 200 * 9
 
 
 def _start(cfg, store, out, marker):
+    """Start ``taskcodec run``; its output goes to a file (a pipe the test never drains could fill and block
+    a process of the run, its resource tracker included), read back by ``_output``."""
     cmd = [sys.executable, "-m", "taskcodec.cli", "run", str(cfg), "--store", str(store), "--out", str(out), "--no-progress"]
     env = dict(os.environ, TASKCODEC_FAULT_MARKER=marker, OMP_NUM_THREADS="1")
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = cfg.parent / f"run-{uuid.uuid4().hex[:8]}.log"
+    with open(log, "wb") as sink:  # the child keeps its own descriptor
+        process = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    process.log = log
+    return process
+
+
+def _output(process) -> str:
+    return process.log.read_text(errors="replace")
 
 
 def _encodings(store) -> int:
@@ -214,8 +224,44 @@ def _assert_none_marked(marker: str) -> None:
     deadline = time.time() + 20
     while _marked_processes(marker) and time.time() < deadline:
         time.sleep(0.1)
-    left = [(p.pid, p.cmdline()) for p in _marked_processes(marker)]
+    left = [_describe(p) for p in _marked_processes(marker)]
     assert not left, f"left running: {left}"
+
+
+def _describe(process: psutil.Process) -> dict:
+    """A left process as a failure message needs it: the system call it waits in (0 read, 1 write, 7 poll on
+    x86-64) and, for each pipe it holds, the live processes holding the same pipe with their end (``r``/``w``):
+    a resource tracker exits when the last writer of its pipe has gone."""
+    def pipes(pid) -> dict[str, str]:
+        found = {}
+        try:
+            names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            return found
+        for fd in names:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("pipe:"):
+                    flags = int(open(f"/proc/{pid}/fdinfo/{fd}").read().split("flags:")[1].split()[0], 8)
+                    found[target] = "w" if flags & os.O_WRONLY else "r"
+            except (OSError, IndexError, ValueError):
+                continue  # closed meanwhile (listdir's own descriptor among them)
+        return found
+
+    def syscall(pid) -> str:
+        try:
+            return open(f"/proc/{pid}/syscall").read().split()[0]
+        except (OSError, IndexError):
+            return "?"
+
+    holders = {}
+    for pipe, end in pipes(process.pid).items():
+        holders[f"{pipe} {end}"] = [(p.pid, p.info["name"], end_, syscall(p.pid))
+                                    for p in psutil.process_iter(["name"]) if p.pid != process.pid
+                                    for pipe_, end_ in pipes(p.pid).items() if pipe_ == pipe]
+    with process.oneshot():
+        return {"pid": process.pid, "ppid": process.ppid(), "status": process.status(),
+                "syscall": syscall(process.pid), "cmdline": process.cmdline(), "pipe_holders": holders}
 
 
 def _kill_at(victim, store, target: int, sig, marker) -> bool:
@@ -236,7 +282,7 @@ def test_runs_killed_at_random_points_resume_to_identical_results(tmp_path):
     cfg = tmp_path / "faults.yaml"
     cfg.write_text(FACES)
     reference = _start(cfg, tmp_path / "ref-store", tmp_path / "ref", "ref")
-    assert reference.wait(timeout=120) == 0, reference.stderr.read().decode()
+    assert reference.wait(timeout=120) == 0, _output(reference)
 
     marker = uuid.uuid4().hex
     rng = random.Random(int(os.environ.get("TASKCODEC_FAULT_SEED", "7")))
@@ -250,11 +296,11 @@ def test_runs_killed_at_random_points_resume_to_identical_results(tmp_path):
         sig = signal.SIGTERM if i == len(targets) - 1 else signal.SIGKILL
         kills += _kill_at(victim, tmp_path / "store", target, sig, marker)
         if sig == signal.SIGTERM and victim.returncode is not None:
-            assert victim.returncode in (143, -signal.SIGTERM), victim.stderr.read().decode()
+            assert victim.returncode in (143, -signal.SIGTERM), _output(victim)
     assert kills >= 10, f"only {kills} of the runs were killed before they finished"
     assert 0 < _encodings(tmp_path / "store") < TOTAL
     resumed = _start(cfg, tmp_path / "store", tmp_path / "out", marker)
-    assert resumed.wait(timeout=120) == 0, resumed.stderr.read().decode()
+    assert resumed.wait(timeout=120) == 0, _output(resumed)
     for name in ("results.csv", "images.csv.gz"):
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
     _assert_none_marked(marker)
