@@ -90,19 +90,22 @@ class Codec(abc.ABC):
             if rate_point is not None:
                 raise CodecError(f"codec {self.name!r} has no rate parameter; its only rate point is null, got {rate_point!r}")
             return None
+        number = isinstance(rate_point, (int, float, np.integer, np.floating)) and not isinstance(rate_point, bool)
+        if not number or not np.isfinite(rate_point):
+            raise self._rate_point_problem(rate_point)
+        if self.integer_rate_points and float(rate_point) != int(rate_point):
+            raise self._rate_point_problem(rate_point)
+        canonical = int(rate_point) if float(rate_point) == int(rate_point) else float(rate_point)
+        if self.rate_point_range is not None and not self.rate_point_range[0] <= canonical <= self.rate_point_range[1]:
+            raise self._rate_point_problem(rate_point)
+        return canonical
+
+    def _rate_point_problem(self, rate_point: RatePoint) -> CodecError:
+        # built only when raised: validate_rate_point runs on every encode and decode
         expected = "an integer" if self.integer_rate_points else "a finite number"
         if self.rate_point_range is not None:
             expected += f" in {self.rate_point_range[0]:g}..{self.rate_point_range[1]:g}"
-        problem = CodecError(f"codec {self.name!r}: {self.rate_parameter} must be {expected}, got {rate_point!r}")
-        number = isinstance(rate_point, (int, float, np.integer, np.floating)) and not isinstance(rate_point, bool)
-        if not number or not np.isfinite(rate_point):
-            raise problem
-        if self.integer_rate_points and float(rate_point) != int(rate_point):
-            raise problem
-        rate_point = int(rate_point) if float(rate_point) == int(rate_point) else float(rate_point)
-        if self.rate_point_range is not None and not self.rate_point_range[0] <= rate_point <= self.rate_point_range[1]:
-            raise problem
-        return rate_point
+        return CodecError(f"codec {self.name!r}: {self.rate_parameter} must be {expected}, got {rate_point!r}")
 
     @abc.abstractmethod
     def encode(self, image: np.ndarray, rate_point: RatePoint) -> bytes:

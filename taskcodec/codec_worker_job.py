@@ -32,7 +32,7 @@ from .hashing import image_digest
 from .image_transfer import ImageRef
 from .images import check_image
 from .metric import ImageMetric
-from .store import PACKS, STAT_PREFIX, EncodingRecord, encoding_key, stream_sha256
+from .store import PACKS, STAT_PREFIX, EncodingRecord, encoding_keys, stream_sha256
 
 
 Item = tuple[str, str, np.ndarray]  # (sample id, image digest, image)
@@ -69,13 +69,15 @@ def encode_chunk(
     pack = f"{secrets.token_hex(16)}.pack"  # a new name: a pack is never rewritten (see taskcodec.store)
     streams: list[bytes] = []
     offset = 0
+    digests = [digest for _, digest, _ in items]
+    keys = dict(zip(digests, encoding_keys(codec_identity, rate_point, digests)))
     for group in _by_shape(items):
         coded = _encode_group(codec, row, rate_point, group)
         decoded_images = _decode_group(codec, row, rate_point, group, [data for data, _ in coded[0]])
         encode_share, decode_share = coded[1] / len(group), decoded_images[1] / len(group)
         for (sample_id, digest, image), (data, stats), decoded in zip(group, coded[0], decoded_images[0]):
             where = describe_coding(codec, row, rate_point, sample_id)
-            key = encoding_key(codec_identity, rate_point, digest)
+            key = keys[digest]
             check_image(decoded, f"{where}: decode output")
             if decoded.shape != image.shape:
                 raise CodecError(f"{where}: decoded shape {decoded.shape} differs from the original {image.shape}")

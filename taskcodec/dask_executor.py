@@ -31,6 +31,7 @@ class DaskPool:
     """The interface of :class:`taskcodec.worker_pool.WorkerPool`, on a Dask client started on first use."""
 
     reads_local_files = False  # workers may be on other machines: chunks carry their images
+    on_demand = False  # asked for explicitly: never second-guessed by the runner
 
     def __init__(self, workers: int, scheduler: str | None = None):
         self.workers = workers
@@ -41,6 +42,10 @@ class DaskPool:
 
     def wanted(self, pending_work: int) -> bool:
         return pending_work > 0  # asked for explicitly: every chunk goes to the cluster
+
+    @property
+    def started(self) -> bool:
+        return self._executor is not None
 
     def lost_worker_errors(self) -> tuple[type[BaseException], ...]:
         return lost_worker_errors()

@@ -4,7 +4,10 @@ lacks; :mod:`taskcodec.results` then reads every row's numbers back from the sto
 Work is resumable by construction: each chunk of encodings and each batch of task
 outputs is committed to the store as soon as it is done, and a rerun computes only
 what is missing. Codec work runs in worker processes (spawn: torch may already be
-running threads in this process, and fork would deadlock); task inference runs here.
+running threads in this process, and fork would deadlock); task inference runs here. With
+the worker count left to the runner, workers are started only for coding that repays their
+start-up (timed on the first chunks, :class:`taskcodec.worker_pool.CodingCostEstimate`);
+cheaper work is coded in this process, with identical results.
 
 Integrity: a stored stream is checked against its recorded sha256 before it is decoded
 again (a damaged one is encoded again, with a log line naming it), and its decoded image
@@ -18,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from concurrent.futures import Future
 from typing import Any, Callable
 
@@ -34,9 +38,9 @@ from .errors import CodecError, ConfigError, PluginError, StoreError
 from .image_transfer import ImageFile
 from .machine import resolve_device
 from .pluginmanager import PluginManager
-from .store import Store, encoding_key, reference_key
+from .store import Store, encoding_keys, reference_key
 from .stored_streams import check_decodes_here, decode_stored, stream_reusable
-from .worker_pool import check_picklable, make_pool, sigterm_raises_systemexit
+from .worker_pool import PRESTART_PIXELS, CodingCostEstimate, check_picklable, make_pool, sigterm_raises_systemexit
 from .results import REFERENCE, Cell, Collected, ResultCollector
 
 def _default_workers() -> int:
@@ -66,14 +70,16 @@ class Runner:
         self.config = config
         self.store = store
         self.plugins = plugins
-        self.workers = workers or config.runner.workers or _default_workers()
+        asked = workers or config.runner.workers  # None: up to every core, started only where they pay
+        self.workers = asked or _default_workers()
         self.progress = progress
         self.log = log
         self.check_determinism = check_determinism  # encode and decode every image twice, compare
         # called with (dataset fingerprint, the main task's provenance) before any coding: raises to refuse
         # a run on other data or weights than expected (taskcodec submit against a published board)
         self.expect = expect
-        self._pool = make_pool(self.workers, executor or config.runner.executor, scheduler or config.runner.scheduler)
+        self._pool = make_pool(self.workers, executor or config.runner.executor, scheduler or config.runner.scheduler,
+                               on_demand=asked is None)
         self._decoded: dict[str, dict[str, np.ndarray]] = {}  # task id -> decoded images awaiting its inference
 
     # set-up -------------------------------------------------------------------------
@@ -119,7 +125,7 @@ class Runner:
             for rate_point in c.rate_points or codec.default_rate_points:
                 rate_point = codec.validate_rate_point(rate_point)
                 cell = Cell(c.row, codec, identity, rate_point)
-                cell.keys = [encoding_key(identity, rate_point, d) for d in digests]
+                cell.keys = encoding_keys(identity, rate_point, digests)
                 cells.append(cell)
         return cells
 
@@ -168,7 +174,7 @@ class Runner:
     def run(self, compute: bool = True) -> Collected:
         cfg = self.config
         dataset = self._dataset(cfg.dataset.split)
-        if compute and self._workers_likely_needed(len(dataset)):
+        if compute and self._workers_likely_needed(dataset):
             self._pool.start(self._worker_modules())
         interrupted = True
         try:
@@ -220,11 +226,15 @@ class Runner:
             pairs = list(threads.map(read, range(len(dataset))))
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
-    def _workers_likely_needed(self, n_images: int) -> bool:
+    def _workers_likely_needed(self, dataset: Dataset) -> bool:
         """Whether to start the workers before planning (planning needs every image's digest, and the
-        workers' start-up can overlap computing them): not for a benchmark this store finished before."""
+        workers' start-up can overlap computing them): not for a benchmark this store finished before, and
+        with an on-demand pool only for many pixels (the first image's, times images and rate points)."""
         rate_points = sum(max(1, len(c.rate_points or ())) for c in self.config.codecs)
-        return self._pool.wanted(n_images * rate_points) and not self.store.was_computed(self.config.key())
+        work = len(dataset) * rate_points
+        if not self._pool.wanted(work) or self.store.was_computed(self.config.key()):
+            return False
+        return not self._pool.on_demand or dataset[0].image.size * work >= PRESTART_PIXELS
 
     def _worker_modules(self) -> list[str]:
         """The modules of the configured codecs and metrics, for the workers to import while they wait."""
@@ -329,15 +339,21 @@ class Runner:
         and give every decoded image to the tasks awaiting it."""
         n_encode = sum(len(p[1]) for p in plan)
         pending: list[tuple[Cell, str, Future | ChunkResult]] = []  # (cell, first image id, job)
-        pool = self._pool.get(n_encode)
+        on_demand = self._pool.on_demand and not self._pool.started
+        pool = None if on_demand else self._pool.get(n_encode)
+        # an on-demand pool starts once the coding left, timed here, would repay the workers' start-up
+        costs = CodingCostEstimate() if on_demand and self._pool.wanted(n_encode) else None
+        left = {n: len(p[1]) for n, p in enumerate(plan)}  # plan entry -> images it has left to encode
         # sized by the whole run's work, not each cell's: a sweep of many small cells (24 Kodak images x 5
         # qualities) then goes in a few chunks per worker, each a round trip, a transaction and a check
         chunk_size = self._chunk_size(n_encode)
-        # local workers read the images from one file (written once) rather than from every chunk's pickle
-        shared = ImageFile(self.store.root / "tmp") if pool is not None and self._pool.reads_local_files else None
+        shared = None
         try:
-            for cell, to_encode, to_predict, records in plan:
+            for n, (cell, to_encode, to_predict, records) in enumerate(plan):
                 for chunk in _split(to_encode, chunk_size):
+                    if pool is not None and shared is None and self._pool.reads_local_files:
+                        # local workers read the images from one file (written once), not every chunk's pickle
+                        shared = ImageFile(self.store.root / "tmp")
                     if shared is not None:
                         items = [(samples[i].id, digests[i], shared.ref(i, samples[i].image)) for i in chunk]
                         shared.flush()
@@ -346,7 +362,18 @@ class Runner:
                     keep_decoded = any(cell.keys[i] in wanted for i in chunk)
                     args = (cell.codec, cell.identity, cell.row, cell.rate_point, items, str(self.store.streams_dir),
                             image_metrics, keep_decoded, self.check_determinism)
-                    job = pool.submit(encode_chunk, *args) if pool else encode_chunk(*args)
+                    if pool is not None:
+                        job = pool.submit(encode_chunk, *args)
+                    elif costs is not None and costs.wants_timing(n):
+                        started = time.perf_counter()
+                        job = encode_chunk(*args)
+                        costs.timed(n, time.perf_counter() - started, len(chunk))
+                    else:
+                        job = encode_chunk(*args)
+                    left[n] -= len(chunk)
+                    if costs is not None and costs.pool_pays(left):
+                        self._pool.start(self._worker_modules())
+                        pool, costs = self._pool.get(n_encode), None
                     pending.append((cell, items[0][0], job))
                     if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
                         pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)

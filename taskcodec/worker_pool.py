@@ -21,26 +21,44 @@ from .errors import CodecError, PluginError
 
 # Spawning a worker costs about a second: not worth it for a handful of images.
 MIN_POOL_WORK = 64
+# With the worker count left to the runner (``on_demand``), workers are started only for coding work
+# estimated to take longer than this in one process: each costs ~0.3-0.5 core-seconds of start-up
+# (interpreter, imports), which the 3,137 tiny FER+ images at one JPEG quality (~0.2 s) never repay.
+POOL_WORTH_SECONDS = 1.0
+# ... and started before the images are digested (to overlap their start-up) only for at least this many
+# pixels x rate points, about a second of JPEG-class coding here (the Kodak sweep: 47 M; FER+ test at one
+# rate point: 7 M); slower codecs on smaller data are found by timing their first chunk.
+PRESTART_PIXELS = 32_000_000
 _PR_SET_PDEATHSIG = 1
 
 
-def make_pool(workers: int, executor: str = "local", scheduler: str | None = None):
-    """The pool of a run: local worker processes, or a Dask cluster (taskcodec/dask_executor.py)."""
+def make_pool(workers: int, executor: str = "local", scheduler: str | None = None, on_demand: bool = False):
+    """The pool of a run: local worker processes, or a Dask cluster (taskcodec/dask_executor.py).
+    ``on_demand``: the worker count was not asked for, so local workers start only where they pay."""
     if executor == "dask":
         from .dask_executor import DaskPool
 
         return DaskPool(workers, scheduler)
-    return WorkerPool(workers)
+    return WorkerPool(workers, on_demand)
 
 
 class WorkerPool:
-    """A lazily spawned pool of ``workers`` processes (none when one worker is asked for)."""
+    """A lazily spawned pool of ``workers`` processes (none when one worker is asked for).
+
+    With ``on_demand`` (no worker count in the config or on the command line) the runner starts the
+    workers only for work that repays their start-up (POOL_WORTH_SECONDS, PRESTART_PIXELS); an explicit
+    count of 2 or more always gets its processes (and the cross-process check of every chunk)."""
 
     reads_local_files = True  # the workers see this machine's files (taskcodec.image_transfer)
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, on_demand: bool = False):
         self.workers = workers
+        self.on_demand = on_demand
         self._executor: ProcessPoolExecutor | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._executor is not None
 
     def wanted(self, pending_work: int) -> bool:
         """Whether ``pending_work`` images are worth the workers."""
@@ -90,6 +108,33 @@ class WorkerPool:
                 process.join(timeout=5)
         else:
             executor.shutdown(cancel_futures=True)
+
+
+class CodingCostEstimate:
+    """For an on-demand pool: each planned cell's seconds per image, timed on its chunks coded in this
+    process, and whether the coding left would take longer here than POOL_WORTH_SECONDS.
+
+    A cell counts as timed from its second chunk on: its first pays one-time costs (a codec library's
+    import, a network's weights) that say nothing of the rest. Cells not timed yet count at the mean."""
+
+    def __init__(self) -> None:
+        self._chunks: dict[int, int] = {}  # cell -> chunks timed
+        self._per_image: dict[int, float] = {}  # cell -> seconds per image of its latest timed chunk
+
+    def wants_timing(self, cell: int) -> bool:
+        return self._chunks.get(cell, 0) < 2
+
+    def timed(self, cell: int, seconds: float, images: int) -> None:
+        self._chunks[cell] = self._chunks.get(cell, 0) + 1
+        if self._chunks[cell] == 2:
+            self._per_image[cell] = seconds / max(1, images)
+
+    def pool_pays(self, left: dict[int, int]) -> bool:
+        """``left``: cell -> images it has left to encode."""
+        if not self._per_image:
+            return False
+        mean = sum(self._per_image.values()) / len(self._per_image)
+        return sum(self._per_image.get(cell, mean) * n for cell, n in left.items()) > POOL_WORTH_SECONDS
 
 
 def check_picklable(codecs: Sequence[tuple[Any, str]], image_metrics: Sequence[Any]) -> None:
