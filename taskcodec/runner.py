@@ -40,7 +40,7 @@ from .machine import resolve_device
 from .pluginmanager import PluginManager
 from .store import Store, encoding_keys, reference_key
 from .stored_streams import check_decodes_here, decode_stored, stream_reusable
-from .worker_pool import PRESTART_PIXELS, CodingCostEstimate, check_picklable, make_pool, sigterm_raises_systemexit
+from .worker_pool import PRESTART_IMAGE_VALUES, CodingCostEstimate, check_picklable, make_pool, sigterm_raises_systemexit
 from .results import REFERENCE, Cell, Collected, ResultCollector
 
 def _default_workers() -> int:
@@ -229,12 +229,12 @@ class Runner:
     def _workers_likely_needed(self, dataset: Dataset) -> bool:
         """Whether to start the workers before planning (planning needs every image's digest, and the
         workers' start-up can overlap computing them): not for a benchmark this store finished before, and
-        with an on-demand pool only for many pixels (the first image's, times images and rate points)."""
+        with an on-demand pool only for many image values (the first image's, times images and rate points)."""
         rate_points = sum(max(1, len(c.rate_points or ())) for c in self.config.codecs)
         work = len(dataset) * rate_points
         if not self._pool.wanted(work) or self.store.was_computed(self.config.key()):
             return False
-        return not self._pool.on_demand or dataset[0].image.size * work >= PRESTART_PIXELS
+        return not self._pool.on_demand or dataset[0].image.size * work >= PRESTART_IMAGE_VALUES
 
     def _worker_modules(self) -> list[str]:
         """The modules of the configured codecs and metrics, for the workers to import while they wait."""

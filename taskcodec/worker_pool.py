@@ -26,9 +26,10 @@ MIN_POOL_WORK = 64
 # (interpreter, imports), which the 3,137 tiny FER+ images at one JPEG quality (~0.2 s) never repay.
 POOL_WORTH_SECONDS = 1.0
 # ... and started before the images are digested (to overlap their start-up) only for at least this many
-# pixels x rate points, about a second of JPEG-class coding here (the Kodak sweep: 47 M; FER+ test at one
-# rate point: 7 M); slower codecs on smaller data are found by timing their first chunk.
-PRESTART_PIXELS = 32_000_000
+# image values (the first image's pixels x channels, times images and rate points): the Kodak sweep has
+# 142 M, an LFW rate point 2.5 G, the FER+ test split at one rate point 7 M. Slower codecs on smaller data
+# are found by timing their chunks.
+PRESTART_IMAGE_VALUES = 32_000_000
 _PR_SET_PDEATHSIG = 1
 
 
@@ -46,7 +47,7 @@ class WorkerPool:
     """A lazily spawned pool of ``workers`` processes (none when one worker is asked for).
 
     With ``on_demand`` (no worker count in the config or on the command line) the runner starts the
-    workers only for work that repays their start-up (POOL_WORTH_SECONDS, PRESTART_PIXELS); an explicit
+    workers only for work that repays their start-up (POOL_WORTH_SECONDS, PRESTART_IMAGE_VALUES); an explicit
     count of 2 or more always gets its processes (and the cross-process check of every chunk)."""
 
     reads_local_files = True  # the workers see this machine's files (taskcodec.image_transfer)

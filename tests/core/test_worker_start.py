@@ -58,7 +58,7 @@ def test_coding_timed_as_slow_starts_the_workers_mid_run(plugins, starts, tmp_pa
 
 
 def test_many_pixels_start_the_workers_before_the_images_are_digested(plugins, starts, tmp_path, monkeypatch):
-    monkeypatch.setattr(runner_module, "PRESTART_PIXELS", 1)
+    monkeypatch.setattr(runner_module, "PRESTART_IMAGE_VALUES", 1)
     run(plugins, config(plugins, CODECS, count=120, workers=None), tmp_path / "s")
     assert starts == [2]
 
