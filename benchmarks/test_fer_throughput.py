@@ -136,7 +136,7 @@ def _bare_model(folder: Path):
 def test_rate_point_bare_model(benchmark, fer_test, tmp_path):
     ds, _ = fer_test
     model, precision = _bare_model(tmp_path)
-    benchmark.pedantic(_bare, args=(model, precision), rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(_bare, args=(model, precision), rounds=5, iterations=1, warmup_rounds=1)
     benchmark.extra_info["images_per_s"] = len(ds) / benchmark.stats.stats.median
 
 
@@ -145,7 +145,7 @@ def test_rate_point_runner_cold_store(benchmark, fer_test, tmp_path):
     ds, _ = fer_test
     model, precision = _bare_model(tmp_path)
     stores, paired = FreshStores(tmp_path / "stores"), PairedRounds(lambda: _bare(model, precision))
-    benchmark.pedantic(_runner, setup=stores.setup(_checkpoint(tmp_path), before=paired), rounds=3, iterations=1,
+    benchmark.pedantic(_runner, setup=stores.setup(_checkpoint(tmp_path), before=paired), rounds=5, iterations=1,
                        warmup_rounds=1)
     stores.clear()
     median = benchmark.stats.stats.median

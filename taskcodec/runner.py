@@ -367,7 +367,7 @@ class Runner:
                     elif costs is not None and costs.wants_timing(n):
                         started = time.perf_counter()
                         job = encode_chunk(*args)
-                        costs.timed(n, time.perf_counter() - started, len(chunk))
+                        costs.timed(n, time.perf_counter() - started, len(chunk), last=left[n] == len(chunk))
                     else:
                         job = encode_chunk(*args)
                     left[n] -= len(chunk)

@@ -116,7 +116,8 @@ class CodingCostEstimate:
     process, and whether the coding left would take longer here than POOL_WORTH_SECONDS.
 
     A cell counts as timed from its second chunk on: its first pays one-time costs (a codec library's
-    import, a network's weights) that say nothing of the rest. Cells not timed yet count at the mean."""
+    import, a network's weights) that say nothing of the rest; a cell coded in one chunk counts by that
+    chunk (an overestimate, which can only start the workers). Cells not timed yet count at the mean."""
 
     def __init__(self) -> None:
         self._chunks: dict[int, int] = {}  # cell -> chunks timed
@@ -125,9 +126,10 @@ class CodingCostEstimate:
     def wants_timing(self, cell: int) -> bool:
         return self._chunks.get(cell, 0) < 2
 
-    def timed(self, cell: int, seconds: float, images: int) -> None:
+    def timed(self, cell: int, seconds: float, images: int, last: bool = False) -> None:
+        """One chunk of ``cell`` took ``seconds`` for ``images``; ``last``: the cell has no more chunks."""
         self._chunks[cell] = self._chunks.get(cell, 0) + 1
-        if self._chunks[cell] == 2:
+        if self._chunks[cell] == 2 or last:
             self._per_image[cell] = seconds / max(1, images)
 
     def pool_pays(self, left: dict[int, int]) -> bool:

@@ -72,6 +72,9 @@ def test_cost_estimate_waits_for_a_warm_chunk_and_counts_untimed_cells_at_the_me
     assert not costs.wants_timing(0)
     assert not costs.pool_pays({0: 500, 1: 400})  # 0.9 s
     assert costs.pool_pays({0: 500, 1: 600})  # 1.1 s, the untimed cell at cell 0's cost
+    single = worker_pool.CodingCostEstimate()
+    single.timed(0, 0.5, 10, last=True)  # a cell coded in one chunk counts by it
+    assert single.pool_pays({1: 30}) and not single.pool_pays({1: 10})  # 50 ms per image: 1.5 s, 0.5 s
 
 
 @pytest.mark.parametrize("identity, rate_point", [
