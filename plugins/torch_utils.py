@@ -22,6 +22,12 @@ def resolve_precision(precision: str, device: str) -> str:
     return "bf16" if native else "fp32"
 
 
+def batch_for_device(asked: int | None, device: str, cpu: int, gpu: int) -> int:
+    """The batch size asked for, else the model's default for ``device`` (a CUDA device or the CPU): on a
+    few CPU cores large batches are slower (their activations outgrow the caches), on a GPU faster."""
+    return asked or (gpu if device.startswith("cuda") else cpu)
+
+
 def autocast(device: str, precision: str) -> Any:
     """bf16 autocast on ``device`` when ``precision`` is 'bf16', else a no-op context."""
     import contextlib

@@ -40,7 +40,9 @@ def main() -> None:
               help=f"Write the published board {BOARDS_DIR}/<benchmark>/ (refused when the git tree has uncommitted changes).")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="TASKCODEC_STORE",
               help="Results store [default: .taskcodec, or $TASKCODEC_STORE].")
-@click.option("--workers", type=click.IntRange(min=1), help="Codec worker processes [default: config, else up to all cores, started only for coding that repays their start-up].")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Codec worker processes [default: config, else up to all cores, started only for coding that "
+                   "repays their start-up].")
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
 @click.option("--executor", type=click.Choice(["local", "dask"]),
               help="Where codec chunks run: local worker processes, or Dask [default: config's runner.executor].")
@@ -219,7 +221,9 @@ def leaderboard(target: Path, out: Path | None, store: Path | None, from_files: 
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="The bundle folder to write.")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), envvar="TASKCODEC_STORE",
               help="Results store [default: .taskcodec, or $TASKCODEC_STORE].")
-@click.option("--workers", type=click.IntRange(min=1), help="Codec worker processes [default: config, else up to all cores, started only for coding that repays their start-up].")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Codec worker processes [default: config, else up to all cores, started only for coding that "
+                   "repays their start-up].")
 @click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
 def submit(config: Path, rows: tuple[str, ...], board: Path, out: Path, store: Path | None, workers: int | None,
            no_progress: bool) -> None:

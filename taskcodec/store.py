@@ -5,8 +5,8 @@ options —, rate point, image digest); its bitstream lives in a pack file, ``st
 (the streams of one chunk of work, concatenated: one file per chunk rather than per stream, whose
 creation cost more than coding a small image), at the offset its record holds (stores written
 before schema 4: one file per stream, ``streams/<k[:2]>/<k>``), and its sizes, the sha256 of its
-bytes (``stream_sha256``) and its image metrics in the database. A stream is checked against that sha256 before it is decoded again. Task outputs are keyed by (encoding
-key, task fingerprint). A process killed at any point leaves only complete entries, and a rerun
+bytes (``stream_sha256``) and its image metrics in the database. A stream is checked against that
+sha256 before it is decoded again. Task outputs are keyed by (encoding key, task fingerprint). A process killed at any point leaves only complete entries, and a rerun
 recomputes exactly what is missing: database writes are transactions, and a pack is written before
 its records (under a new name, see :func:`taskcodec.files.write_new`), so a short pack left by a
 killed worker has no record, and its images are encoded again into another.
@@ -84,9 +84,9 @@ def encoding_key(codec_identity: dict[str, Any], rate_point: Any, image_digest: 
 
 
 def encoding_keys(codec_identity: dict[str, Any], rate_point: Any, image_digests: Iterable[str]) -> list[str]:
-    """``encoding_key`` of each digest, with the JSON around the digest built once (a 2x saving on the
-    3,137 FER+ images): canonical JSON sorts the keys, so the digest (hex, never escaped) sits between
-    the codec and the rate point."""
+    """``encoding_key`` of each digest, with the JSON around the digest built once (6 instead of 28 ms
+    for 3,137 FER+ images): canonical JSON sorts the keys, so the digest (hex, never escaped) sits
+    between the codec and the rate point; any other digest takes the general path."""
     head = stable_json({"codec": codec_identity})[:-1] + ',"image":"'
     tail = '","setting":' + stable_json(rate_point) + "}"
     return [hashlib.sha256((head + digest + tail).encode()).hexdigest() if digest.isalnum() and digest.isascii()

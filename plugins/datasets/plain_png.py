@@ -1,11 +1,12 @@
 """A fast reader for the commonest image file: an 8-bit gray or RGB PNG without transparency.
 
-Pillow costs ~0.1 ms of Python per file, more than decoding a 48x48 FER+ image; imagecodecs' libpng
-decodes such a file 2-3x faster here (0.037 vs 0.072-0.105 ms per FER+ file). This reader takes only files whose pixels both give identically (the
-PNG stores them losslessly, and neither applies gamma or colour profiles): 8 bits per sample, colour
-type 0 (gray) or 2 (RGB), not interlaced, no tRNS chunk (a transparent colour), no acTL (an animation), every chunk's
-CRC right and an IEND at the end. Anything else returns None, and Pillow's path (the rule of
-:mod:`taskcodec_plugins.datasets.image_files`) reads, converts or refuses it with its own message.
+Pillow costs ~0.1 ms of Python per file, more than decoding a 48x48 FER+ image; imagecodecs' libpng decodes
+such a file 2-3x faster here (0.037 vs 0.072-0.105 ms per FER+ file). This reader takes only files whose
+pixels both give identically (the PNG stores them losslessly, and neither applies gamma or colour profiles):
+8 bits per sample, colour type 0 (gray) or 2 (RGB), not interlaced, no tRNS chunk (a transparent colour), no
+acTL (an animation), every chunk's CRC right and an IEND at the end. Anything else returns None, and
+Pillow's path (the rule of :mod:`taskcodec_plugins.datasets.image_files`) reads, converts or refuses it with
+its own message.
 """
 from __future__ import annotations
 

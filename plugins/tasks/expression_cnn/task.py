@@ -70,7 +70,7 @@ from taskcodec_plugins.tasks.expression_cnn.model import TaskInputError  # noqa:
 from taskcodec_plugins.tasks.expression_cnn.model import (ARCHS, build_model, is_class_index, load_checkpoint,
                                                           network_from_checkpoint, run_model, save_checkpoint, to_array,
                                                           train_model)
-from taskcodec_plugins.torch_utils import remembered_weights_facts, resolve_precision, state_digest
+from taskcodec_plugins.torch_utils import batch_for_device, remembered_weights_facts, resolve_precision, state_digest
 
 MODEL_VERSION = "2"  # bump when the architecture or the training code changes: part of the cache key
 CACHE_PREFIX = "expression-cnn-"
@@ -119,11 +119,11 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
     def is_int(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
 
-    for key in ("epochs", "batch_size", "width", "eval_batch_size"):
-        if key == "eval_batch_size" and o[key] is None:
-            continue
+    for key in ("epochs", "batch_size", "width"):
         if not is_int(o[key]) or o[key] < 1:
-            raise bad(key, "a positive integer" + (" or null (64 on the CPU, 256 on a GPU)" if key == "eval_batch_size" else ""))
+            raise bad(key, "a positive integer")
+    if o["eval_batch_size"] is not None and (not is_int(o["eval_batch_size"]) or o["eval_batch_size"] < 1):
+        raise bad("eval_batch_size", "a positive integer or null (64 on the CPU, 256 on a GPU)")
     for key in ("lr", "weight_decay", "label_smoothing"):
         if isinstance(o[key], bool) or not isinstance(o[key], (int, float)) or not 0 <= o[key] < 10:
             raise bad(key, "a number >= 0")
@@ -243,7 +243,8 @@ class ExpressionCNN(Task):
                 if state_digest(state) != self._facts["weights_sha256"]:
                     raise TaskcodecError(f"expression-cnn: checkpoint {str(path)!r} changed after prepare() "
                                          f"(its weights no longer match the fingerprint); run again")
-            self._model = network_from_checkpoint(state, self.meta).to(device=self._device, memory_format=torch.channels_last).eval()
+            network = network_from_checkpoint(state, self.meta)
+            self._model = network.to(device=self._device, memory_format=torch.channels_last).eval()
             self._state = None
         return self._model
 
@@ -427,8 +428,8 @@ class ExpressionCNN(Task):
         arr = to_array(list(images), int(self.meta["in_channels"]), tuple(self.meta["size"]))
         if len(arr) == 0:
             return []
-        scores = run_model(self.model, arr, self._device, self._precision, eval_batch_size(self._resolved, self._device),
-                           self._resolved["tta"])
+        batch = eval_batch_size(self._resolved, self._device)
+        scores = run_model(self.model, arr, self._device, self._precision, batch, self._resolved["tta"])
         return [int(k) for k in scores.argmax(1)]
 
     def sample_rows(self, dataset: Dataset, outputs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -476,7 +477,7 @@ class ExpressionCNN(Task):
 
 def eval_batch_size(options: dict[str, Any], device: str) -> int:
     """The ``eval_batch_size`` option, or its default for ``device`` (see the module doc)."""
-    return options["eval_batch_size"] or (256 if device.startswith("cuda") else 64)
+    return batch_for_device(options["eval_batch_size"], device, cpu=64, gpu=256)
 
 
 def _weights_facts(state: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ import taskcodec
 from taskcodec import ConfigError, Dataset, Task, TaskContext, TaskcodecError, stable_json
 
 from taskcodec_plugins.faces.alignment import TEMPLATES, align
-from taskcodec_plugins.torch_utils import resolve_precision, state_digest
+from taskcodec_plugins.torch_utils import batch_for_device, resolve_precision, state_digest
 
 MIN_POOL_BATCH = 16  # smaller batches run in this process
 OUTPUT_FORMAT = "f16-b64-1"  # bump when the output encoding changes (part of the fingerprint)
@@ -84,7 +84,8 @@ class FaceEmbedderTask(Task):
             raise taskcodec.unknown_options(self, unknown, allowed)
         o = {**allowed, **options}
         checks = {"flip": taskcodec.Accept.boolean, "precision": taskcodec.Accept.one_of("auto", "bf16", "fp32"),
-                  "batch_size": taskcodec.Accept.integer(1, optional=True), "workers": taskcodec.Accept.integer(1, optional=True),
+                  "batch_size": taskcodec.Accept.integer(1, optional=True),
+                  "workers": taskcodec.Accept.integer(1, optional=True),
                   "align_on_decoded": taskcodec.Accept.one_of(*sorted(TEMPLATES), optional=True)}
         for key, check in checks.items():
             taskcodec.read_option(self, key, o[key], check)
@@ -176,7 +177,7 @@ class FaceEmbedderTask(Task):
 
         self._require()
         out = []
-        bs = self._o["batch_size"] or (128 if self._device.startswith("cuda") else 32)
+        bs = batch_for_device(self._o["batch_size"], self._device, cpu=32, gpu=128)
         cast = (torch.autocast("cuda" if self._device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
                 if self._precision == "bf16" else contextlib.nullcontext())
         with torch.inference_mode(), cast:
