@@ -7,11 +7,12 @@ imports light in a codec plugin: import torch or codec libraries inside methods 
 from __future__ import annotations
 
 import abc
+import math
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 
-from .codec_guards import guard_methods
+from .codec_guards import guard_methods, unguarded
 from .errors import CodecError
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class Codec(abc.ABC):
                 raise CodecError(f"codec {self.name!r} has no rate parameter; its only rate point is null, got {rate_point!r}")
             return None
         number = isinstance(rate_point, (int, float, np.integer, np.floating)) and not isinstance(rate_point, bool)
-        if not number or not np.isfinite(rate_point):
+        if not number or not _finite(rate_point):
             raise self._rate_point_problem(rate_point)
         if self.integer_rate_points and float(rate_point) != int(rate_point):
             raise self._rate_point_problem(rate_point)
@@ -127,7 +128,7 @@ class Codec(abc.ABC):
         mean. Stats never replace the rate: ``bpp`` always comes from the bytes written.
         Values must be finite numbers. Default: ``(self.encode(image, rate point), {})``.
         """
-        return self.encode(image, rate_point), {}
+        return unguarded(self, "encode")(image, rate_point), {}  # checked by this method's guard
 
     def encode_batch_with_stats(self, images: Sequence[np.ndarray],
                                 rate_point: RatePoint) -> list[tuple[bytes, dict[str, float]]]:
@@ -137,12 +138,14 @@ class Codec(abc.ABC):
         a time; a codec that is faster on a batch (a network) overrides it, and must give exactly the
         bytes and stats of one-at-a-time coding (the codec contract checks it).
         """
-        return [self.encode_with_stats(image, rate_point) for image in images]
+        encode_with_stats = unguarded(self, "encode_with_stats")  # the batch guard checks inputs and outputs
+        return [encode_with_stats(image, rate_point) for image in images]
 
     def decode_batch(self, streams: Sequence[bytes]) -> list[np.ndarray]:
         """:meth:`decode` of each of ``streams``, in order; overridden like :meth:`encode_batch_with_stats`,
         with exactly the pixels of one-at-a-time decoding."""
-        return [self.decode(data) for data in streams]
+        decode = unguarded(self, "decode")  # the batch guard checks the streams and wraps errors
+        return [decode(data) for data in streams]
 
     def payload_bytes(self, data: bytes) -> int | None:
         """Bytes of ``data`` that are not fixed headers/tables, where separable; else None."""
@@ -158,6 +161,15 @@ class Codec(abc.ABC):
         report (JSON types). Codecs that cannot be trained keep this default, which raises.
         """
         raise CodecError(f"codec {cls.name!r} has no training command (it does not implement Codec.train)")
+
+
+def _finite(number: Any) -> bool:
+    """Whether a number is finite and representable as a float (math: 10x numpy's speed on a scalar, and it
+    runs on every encode; an int beyond the float range is refused rather than raising OverflowError)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 guard_methods(Codec)  # the defaults too (the batch methods), so that every codec's are checked

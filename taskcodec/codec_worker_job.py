@@ -32,12 +32,12 @@ from .hashing import image_digest
 from .image_transfer import ImageRef
 from .images import check_image
 from .metric import ImageMetric
-from .store import PACKS, STAT_PREFIX, EncodingRecord, encoding_keys, stream_sha256
+from .store import PACKS, STAT_PREFIX, EncodingRecord, stream_sha256
 
 
-Item = tuple[str, str, np.ndarray]  # (sample id, image digest, image)
+Item = tuple[str, str, str, np.ndarray]  # (sample id, image digest, encoding key, image)
 # as sent: the image may be an ImageRef into the run's image file (local workers)
-SentItem = tuple[str, str, "np.ndarray | ImageRef"]
+SentItem = tuple[str, str, str, "np.ndarray | ImageRef"]
 
 
 @dataclass
@@ -49,7 +49,6 @@ class ChunkResult:
 
 def encode_chunk(
     codec: Codec,
-    codec_identity: dict[str, Any],
     row: str,
     rate_point: Any,
     items: Sequence[SentItem],
@@ -64,26 +63,28 @@ def encode_chunk(
     :meth:`Codec.decode_batch`, one image at a time unless the codec batches); a batch's seconds are
     shared out evenly over its images.
     """
-    items = [(sid, digest, image.load() if isinstance(image, ImageRef) else image) for sid, digest, image in items]
+    items = [(sid, digest, key, image.load() if isinstance(image, ImageRef) else image)
+             for sid, digest, key, image in items]
     out = ChunkResult()
     pack = f"{secrets.token_hex(16)}.pack"  # a new name: a pack is never rewritten (see taskcodec.store)
     streams: list[bytes] = []
     offset = 0
-    digests = [digest for _, digest, _ in items]
-    keys = dict(zip(digests, encoding_keys(codec_identity, rate_point, digests)))
     for group in _by_shape(items):
         coded = _encode_group(codec, row, rate_point, group)
         decoded_images = _decode_group(codec, row, rate_point, group, [data for data, _ in coded[0]])
         encode_share, decode_share = coded[1] / len(group), decoded_images[1] / len(group)
-        for (sample_id, digest, image), (data, stats), decoded in zip(group, coded[0], decoded_images[0]):
-            where = describe_coding(codec, row, rate_point, sample_id)
-            key = keys[digest]
-            check_image(decoded, f"{where}: decode output")
-            if decoded.shape != image.shape:
+        for (sample_id, digest, key, image), (data, stats), decoded in zip(group, coded[0], decoded_images[0]):
+            # the checks below take their slow path, which builds the message, only for a suspect value
+            if not (isinstance(decoded, np.ndarray) and decoded.dtype == np.uint8 and decoded.shape == image.shape):
+                where = describe_coding(codec, row, rate_point, sample_id)
+                check_image(decoded, f"{where}: decode output")
                 raise CodecError(f"{where}: decoded shape {decoded.shape} differs from the original {image.shape}")
             if check_determinism:
-                _check_determinism(codec, where, image, rate_point, data, decoded)
-            payload = checked_payload_bytes(codec.payload_bytes(data), len(data), where)
+                _check_determinism(codec, describe_coding(codec, row, rate_point, sample_id), image, rate_point, data,
+                                   decoded)
+            payload = codec.payload_bytes(data)
+            if payload is not None and not (type(payload) is int and 0 <= payload <= len(data)):
+                payload = checked_payload_bytes(payload, len(data), describe_coding(codec, row, rate_point, sample_id))
             out.records.append(
                 EncodingRecord(
                     key=key, codec=codec.name, rate_point=rate_point, image_digest=digest,
@@ -96,7 +97,11 @@ def encode_chunk(
             streams.append(data)
             offset += len(data)
             for metric in metrics:
-                value = checked_metric_value(metric.compute(image, decoded), metric.name, where)
+                value = metric.compute(image, decoded)
+                if isinstance(value, float) and not math.isnan(value):
+                    value = float(value)  # numpy's float64 as Python's
+                else:
+                    value = checked_metric_value(value, metric.name, describe_coding(codec, row, rate_point, sample_id))
                 out.metrics.append((key, metric.name, value))
             out.metrics.extend((key, STAT_PREFIX + name, float(value)) for name, value in stats.items())
             if keep_decoded:
@@ -110,7 +115,7 @@ def _by_shape(items: Sequence[Item]) -> list[list[Item]]:
     """The items grouped by image shape, groups in order of first appearance, items in order."""
     groups: dict[tuple[int, ...], list[Item]] = {}
     for item in items:
-        groups.setdefault(item[2].shape, []).append(item)
+        groups.setdefault(item[3].shape, []).append(item)
     return list(groups.values())
 
 
@@ -124,9 +129,9 @@ def _encode_group(codec: Codec, row: str, rate_point: Any,
     """The streams and stats of a group's images and the seconds it took; errors name the image."""
     t0 = time.perf_counter()
     try:
-        coded = codec.encode_batch_with_stats([image for _, _, image in group], rate_point)
+        coded = codec.encode_batch_with_stats([image for _, _, _, image in group], rate_point)
     except CodecError as exc:
-        for sample_id, _, image in group:  # one at a time, to name the image that fails
+        for sample_id, _, _, image in group:  # one at a time, to name the image that fails
             try:
                 codec.encode_with_stats(image, rate_point)
             except CodecError as single:
@@ -134,7 +139,7 @@ def _encode_group(codec: Codec, row: str, rate_point: Any,
         raise CodecError(f"{describe_coding(codec, row, rate_point, group[0][0])} and the next {len(group) - 1} images: "
                          f"encoding them as a batch failed (one at a time works): {exc}") from None
     seconds = time.perf_counter() - t0
-    for (sample_id, _, _), (data, _) in zip(group, coded):
+    for (sample_id, _, _, _), (data, _) in zip(group, coded):
         if not isinstance(data, (bytes, bytearray)):
             raise CodecError(f"{describe_coding(codec, row, rate_point, sample_id)}: encode returned {type(data).__name__}, "
                              f"expected bytes")
@@ -147,7 +152,7 @@ def _decode_group(codec: Codec, row: str, rate_point: Any, group: list[Item],
     try:
         images = codec.decode_batch(streams)
     except CodecError as exc:
-        for (sample_id, _, _), data in zip(group, streams):
+        for (sample_id, _, _, _), data in zip(group, streams):
             try:
                 codec.decode(data)
             except CodecError as single:

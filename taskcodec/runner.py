@@ -35,6 +35,7 @@ from .config import BenchmarkConfig
 from .dataset_builder import build_dataset
 from .codec_worker_job import ChunkResult, describe_coding, encode_chunk
 from .errors import CodecError, ConfigError, PluginError, StoreError
+from .garbage_collection import older_objects_frozen
 from .image_transfer import ImageFile
 from .machine import resolve_device
 from .pluginmanager import PluginManager
@@ -42,6 +43,9 @@ from .store import Store, encoding_keys, reference_key
 from .stored_streams import check_decodes_here, decode_stored, stream_reusable
 from .worker_pool import PRESTART_IMAGE_VALUES, CodingCostEstimate, check_picklable, make_pool, sigterm_raises_systemexit
 from .results import REFERENCE, Cell, Collected, ResultCollector
+
+STORE_EVERY_SECONDS = 0.5  # the longest finished chunks wait for their commit while coding goes on
+
 
 def _default_workers() -> int:
     try:
@@ -81,6 +85,9 @@ class Runner:
         self._pool = make_pool(self.workers, executor or config.runner.executor, scheduler or config.runner.scheduler,
                                on_demand=asked is None)
         self._decoded: dict[str, dict[str, np.ndarray]] = {}  # task id -> decoded images awaiting its inference
+        self._unstored: list[ChunkResult] = []  # finished chunks awaiting their commit (_store_finished)
+        self._unstored_outputs: list[tuple[str, str, str]] = []  # task outputs awaiting it, after those chunks
+        self._stored_at = time.monotonic()
 
     # set-up -------------------------------------------------------------------------
     def _dataset(self, split: str) -> Dataset:
@@ -178,7 +185,8 @@ class Runner:
             self._pool.start(self._worker_modules())
         interrupted = True
         try:
-            collected = self._run(dataset, compute)
+            with older_objects_frozen():
+                collected = self._run(dataset, compute)
             interrupted = False
         except (CodecError, StoreError, ConfigError, PluginError):
             interrupted = False  # an ordinary error: let running chunks finish (they are harmless)
@@ -272,6 +280,7 @@ class Runner:
         finally:
             bar.close()
             self._decoded.clear()
+            self._store_finished()  # also after an error or an interruption: keep what finished before it
 
     def _plan_reference(self, digests: list[str], tasks: dict[str, Task]) -> dict[str, list[int]]:
         """Task id -> the samples lacking its output on the original image (with the reference row)."""
@@ -355,12 +364,12 @@ class Runner:
                         # local workers read the images from one file (written once), not every chunk's pickle
                         shared = ImageFile(self.store.root / "tmp")
                     if shared is not None:
-                        items = [(samples[i].id, digests[i], shared.ref(i, samples[i].image)) for i in chunk]
+                        items = [(samples[i].id, digests[i], cell.keys[i], shared.ref(i, samples[i].image)) for i in chunk]
                         shared.flush()
                     else:
-                        items = [(samples[i].id, digests[i], samples[i].image) for i in chunk]
+                        items = [(samples[i].id, digests[i], cell.keys[i], samples[i].image) for i in chunk]
                     keep_decoded = any(cell.keys[i] in wanted for i in chunk)
-                    args = (cell.codec, cell.identity, cell.row, cell.rate_point, items, str(self.store.streams_dir),
+                    args = (cell.codec, cell.row, cell.rate_point, items, str(self.store.streams_dir),
                             image_metrics, keep_decoded, self.check_determinism)
                     if pool is not None:
                         job = pool.submit(encode_chunk, *args)
@@ -377,6 +386,8 @@ class Runner:
                     pending.append((cell, items[0][0], job))
                     if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
                         pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)
+                    elif not isinstance(job, Future):  # coded here: on its way to the store now
+                        pending = self._drain(pending, tasks, wanted, bar, block=False)
                 if to_predict:  # encoded earlier, outputs missing: decode the stored streams
                     bar.set_description(f"{cell.row} {cell.rate_point} (task)", refresh=False)
                     decoded = {cell.keys[i]: decode_stored(self.store, cell.codec, records[cell.keys[i]],
@@ -400,6 +411,8 @@ class Runner:
             if isinstance(job, Future):
                 if not block and not job.done():
                     break
+                if not job.done():
+                    self._store_finished()  # nothing finished waits unstored while this process waits
                 try:
                     result = job.result()
                 except self._pool.lost_worker_errors() as exc:
@@ -414,16 +427,30 @@ class Runner:
                 result = job
             pending.pop(0)
             bar.set_description(f"{cell.row} {cell.rate_point}", refresh=False)
-            self.store.put_encodings(result.records, result.metrics)
-            # Encodings are committed above, so outputs lost with these buffers are recomputed
-            # from the stored streams on resume; buffering gives each task full batches.
+            self._unstored.append(result)
+            # Outputs are committed with (or after) the encodings they come from, and those lost with these
+            # buffers are recomputed from the stored streams on resume; buffering gives each task full batches.
             for key, image in result.decoded.items():
                 for tid in wanted.get(key, ()):
                     self._decoded.setdefault(tid, {})[key] = image
             for tid in [t for t, buffer in self._decoded.items() if len(buffer) >= self.config.runner.batch_size]:
                 self._flush_decoded(tasks, tid)
             bar.update(len(result.records))
+        self._store_if_due()
         return pending
+
+    def _store_if_due(self) -> None:
+        if time.monotonic() - self._stored_at >= STORE_EVERY_SECONDS:
+            self._store_finished()
+
+    def _store_finished(self) -> None:
+        """Commit the finished chunks and task outputs together (see Store.put_results): at most
+        STORE_EVERY_SECONDS apart, before a wait, and at the end or an error."""
+        results, outputs, self._unstored, self._unstored_outputs = self._unstored, self._unstored_outputs, [], []
+        self._stored_at = time.monotonic()
+        if results or outputs:
+            self.store.put_results([r for res in results for r in res.records],
+                                   [m for res in results for m in res.metrics], outputs)
 
     def _flush_decoded(self, tasks: dict[str, Task], task_id: str) -> None:
         images = self._decoded.pop(task_id, None)
@@ -438,7 +465,8 @@ class Runner:
             outputs = task.predict([images[k] for k in batch])
             if len(outputs) != len(batch):
                 raise StoreError(f"task {task.name!r} returned {len(outputs)} outputs for {len(batch)} images")
-            self.store.put_task_outputs(task_id, dict(zip(batch, outputs)))
+            self._unstored_outputs += self.store.task_output_rows(task_id, dict(zip(batch, outputs)))
+            self._store_if_due()
             if bar is not None:
                 bar.update(len(batch))
 

@@ -33,6 +33,7 @@ STORE_ENV = "TASKCODEC_STORE"
 # (streams in pack files). Older stores are migrated in place; their streams stay where they are.
 SCHEMA_VERSION = 4
 PACKS = "packs"  # the folder of streams/ holding the pack files
+_UNPARSED = object()
 STAT_PREFIX = "stat:"  # image_metrics rows named stat:<name> hold a codec's encode_with_stats numbers
 
 _SCHEMA = """
@@ -236,24 +237,31 @@ class Store:
             db.execute("UPDATE encodings SET stream_sha256=? WHERE key=?", (sha256, key))
 
     # encodings ----------------------------------------------------------------------
-    def put_encodings(self, records: Iterable[EncodingRecord], metrics: Iterable[tuple[str, str, float | None]]) -> None:
-        """Record encodings and their image metrics in one transaction (streams must exist)."""
+    def put_results(self, records: Iterable[EncodingRecord], metrics: Iterable[tuple[str, str, float | None]],
+                    outputs: Iterable[tuple[str, str, str]] = ()) -> None:
+        """Record encodings (their streams must exist), image metrics and task outputs (rows from
+        :meth:`task_output_rows`) in one transaction: none of the outputs is ever stored without the
+        encodings before it. One commit for many chunks: each commit rewrites every B-tree page that its
+        random keys touch (~1 ms for one 64-image chunk)."""
+        rows, last, spelled = [], object(), ""
+        for r in records:
+            if r.rate_point is not last:  # a chunk's records share one rate point object: spell it once
+                last, spelled = r.rate_point, stable_json(r.rate_point)
+            rows.append((r.key, r.codec, spelled, r.image_digest, r.height, r.width, r.n_bytes, r.payload_bytes,
+                         r.decoded_digest, r.encode_seconds, r.decode_seconds, r.stream_sha256, r.pack, r.pack_offset))
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO encodings (key, codec, rate_point, image_digest, height, width, n_bytes, "
                 "payload_bytes, decoded_digest, encode_seconds, decode_seconds, stream_sha256, pack, pack_offset) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (r.key, r.codec, stable_json(r.rate_point), r.image_digest, r.height, r.width, r.n_bytes,
-                     r.payload_bytes, r.decoded_digest, r.encode_seconds, r.decode_seconds, r.stream_sha256,
-                     r.pack, r.pack_offset)
-                    for r in records
-                ],
+                rows,
             )
             db.executemany("INSERT OR REPLACE INTO image_metrics VALUES (?,?,?)", list(metrics))
+            db.executemany("INSERT OR REPLACE INTO task_outputs VALUES (?,?,?)", list(outputs))
 
     def get_encodings(self, keys: list[str]) -> dict[str, EncodingRecord]:
         found: dict[str, EncodingRecord] = {}
+        parsed: dict[str, Any] = {}
         for chunk in _chunks(keys, 500):
             q = (
                 "SELECT key, codec, rate_point, image_digest, height, width, n_bytes, payload_bytes, decoded_digest, "
@@ -261,7 +269,12 @@ class Store:
                 f"FROM encodings WHERE key IN ({','.join('?' * len(chunk))})"
             )
             for row in self.db.execute(q, chunk):
-                found[row[0]] = EncodingRecord(row[0], row[1], json.loads(row[2]), *row[3:])
+                rate_point = parsed.get(row[2], _UNPARSED)
+                if rate_point is _UNPARSED:  # a cell's rows share one spelling: parse a number once
+                    rate_point = json.loads(row[2])
+                    if not isinstance(rate_point, (list, dict)):  # never share a mutable value between records
+                        parsed[row[2]] = rate_point
+                found[row[0]] = EncodingRecord(row[0], row[1], rate_point, *row[3:])
         return found
 
     def encoded_keys(self, keys: list[str]) -> set[str]:
@@ -299,16 +312,17 @@ class Store:
         return found
 
     # task outputs -------------------------------------------------------------------
-    def put_task_outputs(self, task: str, outputs: dict[str, Any]) -> None:
-        """Store task outputs (JSON; numpy scalars and arrays become Python numbers and lists)."""
+    @staticmethod
+    def task_output_rows(task: str, outputs: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """The rows of task outputs for :meth:`put_results` (JSON; numpy scalars and arrays become Python
+        numbers and lists); StoreError naming the task and key of an output JSON cannot hold."""
         rows = []
         for key, value in outputs.items():
             try:
                 rows.append((key, task, json.dumps(json_types(value))))
             except (TypeError, ValueError) as exc:
                 raise StoreError(f"task {task!r}: the output for {key} cannot be stored as JSON: {exc}") from None
-        with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO task_outputs VALUES (?,?,?)", rows)
+        return rows
 
     def task_output_keys(self, task: str, keys: list[str]) -> set[str]:
         """Which of ``keys`` have an output of ``task`` (without parsing the outputs)."""

@@ -143,6 +143,30 @@ class NumpyPayload(Raw):
         return np.int64(len(data) - 4)
 
 
+class FailsLate(Raw):
+    """Refuses the image whose first pixel is $FAILS_AT (a CodecError, as a library's would become)."""
+
+    name = "fails-late"
+
+    def encode(self, image, rate_point):
+        if int(image.flat[0]) == int(os.environ["FAILS_AT"]):
+            raise ValueError("this image is refused")
+        return _pack(image)
+
+
+class MarkedArray(np.ndarray):
+    """An ndarray subclass: a valid decoded image."""
+
+
+class OddDecodeOutput(Raw):
+    """decode returns whatever BAD_DECODE evaluates to, given the right ``image``."""
+
+    name = "odd-decode-output"
+
+    def decode(self, data):
+        return eval(os.environ["BAD_DECODE"], {"np": np, "image": _unpack(data), "MarkedArray": MarkedArray})  # noqa: S307
+
+
 class Squares(taskcodec.Dataset):
     """``count`` small gray images; image i's first pixel is i (so image 0 starts with 0)."""
 
@@ -225,7 +249,8 @@ class TextMetric(taskcodec.ImageMetric):
         return "1.0"
 
 
-CODECS = (Raw, DriftingDecoder, GlobalCache, DiesInWorker, DiesOnce, Unpicklable, BadPayload, RandomPadding, NumpyPayload)
+CODECS = (Raw, DriftingDecoder, GlobalCache, DiesInWorker, DiesOnce, Unpicklable, BadPayload, RandomPadding, NumpyPayload,
+          OddDecodeOutput, FailsLate)
 
 
 class IntegrityPlugin:

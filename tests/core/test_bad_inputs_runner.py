@@ -15,7 +15,7 @@ import pytest
 from taskcodec import CodecError
 from taskcodec.errors import PluginError, StoreError
 from taskcodec.pluginmanager import PluginManager
-from taskcodec.store import Store
+from taskcodec.store import Store, reference_key
 from tests.integrity_plugins import IntegrityPlugin, config, run
 
 
@@ -42,6 +42,71 @@ def test_payload_bytes_out_of_range_or_not_an_int(plugins, tmp_path, monkeypatch
     message = str(info.value)
     assert "'bad-payload'" in message and "payload_bytes" in message and "sq000" in message
     assert stored(tmp_path / "s")[0] == []
+
+
+@pytest.mark.parametrize("value, expected", [("image.astype(np.float32)", "decode output: expected a numpy uint8"),
+                                             ("image[:-1]", "decoded shape"), ("image[..., None]", "HxW or HxWx3"),
+                                             ("image.tolist()", "decode output: expected a numpy uint8 array, got list")],
+                         ids=["float", "shorter", "extra-axis", "list"])
+def test_decode_output_of_another_type_or_shape(plugins, tmp_path, monkeypatch, value, expected):
+    monkeypatch.setenv("BAD_DECODE", value)
+    with pytest.raises(CodecError) as info:
+        run(plugins, config(plugins, [{"name": "odd-decode-output"}]), tmp_path / "s")
+    message = str(info.value)
+    assert "'odd-decode-output'" in message and "sq000" in message and expected in message
+    assert stored(tmp_path / "s")[0] == []
+
+
+def test_decode_output_of_an_ndarray_subclass_is_an_image(plugins, tmp_path, monkeypatch):
+    monkeypatch.setenv("BAD_DECODE", "image.view(MarkedArray)")
+    odd, _ = run(plugins, config(plugins, [{"name": "odd-decode-output"}], metrics=("accuracy", "psnr", "half-defined")),
+                 tmp_path / "s")
+    raw, _ = run(plugins, config(plugins, [{"name": "raw-test"}], metrics=("accuracy", "psnr", "half-defined")),
+                 tmp_path / "s")
+    assert [{k: v for k, v in r.items() if k != "codec"} for r in odd.images] == \
+           [{k: v for k, v in r.items() if k != "codec"} for r in raw.images]
+    assert {type(r["half_defined"]) for r in odd.images} == {float}  # numpy float32 stored as a float
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_codec_error_late_in_a_run_keeps_the_chunks_finished_before_it(plugins, tmp_path, monkeypatch, workers):
+    monkeypatch.setenv("FAILS_AT", "250")  # image 250 of 256, in the last of several chunks
+    cfg = config(plugins, [{"name": "fails-late"}], count=256, workers=workers)
+    with pytest.raises(CodecError, match="'fails-late'.*sq250.*this image is refused"):
+        run(plugins, cfg, tmp_path / "s")
+    kept = len(stored(tmp_path / "s")[0])
+    assert 0 < kept < 256  # finished chunks are committed even though they had not reached a commit yet
+    monkeypatch.setenv("FAILS_AT", "-1")
+    collected, _ = run(plugins, cfg, tmp_path / "s")  # resumes: only the rest is encoded
+    fresh, _ = run(plugins, cfg, tmp_path / "fresh")
+    assert collected.images == fresh.images and collected.rows == fresh.rows
+
+
+@pytest.mark.parametrize("every, commits", [(1e9, 1), (0.0, 5)],  # 0 s: the reference outputs, then each chunk
+                         ids=["one-commit", "commit-per-chunk"])
+def test_finished_chunks_and_outputs_are_committed_together(plugins, tmp_path, monkeypatch, every, commits):
+    from taskcodec import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "STORE_EVERY_SECONDS", every)
+    calls = []
+    original = Store.put_results
+
+    def counted(self, records, metrics, outputs=()):
+        records, outputs = list(records), list(outputs)
+        calls.append((len(records), len(outputs)))
+        # no output is committed without the encoding it was computed from, now or earlier
+        have = {row[0] for row in self.db.execute("SELECT key FROM encodings")} | {r.key for r in records}
+        assert {key for key, _, _ in outputs if not key.startswith(reference_key(""))} <= have
+        return original(self, records, metrics, outputs)
+
+    monkeypatch.setattr(Store, "put_results", counted)
+    cfg = config(plugins, [{"name": "raw-test"}], count=256)
+    collected, _ = run(plugins, cfg, tmp_path / "s")
+    assert len(calls) == commits and sum(n for n, _ in calls) == 256  # 4 chunks of 64
+    assert sum(n for _, n in calls) == 2 * 256  # the reference row's outputs and the codec row's
+    monkeypatch.setattr(Store, "put_results", original)
+    fresh, _ = run(plugins, cfg, tmp_path / "fresh")
+    assert collected.images == fresh.images and collected.samples == fresh.samples
 
 
 @pytest.mark.parametrize("metric", ["nan-metric", "text-metric"])

@@ -111,6 +111,49 @@ def test_encode_with_stats_is_guarded_like_encode():
         codec.encode_with_stats(image, 7)
 
 
+class CountsChecks(Plain):
+    """Plain, counting its rate point validations; level 8 makes the library fail."""
+
+    name = "counts-checks"
+
+    def __init__(self):
+        self.validations = 0
+
+    def validate_rate_point(self, rate_point):
+        self.validations += 1
+        return super().validate_rate_point(rate_point)
+
+    def encode(self, image, rate_point):
+        if rate_point == 8:
+            raise ValueError("the library failed")
+        shape = np.array(image.shape + (1,) * (3 - image.ndim), dtype=np.uint16).tobytes()
+        return shape + zlib.compress(image.tobytes(), rate_point)  # not super().encode: that one is guarded too
+
+
+def test_default_batch_methods_check_their_inputs_once_and_still_wrap_errors():
+    codec = CountsChecks()
+    images = [natural_image(16, 20, color=False, seed=i) for i in range(5)]
+    coded = codec.encode_batch_with_stats(images, 5)
+    assert codec.validations == 1  # the batch's guard; not again per image in encode_with_stats and encode
+    assert coded == [codec.encode_with_stats(image, 5) for image in images]
+    assert all(np.array_equal(a, codec.decode(data)) for a, (data, _) in zip(codec.decode_batch([d for d, _ in coded]), coded))
+    with pytest.raises(CodecError, match="'counts-checks': encoding a batch of 5 images.*ValueError: the library failed"):
+        codec.encode_batch_with_stats(images, 8)
+    with pytest.raises(CodecError, match="'counts-checks': encoding a .* image.*ValueError: the library failed"):
+        codec.encode_with_stats(images[0], 8)  # the default encode_with_stats, guarded, calls the bare encode
+    with pytest.raises(CodecError, match="'counts-checks': cannot decode a batch of 1 streams"):
+        codec.decode_batch([b"not zlib"])
+    with pytest.raises(CodecError, match="'counts-checks'"):
+        codec.encode_batch_with_stats([images[0], np.zeros((4, 4), np.float32)], 5)  # every image still checked
+
+
+@pytest.mark.parametrize("rate_point", [10**400, float("inf"), float("nan"), True, "5"],
+                         ids=["int-beyond-float", "inf", "nan", "bool", "str"])
+def test_rate_point_that_is_not_a_finite_number_is_a_codec_error(rate_point):
+    with pytest.raises(CodecError, match="'counted': level must be an integer in 1..9"):
+        Counted().validate_rate_point(rate_point)
+
+
 @pytest.mark.parametrize("bad", [b"bytes only", (b"x", {"nan": float("nan")}), (b"x", {"": 1.0}), (b"x", {"s": "1"})])
 def test_bad_stats_are_codec_errors(bad):
     class Bad(Counted):

@@ -120,7 +120,7 @@ def test_overridden_row_uses_its_own_model(plugins, tmp_path, monkeypatch):
     encoded: list[int] = []
     real_encode = runner_module.encode_chunk
     monkeypatch.setattr(runner_module, "encode_chunk",
-                        lambda *a: encoded.append(len(a[4])) or real_encode(*a))  # a[4]: the chunk's images
+                        lambda *a: encoded.append(len(a[3])) or real_encode(*a))  # a[3]: the chunk's images
     collected = run(config(plugins), plugins, tmp_path / "store")
     # the shared encodings (quant-zlib 2 and 8) are encoded once for both rows
     assert sum(encoded) == 3 * 24

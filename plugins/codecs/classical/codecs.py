@@ -96,6 +96,8 @@ class _ImagecodecsCodec(Codec):
     def _check_size(self, image: np.ndarray) -> None:
         """Refuse an image larger than the library's limits, naming them (its own error would not)."""
         height, width = image.shape[:2]
+        if max(height, width) <= self.max_side and (self.max_pixels is None or height * width <= self.max_pixels):
+            return  # the usual case, before building any message
         size = f"{width}x{height} (width x height)"
         if max(height, width) > self.max_side:
             raise CodecError(f"codec {self.name!r}: image {size} exceeds its limit of {self.max_side} pixels per "
@@ -131,7 +133,17 @@ class _ImagecodecsCodec(Codec):
         return getattr(imagecodecs, f"{self.library}_decode")(data, **self.decoder_options)
 
     def _layout(self, data: bytes) -> headers.Layout:
-        return self.stream_layout(data)
+        # the runner decodes a stream, then asks its payload_bytes: parse it once (the same bytes object,
+        # kept alive here, so `is` cannot match another stream; bytes are immutable)
+        last = self.__dict__.get("_last_layout")
+        if last is not None and last[0] is data:
+            return last[1]
+        layout = self.stream_layout(data)
+        self._last_layout = (data, layout)
+        return layout
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_last_layout"}  # no stream in a pickled codec
 
     # subclasses implement this
     def _encode(self, image: np.ndarray, rate_point: Any) -> bytes:

@@ -157,6 +157,22 @@ def test_truncated_streams_raise(codec_cls) -> None:
                 codec.decode(data[:cut])
 
 
+@pytest.mark.parametrize("codec_cls", [JpegCodec, Jpeg2000Codec, WebpCodec])
+def test_a_stream_parsed_for_decoding_gives_its_own_payload_bytes(codec_cls) -> None:
+    import pickle
+
+    codec = codec_cls()
+    first, second = (codec.encode(image, codec.default_rate_points[0]) for image in (RGB, GRAY))
+    fresh = [codec_cls().payload_bytes(d) for d in (first, second)]
+    codec.decode(first)  # remembers first's layout
+    assert codec.payload_bytes(second) == fresh[1] and codec.payload_bytes(first) == fresh[0]
+    assert codec.payload_bytes(bytearray(second)) == fresh[1]
+    codec.decode(first)
+    with pytest.raises(CodecError):
+        codec.payload_bytes(first[:-1])  # a shorter copy is parsed, not taken for the stream before it
+    assert len(pickle.dumps(codec)) < len(first)  # a pickled codec (sent to workers) carries no stream
+
+
 @pytest.mark.parametrize("codec_cls", [JpegCodec, PngCodec, Jpeg2000Codec, WebpCodec, AvifCodec])
 def test_trailing_bytes_raise(codec_cls) -> None:
     codec = codec_cls()
