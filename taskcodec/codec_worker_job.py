@@ -29,7 +29,7 @@ from .codec import Codec
 from .errors import CodecError, PluginError
 from .files import write_new
 from .hashing import image_digest
-from .image_transfer import ImageRef
+from .image_transfer import ImageRef, release_mapping
 from .images import check_image
 from .metric import ImageMetric
 from .store import PACKS, STAT_PREFIX, EncodingRecord, stream_sha256
@@ -63,8 +63,18 @@ def encode_chunk(
     :meth:`Codec.decode_batch`, one image at a time unless the codec batches); a batch's seconds are
     shared out evenly over its images.
     """
-    items = [(sid, digest, key, image.load() if isinstance(image, ImageRef) else image)
-             for sid, digest, key, image in items]
+    if any(isinstance(image, ImageRef) for _, _, _, image in items):
+        try:
+            return _encode_chunk([(sid, digest, key, image.load() if isinstance(image, ImageRef) else image)
+                                  for sid, digest, key, image in items], codec, row, rate_point, streams_dir, metrics,
+                                 keep_decoded, check_determinism)
+        finally:
+            release_mapping()
+    return _encode_chunk(list(items), codec, row, rate_point, streams_dir, metrics, keep_decoded, check_determinism)
+
+
+def _encode_chunk(items: list[Item], codec: Codec, row: str, rate_point: Any, streams_dir: str,
+                  metrics: Sequence[ImageMetric], keep_decoded: bool, check_determinism: bool) -> ChunkResult:
     out = ChunkResult()
     pack = f"{secrets.token_hex(16)}.pack"  # a new name: a pack is never rewritten (see taskcodec.store)
     streams: list[bytes] = []

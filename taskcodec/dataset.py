@@ -20,6 +20,15 @@ class Sample:
     label: Any = None
 
 
+@dataclass(frozen=True, slots=True)  # slots: a run keeps one per sample
+class SampleInfo:
+    """What a run keeps of a sample once its image is digested: id, label and the image's shape."""
+
+    id: str
+    label: Any
+    shape: tuple[int, ...]
+
+
 class Dataset(abc.ABC):
     """A finite, ordered collection of samples from one split.
 
@@ -57,6 +66,12 @@ class Dataset(abc.ABC):
     def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):
             yield self[i]
+
+    def ids_and_labels(self) -> list[tuple[str, Any]]:
+        """``(id, label)`` of every sample, in order. Tasks read labels through this (e.g. in
+        ``sample_rows``): a dataset that reads its images on demand overrides it to skip the pixels; the
+        default reads every sample."""
+        return [(s.id, s.label) for s in self]
 
     def fingerprint(self) -> str:
         """sha256 over every sample's id, label and pixels: changes whenever the data does."""

@@ -12,7 +12,7 @@ from .codec import Codec
 from .dataset import samples_fingerprint
 from .errors import StoreError
 from .metric import TaskMetric
-from .store import EncodingRecord, Store, reference_key
+from .store import Store, reference_key
 from .task import Task
 
 REFERENCE = "none"
@@ -81,7 +81,7 @@ class ResultCollector:
         """The uncompressed row: its rate, and its task columns (which also hand every model its clean outputs)."""
         # the uncompressed rate of each image (8 bits per sample: 8 gray, 24 RGB), averaged over
         # images like every codec row; a folder mixing gray and RGB images gets the mean of both
-        uncompressed = [8.0 * (1 if s.image.ndim == 2 else s.image.shape[2]) for s in samples]
+        uncompressed = [8.0 * (1 if len(s.shape) == 2 else s.shape[2]) for s in samples]
         row = {"codec": REFERENCE, "rate_point": None, "parameter": None, "images": len(samples),
                "bpp": float(np.mean(uncompressed)), "payload_bpp": math.nan}
         row.update({columns[m]: math.nan for m in columns})
@@ -102,7 +102,7 @@ class ResultCollector:
     def _codec_row(self, cell: Cell, ids: list[str], columns: dict[str, str]):
         """``(row, image rows, stat values)`` of one cell from the store: the row's mean rate and image
         metrics, one row per image, and each codec stat's per-image values (result column -> values)."""
-        encoded = self.store.get_encodings(cell.keys)
+        encoded = self.store.get_sizes(cell.keys)
         missing = [ids[i] for i, k in enumerate(cell.keys) if k not in encoded]
         if missing:
             raise StoreError(
@@ -121,17 +121,18 @@ class ResultCollector:
                 row[column + UNDEFINED_SUFFIX] = len(values) - len(finite)
         return row, image_rows, stat_values
 
-    def _image_rows(self, cell: Cell, ids: list[str], encoded: dict[str, EncodingRecord], columns: dict[str, str]):
+    def _image_rows(self, cell: Cell, ids: list[str], encoded: dict[str, tuple[int, int | None, int, int]],
+                    columns: dict[str, str]):
         """One row per image of the cell (bytes, rates, image metrics, codec stats), and each stat's values."""
         measured = self.store.get_image_metrics(cell.keys, list(columns))
         stats = self.store.get_image_stats(cell.keys)
         image_rows, stat_values = [], {}
         for sid, key in zip(ids, cell.keys):
-            rec = encoded[key]
-            pixels = rec.height * rec.width
-            payload = math.nan if rec.payload_bytes is None else 8.0 * rec.payload_bytes / pixels
-            image_row = {"codec": cell.row, "rate_point": cell.rate_point, "image": sid, "bytes": rec.n_bytes,
-                         "payload_bytes": rec.payload_bytes, "bpp": 8.0 * rec.n_bytes / pixels, "payload_bpp": payload}
+            n_bytes, payload_bytes, height, width = encoded[key]
+            pixels = height * width
+            payload = math.nan if payload_bytes is None else 8.0 * payload_bytes / pixels
+            image_row = {"codec": cell.row, "rate_point": cell.rate_point, "image": sid, "bytes": n_bytes,
+                         "payload_bytes": payload_bytes, "bpp": 8.0 * n_bytes / pixels, "payload_bpp": payload}
             for m, column in columns.items():
                 v = measured.get((key, m))
                 image_row[column] = math.nan if v is None else v

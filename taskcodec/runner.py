@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .dataset import Dataset, Sample, samples_fingerprint
-from .hashing import image_digest, stable_json
+from .dataset import Dataset, samples_fingerprint
+from .hashing import stable_json
 from .metric import ImageMetric, TaskMetric
 from .task import Task, TaskContext
 from .config import BenchmarkConfig
@@ -36,13 +36,13 @@ from .dataset_builder import build_dataset
 from .codec_worker_job import ChunkResult, describe_coding, encode_chunk
 from .errors import CodecError, ConfigError, PluginError, StoreError
 from .garbage_collection import older_objects_frozen
-from .image_transfer import ImageFile
 from .machine import resolve_device
 from .pluginmanager import PluginManager
 from .store import Store, encoding_keys, reference_key
 from .stored_streams import check_decodes_here, decode_stored, stream_reusable
 from .worker_pool import PRESTART_IMAGE_VALUES, CodingCostEstimate, check_picklable, make_pool, sigterm_raises_systemexit
 from .results import REFERENCE, Cell, Collected, ResultCollector
+from .run_images import RunImages
 
 STORE_EVERY_SECONDS = 0.5  # the longest finished chunks wait for their commit while coding goes on
 
@@ -197,7 +197,15 @@ class Runner:
 
     def _run(self, dataset: Dataset, compute: bool) -> Collected:
         cfg = self.config
-        samples, digests = self._load(dataset)
+        images = RunImages(dataset, self.store.root / "tmp", write=compute and not self.store.was_computed(cfg.key()))
+        try:
+            return self._run_with(dataset, images, compute)
+        finally:
+            images.close()
+
+    def _run_with(self, dataset: Dataset, images: RunImages, compute: bool) -> Collected:
+        cfg = self.config
+        samples, digests = images.load(self.workers)
         if not samples:
             raise ConfigError(f"{cfg.source}: dataset {cfg.dataset.name!r} split {cfg.dataset.split!r} is empty")
         image_metrics, task_metrics = self._metrics()
@@ -211,28 +219,11 @@ class Runner:
             self.expect(samples_fingerprint(samples, digests), run_info.get("task") if task is not None else None)
         if compute:
             with sigterm_raises_systemexit(self.log):
-                self._compute(samples, digests, cells, image_metrics, tasks)
+                self._compute(samples, digests, cells, image_metrics, tasks, images)
             self._pool.close(kill=False)  # before collecting: the workers' memory is not needed any more
             self.store.mark_computed(cfg.key())
         collector = ResultCollector(self.store, self.config, self.plugins)
         return collector.collect(dataset, samples, digests, cells, image_metrics, task, task_metrics, task_id, run_info)
-
-    def _load(self, dataset: Dataset) -> tuple[list[Sample], list[str]]:
-        """Every sample and its image digest; in ``workers`` threads where the dataset allows it (decoding
-        and hashing release the GIL, and this is all that stands between the workers and their work)."""
-        if not (dataset.parallel_reads and self.workers > 1 and len(dataset) > 1):
-            samples = list(dataset)
-            return samples, [image_digest(s.image) for s in samples]
-
-        def read(index: int) -> tuple[Sample, str]:
-            sample = dataset[index]
-            return sample, image_digest(sample.image)
-
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(self.workers) as threads:
-            pairs = list(threads.map(read, range(len(dataset))))
-        return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def _workers_likely_needed(self, dataset: Dataset) -> bool:
         """Whether to start the workers before planning (planning needs every image's digest, and the
@@ -255,7 +246,7 @@ class Runner:
                     pass
         return sorted(set(modules))
 
-    def _compute(self, samples, digests, cells, image_metrics, tasks: dict[str, Task]) -> None:
+    def _compute(self, samples, digests, cells, image_metrics, tasks: dict[str, Task], images: RunImages) -> None:
         """Compute what the store lacks; ``tasks``: task id -> model, for every model some row uses."""
         ref_todo = self._plan_reference(digests, tasks)
         plan, wanted = self._plan_cells(samples, cells, [m.name for m in image_metrics])
@@ -275,8 +266,10 @@ class Runner:
         try:
             for tid, todo in ref_todo.items():
                 bar.set_description(f"{REFERENCE} (task)", refresh=False)
-                self._predict_and_store(tasks[tid], tid, {reference_key(digests[i]): samples[i].image for i in todo}, bar)
-            self._run_plan(plan, samples, digests, image_metrics, tasks, wanted, bar)
+                for block in _split(todo, self.config.runner.batch_size):  # a batch of images in memory at a time
+                    self._predict_and_store(tasks[tid], tid, {reference_key(digests[i]): images.get(i) for i in block},
+                                            bar)
+            self._run_plan(plan, samples, digests, image_metrics, tasks, wanted, bar, images)
         finally:
             bar.close()
             self._decoded.clear()
@@ -343,7 +336,7 @@ class Runner:
                     dynamic_ncols=True, mininterval=0.2 if interactive else 15.0)  # logs: a line every 15 s
 
     def _run_plan(self, plan, samples, digests, image_metrics, tasks: dict[str, Task], wanted: dict[str, set[str]],
-                  bar) -> None:
+                  bar, images: RunImages) -> None:
         """Encode the planned chunks (in the workers), decode the stored streams that lack only task outputs,
         and give every decoded image to the tasks awaiting it."""
         n_encode = sum(len(p[1]) for p in plan)
@@ -356,48 +349,43 @@ class Runner:
         # sized by the whole run's work, not each cell's: a sweep of many small cells (24 Kodak images x 5
         # qualities) then goes in a few chunks per worker, each a round trip, a transaction and a check
         chunk_size = self._chunk_size(n_encode)
-        shared = None
-        try:
-            for n, (cell, to_encode, to_predict, records) in enumerate(plan):
-                for chunk in _split(to_encode, chunk_size):
-                    if pool is not None and shared is None and self._pool.reads_local_files:
-                        # local workers read the images from one file (written once), not every chunk's pickle
-                        shared = ImageFile(self.store.root / "tmp")
-                    if shared is not None:
-                        items = [(samples[i].id, digests[i], cell.keys[i], shared.ref(i, samples[i].image)) for i in chunk]
-                        shared.flush()
-                    else:
-                        items = [(samples[i].id, digests[i], cell.keys[i], samples[i].image) for i in chunk]
-                    keep_decoded = any(cell.keys[i] in wanted for i in chunk)
-                    args = (cell.codec, cell.row, cell.rate_point, items, str(self.store.streams_dir),
-                            image_metrics, keep_decoded, self.check_determinism)
-                    if pool is not None:
-                        job = pool.submit(encode_chunk, *args)
-                    elif costs is not None and costs.wants_timing(n):
-                        started = time.perf_counter()
-                        job = encode_chunk(*args)
-                        costs.timed(n, time.perf_counter() - started, len(chunk), last=left[n] == len(chunk))
-                    else:
-                        job = encode_chunk(*args)
-                    left[n] -= len(chunk)
-                    if costs is not None and costs.pool_pays(left):
-                        self._pool.start(self._worker_modules())
-                        pool, costs = self._pool.get(n_encode), None
-                    pending.append((cell, items[0][0], job))
-                    if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
-                        pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)
-                    elif not isinstance(job, Future):  # coded here: on its way to the store now
-                        pending = self._drain(pending, tasks, wanted, bar, block=False)
-                if to_predict:  # encoded earlier, outputs missing: decode the stored streams
-                    bar.set_description(f"{cell.row} {cell.rate_point} (task)", refresh=False)
+        for n, (cell, to_encode, to_predict, records) in enumerate(plan):
+            for chunk in _split(to_encode, chunk_size):
+                if pool is None or self._pool.reads_local_files:
+                    # this process and local workers view the images in the run's image file (no copy, and
+                    # not in every chunk's pickle); others get them with the chunk
+                    items = [(samples[i].id, digests[i], cell.keys[i], images.ref(i)) for i in chunk]
+                    images.flush()
+                else:
+                    items = [(samples[i].id, digests[i], cell.keys[i], images.get(i)) for i in chunk]
+                keep_decoded = any(cell.keys[i] in wanted for i in chunk)
+                args = (cell.codec, cell.row, cell.rate_point, items, str(self.store.streams_dir),
+                        image_metrics, keep_decoded, self.check_determinism)
+                if pool is not None:
+                    job = pool.submit(encode_chunk, *args)
+                elif costs is not None and costs.wants_timing(n):
+                    started = time.perf_counter()
+                    job = encode_chunk(*args)
+                    costs.timed(n, time.perf_counter() - started, len(chunk), last=left[n] == len(chunk))
+                else:
+                    job = encode_chunk(*args)
+                left[n] -= len(chunk)
+                if costs is not None and costs.pool_pays(left):
+                    self._pool.start(self._worker_modules())
+                    pool, costs = self._pool.get(n_encode), None
+                pending.append((cell, items[0][0], job))
+                if len(pending) > 4 * self.workers:  # bound the decoded images held in memory
+                    pending = self._drain(pending, tasks, wanted, bar, block=True, limit=1)
+                elif not isinstance(job, Future):  # coded here: on its way to the store now
+                    pending = self._drain(pending, tasks, wanted, bar, block=False)
+            if to_predict:  # encoded earlier, outputs missing: decode the stored streams, a batch at a time
+                bar.set_description(f"{cell.row} {cell.rate_point} (task)", refresh=False)
+                for block in _split(to_predict, self.config.runner.batch_size):
                     decoded = {cell.keys[i]: decode_stored(self.store, cell.codec, records[cell.keys[i]],
-                                                           _where(cell, samples[i].id)) for i in to_predict}
+                                                           _where(cell, samples[i].id)) for i in block}
                     self._predict_and_store(cell.task, cell.task_id, decoded, bar)
-                pending = self._drain(pending, tasks, wanted, bar, block=False)
-            self._drain(pending, tasks, wanted, bar, block=True)
-        finally:
-            if shared is not None:
-                shared.close()
+            pending = self._drain(pending, tasks, wanted, bar, block=False)
+        self._drain(pending, tasks, wanted, bar, block=True)
         for tid in list(self._decoded):
             self._flush_decoded(tasks, tid)
 

@@ -94,7 +94,8 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def sample_rows(self, dataset: Dataset, outputs: dict[str, Any]) -> list[dict[str, Any]]:
-        """Per-sample rows (e.g. ``image, label, pred``) from outputs keyed by sample id."""
+        """Per-sample rows (e.g. ``image, label, pred``) from outputs keyed by sample id. Read the labels with
+        ``dataset.ids_and_labels()``: iterating the dataset reads every image again where it reads on demand."""
 
     def reference_outputs(self, dataset: Dataset, outputs: dict[str, Any]) -> None:
         """The outputs on the uncompressed images, keyed by sample id: the runner passes them before

@@ -44,7 +44,9 @@ def read_image(path: Path, where: str, size: tuple[int, int] | None = None, colo
 
 
 class LabelledArrays(Dataset):
-    """Samples held as (ids, labels) with images loaded on first use into one array."""
+    """Samples held as (ids, labels); the images loaded into one array on first use of :attr:`images`
+    (training wants them all). Where a subclass can read one image (``_load_image``), a sample read before
+    that is read alone: a benchmark run reads each image once and keeps none."""
 
     _ids: list[str]
     _labels: list[int]
@@ -52,6 +54,10 @@ class LabelledArrays(Dataset):
 
     def _load_images(self) -> np.ndarray:
         raise NotImplementedError
+
+    def _load_image(self, index: int) -> np.ndarray:
+        """The image of sample ``index``; default: from the whole array."""
+        return self.images[index]
 
     @property
     def images(self) -> np.ndarray:
@@ -74,7 +80,11 @@ class LabelledArrays(Dataset):
     def __getitem__(self, index: int) -> Sample:
         if not -len(self) <= index < len(self):
             raise IndexError(f"{self.name}: index {index} out of range for {len(self)} samples")
-        return Sample(self._ids[index], self.images[index], self._labels[index])
+        image = self._images[index] if self._images is not None else self._load_image(index)
+        return Sample(self._ids[index], image, self._labels[index])
+
+    def ids_and_labels(self) -> list[tuple[str, int]]:
+        return list(zip(self._ids, self._labels))
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=len(self.classes)) if len(self) else np.zeros(len(self.classes), int)

@@ -17,9 +17,11 @@ def test_an_image_is_written_once_and_reads_back_identical(tmp_path):
     gray, rgb = rng.integers(0, 256, (5, 7), dtype=np.uint8), rng.integers(0, 256, (4, 3, 3), dtype=np.uint8)
     shared = ImageFile(tmp_path)
     first, second = shared.ref(0, gray), shared.ref(1, rgb[:, ::-1])  # a non-contiguous view too
-    assert shared.ref(0, gray) is first
+    assert shared.ref(0, gray) == first and shared.ref(0, None) == first and shared.has(0) and not shared.has(2)
     shared.flush()
     assert shared.path.stat().st_size == gray.nbytes + rgb.nbytes  # each image once
+    copy = shared.read(1)  # as the main process reads it back: a copy, not a view of a mapping
+    assert np.array_equal(copy, rgb[:, ::-1]) and not isinstance(copy.base, __import__("mmap").mmap)
     back = pickle.loads(pickle.dumps(second)).load()  # as a worker gets it
     assert np.array_equal(first.load(), gray) and np.array_equal(back, rgb[:, ::-1])
     shared.close()

@@ -140,13 +140,17 @@ class FerPlus(LabelledArrays):
 
     def _load_images(self) -> np.ndarray:
         out = np.empty((len(self._files), FER_SIZE, FER_SIZE), dtype=np.uint8)
-        for i, file in enumerate(self._files):
-            image = read_image(self.folder / file, f"ferplus {self.split}")
-            if image.shape != (FER_SIZE, FER_SIZE):
-                raise DatasetError(f"ferplus: image {str(self.folder / file)!r} is {image.shape[0]}x{image.shape[1]}; "
-                                   f"FER+ images are {FER_SIZE}x{FER_SIZE}")
-            out[i] = image
+        for i in range(len(self._files)):
+            out[i] = self._load_image(i)
         return out
+
+    def _load_image(self, index: int) -> np.ndarray:
+        path = self.folder / self._files[index]
+        image = read_image(path, f"ferplus {self.split}")
+        if image.shape != (FER_SIZE, FER_SIZE):
+            raise DatasetError(f"ferplus: image {str(path)!r} is {image.shape[0]}x{image.shape[1]}; "
+                               f"FER+ images are {FER_SIZE}x{FER_SIZE}")
+        return image
 
     def metadata(self) -> dict[str, Any]:
         return {

@@ -205,6 +205,10 @@ class SyntheticFaces(Dataset):
         images, labels = self._generate()
         return Sample(id=f"{self.split}-{index:06d}", image=images[index], label=int(labels[index]))
 
+    def ids_and_labels(self) -> list[tuple[str, int]]:
+        """Without a Sample per image: a board's rows read the labels once per row (32 x 600 for the quickstart)."""
+        return [(f"{self.split}-{index:06d}", int(label)) for index, label in enumerate(self._generate()[1])]
+
     def options(self) -> dict[str, Any]:
         return {"size": list(self.size), "color": self.color, "count": self.count, "seed": self.seed,
                 "identities": self.n_identities, "classes": list(self.classes), "noise": self.noise}

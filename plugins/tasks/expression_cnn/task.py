@@ -433,7 +433,7 @@ class ExpressionCNN(Task):
         return [int(k) for k in scores.argmax(1)]
 
     def sample_rows(self, dataset: Dataset, outputs: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{"image": s.id, "label": s.label, "pred": outputs[s.id]} for s in dataset]
+        return [{"image": sid, "label": label, "pred": outputs[sid]} for sid, label in dataset.ids_and_labels()]
 
     def differentiable(self, context: TaskContext) -> taskcodec.DifferentiableTask:
         """The classifier for task-aware codec training: features = the pooled activations before the

@@ -72,6 +72,19 @@ def test_ferplus_malformed_rows_name_file_and_line(tmp_path, line, message):
         FerPlus(root, "test")
 
 
+def test_ferplus_reads_a_sample_alone_and_its_labels_without_pixels(tmp_path):
+    root = write_ferplus(tmp_path)
+    whole = FerPlus(root, "test").images
+    alone = FerPlus(root, "test")
+    assert alone.ids_and_labels() == [(s.id, s.label) for s in FerPlus(root, "test")]
+    (root / "FER2013Test" / "fer0000000.png").unlink()  # labels need no image file
+    assert alone.ids_and_labels() == [("fer0000000", EMOTIONS.index("happiness")), ("fer0000005", EMOTIONS.index("anger"))]
+    assert np.array_equal(alone[1].image, whole[1])  # read alone: the other file is not needed
+    assert alone._images is None  # nothing held
+    with pytest.raises(DatasetError, match="fer0000000"):
+        alone[0]
+
+
 def test_ferplus_bad_images(tmp_path):
     root = write_ferplus(tmp_path)
     save_png(root / "FER2013Test" / "fer0000005.png", face(0, (40, 48)))

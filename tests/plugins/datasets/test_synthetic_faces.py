@@ -34,6 +34,13 @@ def test_same_seed_same_data_across_instances():
     assert a.fingerprint() == b.fingerprint()
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_ids_and_labels_are_those_of_the_samples(split):
+    dataset = make(split, count=30)
+    assert dataset.ids_and_labels() == [(s.id, s.label) for s in dataset]
+    assert all(type(label) is int for _, label in dataset.ids_and_labels())
+
+
 def test_same_data_in_another_process():
     code = ("from taskcodec_plugins.datasets.synthetic_faces.dataset import SyntheticFaces as S; "
             "print(S(None, 'val', count=40, seed=5, color='rgb').fingerprint())")
