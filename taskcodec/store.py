@@ -269,12 +269,7 @@ class Store:
                 f"FROM encodings WHERE key IN ({','.join('?' * len(chunk))})"
             )
             for row in self.db.execute(q, chunk):
-                rate_point = parsed.get(row[2], _UNPARSED)
-                if rate_point is _UNPARSED:  # a cell's rows share one spelling: parse a number once
-                    rate_point = json.loads(row[2])
-                    if not isinstance(rate_point, (list, dict)):  # never share a mutable value between records
-                        parsed[row[2]] = rate_point
-                found[row[0]] = EncodingRecord(row[0], row[1], rate_point, *row[3:])
+                found[row[0]] = EncodingRecord(row[0], row[1], _json_value(row[2], parsed), *row[3:])
         return found
 
     def get_sizes(self, keys: list[str]) -> dict[str, tuple[int, int | None, int, int]]:
@@ -344,10 +339,11 @@ class Store:
 
     def get_task_outputs(self, task: str, keys: list[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
+        parsed: dict[str, Any] = {}
         for chunk in _chunks(keys, 500):
             q = f"SELECT key, output FROM task_outputs WHERE task=? AND key IN ({','.join('?' * len(chunk))})"
             for key, output in self.db.execute(q, [task, *chunk]):
-                found[key] = json.loads(output)
+                found[key] = _json_value(output, parsed)
         return found
 
     # runs ---------------------------------------------------------------------------
@@ -368,6 +364,18 @@ class Store:
     def was_computed(self, benchmark_key: str) -> bool:
         row = self.db.execute("SELECT 1 FROM meta WHERE key=?", ("computed:" + benchmark_key,)).fetchone()
         return row is not None
+
+
+def _json_value(text: str, parsed: dict[str, Any]) -> Any:
+    """``json.loads(text)``, once per distinct text where the value is immutable (a number, string, bool or
+    null: a class index, a rate point); a list or dict is parsed every time, so that no two records share
+    one."""
+    value = parsed.get(text, _UNPARSED)
+    if value is _UNPARSED:
+        value = json.loads(text)
+        if not isinstance(value, (list, dict)):
+            parsed[text] = value
+    return value
 
 
 def json_types(value: Any) -> Any:

@@ -304,3 +304,14 @@ def test_runs_killed_at_random_points_resume_to_identical_results(tmp_path):
     for name in ("results.csv", "images.csv.gz"):
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
     _assert_none_marked(marker)
+
+
+def test_outputs_read_back_equal_and_never_share_a_mutable_value(tmp_path):
+    store = Store(tmp_path / "s")
+    outputs = {"a": 3, "b": 3, "c": [1, 2], "d": [1, 2], "e": {"p": 0.5}, "f": {"p": 0.5}, "g": None, "h": 3.0}
+    store.put_results([], [], store.task_output_rows("t", outputs))
+    back = store.get_task_outputs("t", list(outputs))
+    assert back == outputs and type(back["h"]) is float and type(back["a"]) is int
+    assert back["c"] is not back["d"] and back["e"] is not back["f"]  # a task may change its own copy
+    back["c"].append(9)
+    assert store.get_task_outputs("t", ["d"])["d"] == [1, 2]

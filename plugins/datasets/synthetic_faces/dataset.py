@@ -58,6 +58,7 @@ import numpy as np
 
 import taskcodec
 from taskcodec import Dataset, DatasetError, Sample
+from taskcodec_plugins.datasets.synthetic_faces import generated_cache
 from taskcodec_plugins.datasets.synthetic_faces.render import render
 
 GENERATOR_VERSION = "2"
@@ -146,6 +147,7 @@ class SyntheticFaces(Dataset):
     """Generated faces labelled with their expression (see the module docstring for options)."""
 
     name = "synthetic-faces"
+    wants_cache_dir = True  # generated arrays kept in the store (see generated_cache)
     splits = ("train", "val", "test")
     needs_root = False
     description = "procedural faces with 5 expressions, drawn from a seed with numpy (no download)"
@@ -163,6 +165,7 @@ class SyntheticFaces(Dataset):
         identities: int = 40,
         classes: Sequence[str] | None = None,
         noise: float = 3.0,
+        cache_dir: Path | None = None,
         **unknown: Any,
     ) -> None:
         if unknown:  # a config typo ("colour") must not silently give the default images
@@ -190,6 +193,7 @@ class SyntheticFaces(Dataset):
         self.n_identities = int(identities)
         self.classes = tuple(classes)
         self.noise = float(noise)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None  # the runner's, in its store
         self._images: np.ndarray | None = None
         self._labels: np.ndarray | None = None
         self._identity_of: np.ndarray | None = None
@@ -252,34 +256,54 @@ class SyntheticFaces(Dataset):
     # ------------------------------------------------------------------ generation
     def _generate(self) -> tuple[np.ndarray, np.ndarray]:
         if self._images is None:
-            ident = _identity_table(self.seed, self.n_identities)
-            h, w = self.size
-            channels = 3 if self.color == "rgb" else 1
-            out = np.empty((self.count, h, w, channels), dtype=np.uint8)
-            labels = np.empty(self.count, dtype=np.int64)
-            who = np.empty(self.count, dtype=np.int64)
-            for chunk in range((self.count + CHUNK - 1) // CHUNK):
-                start = chunk * CHUNK
-                stop = min(start + CHUNK, self.count)
-                rng = Draws([self.seed, _split_key(self.split), chunk])
-                params = _sample_params(rng, ident, self.classes, self.n_identities)
-                noise_fields = _noise_fields(rng, CHUNK, h, w)
-                keep = slice(0, stop - start)
-                params = {k: v[keep] for k, v in params.items()}
-                noise_fields = {k: v[keep] for k, v in noise_fields.items()}
-                for lo in range(0, stop - start, RENDER_BATCH):
-                    part = slice(lo, min(lo + RENDER_BATCH, stop - start))
-                    out[start + part.start:start + part.stop] = render(
-                        {k: v[part] for k, v in params.items()}, {k: v[part] for k, v in noise_fields.items()},
-                        h, w, channels, self.noise)
-                labels[start:stop] = params["label"]
-                who[start:stop] = params["identity"]
-            images = out[..., 0] if channels == 1 else out
-            images.flags.writeable = False
-            labels.flags.writeable = False
+            cached = self._cached()
+            if cached is None:
+                cached = self._render_all()
+                self._remember(*cached)
+            images, labels, who = cached
+            for array in cached:
+                array.flags.writeable = False
             self._images, self._labels, self._identity_of = images, labels, who
         assert self._labels is not None
         return self._images, self._labels
+
+    def _cached(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        return generated_cache.read(self._cache_path()) if self.cache_dir is not None else None
+
+    def _remember(self, images: np.ndarray, labels: np.ndarray, who: np.ndarray) -> None:
+        if self.cache_dir is not None:
+            generated_cache.write(self._cache_path(), (images, labels, who))
+
+    def _cache_path(self) -> Path:
+        assert self.cache_dir is not None
+        return generated_cache.path(self.cache_dir, GENERATOR_VERSION, {"split": self.split, **self.options()})
+
+    def _render_all(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every image, label and identity of the split, drawn and rendered."""
+        ident = _identity_table(self.seed, self.n_identities)
+        h, w = self.size
+        channels = 3 if self.color == "rgb" else 1
+        out = np.empty((self.count, h, w, channels), dtype=np.uint8)
+        labels = np.empty(self.count, dtype=np.int64)
+        who = np.empty(self.count, dtype=np.int64)
+        for chunk in range((self.count + CHUNK - 1) // CHUNK):
+            start = chunk * CHUNK
+            stop = min(start + CHUNK, self.count)
+            rng = Draws([self.seed, _split_key(self.split), chunk])
+            params = _sample_params(rng, ident, self.classes, self.n_identities)
+            noise_fields = _noise_fields(rng, CHUNK, h, w)
+            keep = slice(0, stop - start)
+            params = {k: v[keep] for k, v in params.items()}
+            noise_fields = {k: v[keep] for k, v in noise_fields.items()}
+            for lo in range(0, stop - start, RENDER_BATCH):
+                part = slice(lo, min(lo + RENDER_BATCH, stop - start))
+                out[start + part.start:start + part.stop] = render(
+                    {k: v[part] for k, v in params.items()}, {k: v[part] for k, v in noise_fields.items()},
+                    h, w, channels, self.noise)
+            labels[start:stop] = params["label"]
+            who[start:stop] = params["identity"]
+        images = out[..., 0] if channels == 1 else out
+        return np.ascontiguousarray(images), labels, who
 
 
 # ---------------------------------------------------------------------- random numbers

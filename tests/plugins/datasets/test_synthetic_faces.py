@@ -285,3 +285,28 @@ def test_registered_as_plugin():
     entry = PluginManager().get("dataset", "synthetic-faces")
     assert entry.target is SyntheticFaces
     assert SyntheticFaces.needs_root is False and SyntheticFaces.splits == ("train", "val", "test")
+
+
+def test_a_cache_folder_keeps_the_generated_arrays_and_refuses_a_damaged_file(tmp_path, monkeypatch):
+    fresh = make(count=30, color="rgb")
+    first = make(count=30, color="rgb", cache_dir=tmp_path)
+    assert np.array_equal(first.images, fresh.images) and first.fingerprint() == fresh.fingerprint()
+    (cached,) = tmp_path.glob("generated-v*.npz")
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("rendered although cached")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(synthetic_faces_dataset, "render", no_rendering)
+        again = make(count=30, color="rgb", cache_dir=tmp_path)
+        assert np.array_equal(again.images, fresh.images) and np.array_equal(again.labels, fresh.labels)
+        assert [again.identity(i) for i in range(30)] == [fresh.identity(i) for i in range(30)]
+        assert not again.images.flags.writeable
+        other = make(count=30, color="gray", cache_dir=tmp_path)  # other options: their own file
+        with pytest.raises(AssertionError, match="rendered although cached"):
+            other.images
+    data = bytearray(cached.read_bytes())
+    data[-200] ^= 0xFF  # damaged in place, size kept
+    cached.write_bytes(bytes(data))
+    damaged = make(count=30, color="rgb", cache_dir=tmp_path)
+    assert np.array_equal(damaged.images, fresh.images)  # generated again, not read from the damaged file
