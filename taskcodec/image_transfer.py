@@ -1,9 +1,10 @@
-"""Images handed to the local worker processes through one file rather than inside every chunk.
+"""A run's images in one file, read by the local worker processes rather than sent inside every chunk.
 
 Pickled into each chunk, an image crossed a pipe once per rate point (a Kodak sweep: 140 MB of copies,
-and system time on both sides, for 28 MB of images). Instead the runner writes each image it encodes
-once into a file in the store's ``tmp/`` folder, and a chunk carries only (file, offset, shape): a
-worker maps the file and views each image in place, from the page cache. Only this run writes the file, before
+and system time on both sides, for 28 MB of images). Instead each image is written once into a file in
+the store's ``tmp/`` folder (by :mod:`taskcodec.run_images`, as the run digests it: the file is as large
+as the dataset's pixels), and a chunk carries only (file, offset, shape): a worker maps the file and
+views each image in place, from the page cache. Only this run writes the file, before
 submitting the chunks that read it. It is deleted when the run ends; one left by a killed run is
 deleted by the next run in that store (its process is gone).
 """
