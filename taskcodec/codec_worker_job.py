@@ -16,12 +16,13 @@ codec whose batches differ from one-at-a-time coding is caught too.
 """
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -63,14 +64,14 @@ def encode_chunk(
     :meth:`Codec.decode_batch`, one image at a time unless the codec batches); a batch's seconds are
     shared out evenly over its images.
     """
-    if any(isinstance(image, ImageRef) for _, _, _, image in items):
-        try:
-            return _encode_chunk([(sid, digest, key, image.load() if isinstance(image, ImageRef) else image)
-                                  for sid, digest, key, image in items], codec, row, rate_point, streams_dir, metrics,
-                                 keep_decoded, check_determinism)
-        finally:
+    mapped = any(isinstance(image, ImageRef) for _, _, _, image in items)
+    loaded = [(sid, digest, key, image.load() if isinstance(image, ImageRef) else image)
+              for sid, digest, key, image in items]
+    try:
+        return _encode_chunk(loaded, codec, row, rate_point, streams_dir, metrics, keep_decoded, check_determinism)
+    finally:
+        if mapped:
             release_mapping()
-    return _encode_chunk(list(items), codec, row, rate_point, streams_dir, metrics, keep_decoded, check_determinism)
 
 
 def _encode_chunk(items: list[Item], codec: Codec, row: str, rate_point: Any, streams_dir: str,
@@ -84,17 +85,11 @@ def _encode_chunk(items: list[Item], codec: Codec, row: str, rate_point: Any, st
         decoded_images = _decode_group(codec, row, rate_point, group, [data for data, _ in coded[0]])
         encode_share, decode_share = coded[1] / len(group), decoded_images[1] / len(group)
         for (sample_id, digest, key, image), (data, stats), decoded in zip(group, coded[0], decoded_images[0]):
-            # the checks below take their slow path, which builds the message, only for a suspect value
-            if not (isinstance(decoded, np.ndarray) and decoded.dtype == np.uint8 and decoded.shape == image.shape):
-                where = describe_coding(codec, row, rate_point, sample_id)
-                check_image(decoded, f"{where}: decode output")
-                raise CodecError(f"{where}: decoded shape {decoded.shape} differs from the original {image.shape}")
+            where = functools.partial(describe_coding, codec, row, rate_point, sample_id)  # built if needed
+            checked_decoded(decoded, image, where)
             if check_determinism:
-                _check_determinism(codec, describe_coding(codec, row, rate_point, sample_id), image, rate_point, data,
-                                   decoded)
-            payload = codec.payload_bytes(data)
-            if payload is not None and not (type(payload) is int and 0 <= payload <= len(data)):
-                payload = checked_payload_bytes(payload, len(data), describe_coding(codec, row, rate_point, sample_id))
+                _check_determinism(codec, where(), image, rate_point, data, decoded)
+            payload = checked_payload_bytes(codec.payload_bytes(data), len(data), where)
             out.records.append(
                 EncodingRecord(
                     key=key, codec=codec.name, rate_point=rate_point, image_digest=digest,
@@ -107,12 +102,8 @@ def _encode_chunk(items: list[Item], codec: Codec, row: str, rate_point: Any, st
             streams.append(data)
             offset += len(data)
             for metric in metrics:
-                value = metric.compute(image, decoded)
-                if isinstance(value, float) and not math.isnan(value):
-                    value = float(value)  # numpy's float64 as Python's
-                else:
-                    value = checked_metric_value(value, metric.name, describe_coding(codec, row, rate_point, sample_id))
-                out.metrics.append((key, metric.name, value))
+                out.metrics.append((key, metric.name, checked_metric_value(metric.compute(image, decoded), metric.name,
+                                                                           where)))
             out.metrics.extend((key, STAT_PREFIX + name, float(value)) for name, value in stats.items())
             if keep_decoded:
                 out.decoded[key] = decoded
@@ -173,19 +164,29 @@ def _decode_group(codec: Codec, row: str, rate_point: Any, group: list[Item],
     return images, time.perf_counter() - t0
 
 
-def checked_payload_bytes(value: Any, n_bytes: int, where: str) -> int | None:
+# The checks below run on every image: ``where`` (the codec, row, rate point and image, for the message)
+# is a callable, built only for a value that fails, and the usual value takes the first test.
+def checked_decoded(decoded: Any, image: np.ndarray, where: Callable[[], str]) -> None:
+    """CodecError unless ``decoded`` is an image of the original's shape."""
+    if isinstance(decoded, np.ndarray) and decoded.dtype == np.uint8 and decoded.shape == image.shape:
+        return
+    check_image(decoded, f"{where()}: decode output")
+    raise CodecError(f"{where()}: decoded shape {decoded.shape} differs from the original {image.shape}")
+
+
+def checked_payload_bytes(value: Any, n_bytes: int, where: Callable[[], str]) -> int | None:
     """``Codec.payload_bytes`` as a Python int in 0..n_bytes, or None; else CodecError."""
-    if value is None:
-        return None
+    if value is None or (type(value) is int and 0 <= value <= n_bytes):
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 0 <= value <= n_bytes:
         raise CodecError(
-            f"{where}: payload_bytes returned {value!r} ({type(value).__name__}); expected None or an integer "
+            f"{where()}: payload_bytes returned {value!r} ({type(value).__name__}); expected None or an integer "
             f"in 0..{n_bytes} (the stream's length)"
         )
     return int(value)
 
 
-def checked_metric_value(value: Any, metric: str, where: str) -> float | None:
+def checked_metric_value(value: Any, metric: str, where: Callable[[], str]) -> float | None:
     """An image metric's value as a Python float, or None (undefined for this image).
 
     NaN is refused: it would be dropped from the row's mean like None but says nothing of why;
@@ -193,10 +194,12 @@ def checked_metric_value(value: Any, metric: str, where: str) -> float | None:
     """
     if value is None:
         return None
+    if isinstance(value, float) and not math.isnan(value):
+        return float(value)  # numpy's float64 as Python's float
     number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
     if not number or math.isnan(float(value)):
         raise PluginError(
-            f"metric {metric!r} on {where} returned {value!r} ({type(value).__name__}); expected a number "
+            f"metric {metric!r} on {where()} returned {value!r} ({type(value).__name__}); expected a number "
             f"(inf allowed) or None where the metric is undefined for the image"
         )
     return float(value)

@@ -2,7 +2,7 @@
 
 Each image is read from the dataset once, digested, and written into the run's image file
 (:class:`taskcodec.image_transfer.ImageFile`, which the local workers read too); the runner keeps only its
-place. So the main process holds no dataset (LFW's 13,233 aligned crops were 430 MB of it), and the pixels
+place. So the main process holds no dataset (an LFW rate point's 7,701 aligned crops: 248 MB), and the pixels
 coded are exactly the pixels digested. A run expecting nothing to compute (its benchmark finished before in
 this store) writes no file: what it turns out to need after all is read from the dataset again and checked
 against its digest.

@@ -33,7 +33,6 @@ STORE_ENV = "TASKCODEC_STORE"
 # (streams in pack files). Older stores are migrated in place; their streams stay where they are.
 SCHEMA_VERSION = 4
 PACKS = "packs"  # the folder of streams/ holding the pack files
-_UNPARSED = object()
 STAT_PREFIX = "stat:"  # image_metrics rows named stat:<name> hold a codec's encode_with_stats numbers
 
 _SCHEMA = """
@@ -364,6 +363,9 @@ class Store:
     def was_computed(self, benchmark_key: str) -> bool:
         row = self.db.execute("SELECT 1 FROM meta WHERE key=?", ("computed:" + benchmark_key,)).fetchone()
         return row is not None
+
+
+_UNPARSED = object()
 
 
 def _json_value(text: str, parsed: dict[str, Any]) -> Any:

@@ -96,15 +96,12 @@ class _ImagecodecsCodec(Codec):
     def _check_size(self, image: np.ndarray) -> None:
         """Refuse an image larger than the library's limits, naming them (its own error would not)."""
         height, width = image.shape[:2]
-        if max(height, width) <= self.max_side and (self.max_pixels is None or height * width <= self.max_pixels):
-            return  # the usual case, before building any message
-        size = f"{width}x{height} (width x height)"
         if max(height, width) > self.max_side:
-            raise CodecError(f"codec {self.name!r}: image {size} exceeds its limit of {self.max_side} pixels per "
-                             f"side ({self.limit_source})")
+            raise CodecError(f"codec {self.name!r}: image {width}x{height} (width x height) exceeds its limit of "
+                             f"{self.max_side} pixels per side ({self.limit_source})")
         if self.max_pixels is not None and height * width > self.max_pixels:
-            raise CodecError(f"codec {self.name!r}: image {size} has {height * width:,} pixels, more than its limit "
-                             f"of {self.max_pixels:,} ({self.limit_source})")
+            raise CodecError(f"codec {self.name!r}: image {width}x{height} (width x height) has {height * width:,} "
+                             f"pixels, more than its limit of {self.max_pixels:,} ({self.limit_source})")
 
     def decode(self, data: bytes) -> np.ndarray:
         image = self._decode(bytes(data))
